@@ -1,0 +1,82 @@
+"""The provider interface: one streamed chat call, typed events out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # the raw JSON text the model produced; validated by the tool registry
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCallsReady:
+    """Every tool call of one model response, assembled from the streamed deltas."""
+
+    calls: tuple[ToolCall, ...]
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class Finished:
+    reason: str  # "stop", "tool_calls", "length", "content_filter"
+
+
+StreamEvent = TextDelta | ToolCallsReady | Usage | Finished
+
+
+@dataclass
+class ModelRequest:
+    messages: list[dict[str, Any]]  # Chat Completions messages, layers first
+    tools: list[dict[str, Any]] = field(default_factory=list)  # strict function schemas
+    max_tokens: int = 600
+    # Structured session facts (verified or not, customer name). The OpenAI provider
+    # ignores them: the model reads the session layer instead. The local assistant,
+    # which has no language model, reads them here.
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+class ProviderError(Exception):
+    """A model call that failed. `code` is shown to the customer in the error frame."""
+
+    def __init__(self, code: str, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+
+
+class Provider(Protocol):
+    name: str  # "openai" or "local"
+    model: str
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        """Stream one model response: text deltas, then tool calls, usage and finish."""
+        ...
+
+    async def complete_json(
+        self,
+        *,
+        system: str,
+        user: str,
+        schema_name: str,
+        schema: dict[str, Any],
+        max_tokens: int,
+    ) -> tuple[dict[str, Any], Usage]:
+        """One non-streamed call with structured (json_schema, strict) output."""
+        ...

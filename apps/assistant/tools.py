@@ -1,0 +1,212 @@
+"""The tool registry.
+
+A tool is declared once: a handler function whose argument model (a pydantic
+class) and docstring are its contract with the model. The strict OpenAI schema
+is generated from that declaration. Handlers are plain synchronous functions;
+the turn engine runs them in a worker thread because they use the ORM.
+
+Authorization lives here and in the handlers, never in the model: a handler gets
+the verified customer from `ToolContext`, built from the conversation row, and a
+tool marked `access="verified"` is neither offered nor run before verification.
+
+A change tool (`confirm=True`) never changes anything when the model calls it:
+its handler checks the request and returns a `Proposal`. The change runs only
+when the customer's own `confirm` frame arrives, through the function registered
+with `@executor(name)`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar, get_type_hints
+
+from pydantic import BaseModel, ValidationError
+
+Access = Literal["public", "unverified", "verified"]
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    conversation_id: uuid.UUID
+    customer_id: str | None  # the verified customer's store id, from the conversation row
+    turn_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    article_id: int
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A change the customer must confirm: a plain summary and the exact figures."""
+
+    summary: str
+    details: dict[str, Any]
+
+
+@dataclass
+class ToolResult:
+    data: Any  # JSON-able; what the model reads, wrapped as untrusted data
+    ok: bool = True
+    citations: list[Citation] = field(default_factory=list)
+    proposal: Proposal | None = None
+
+
+class ToolError(Exception):
+    """A refusal the model should read and explain (not found, not allowed, bad input)."""
+
+
+Args = TypeVar("Args", bound=BaseModel)
+Handler = Callable[[ToolContext, Any], ToolResult]
+
+
+@dataclass
+class ToolSpec:
+    name: str
+    description: str
+    args_model: type[BaseModel]
+    handler: Handler
+    access: Access = "public"
+    confirm: bool = False
+    status: Callable[[BaseModel], str] | None = None
+    execute: Handler | None = None
+
+    def parse(self, raw_arguments: str) -> BaseModel:
+        """Validate the model's raw JSON arguments; raise ToolError with a readable reason."""
+        try:
+            payload = json.loads(raw_arguments or "{}")
+        except json.JSONDecodeError as exc:
+            raise ToolError(f"arguments are not valid JSON: {exc.msg}") from None
+        try:
+            return self.args_model.model_validate(payload)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise ToolError(f"invalid arguments: {problems}") from None
+
+    def status_text(self, args: BaseModel) -> str:
+        if self.status is not None:
+            return self.status(args)
+        return f"Working on it ({self.name.replace('_', ' ')})…"
+
+    def allowed(self, ctx: ToolContext) -> bool:
+        if self.access == "verified":
+            return ctx.customer_id is not None
+        if self.access == "unverified":
+            return ctx.customer_id is None
+        return True
+
+    def openai_schema(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": strict_schema(self.args_model),
+                "strict": True,
+            },
+        }
+
+
+REGISTRY: dict[str, ToolSpec] = {}
+
+
+def tool(
+    *,
+    access: Access = "public",
+    confirm: bool = False,
+    status: Callable[[Any], str] | None = None,
+    name: str | None = None,
+) -> Callable[[Handler], Handler]:
+    """Register a handler `(ctx, args: SomeArgs) -> ToolResult` as a tool."""
+
+    def register(handler: Handler) -> Handler:
+        hints = get_type_hints(handler)
+        params = list(inspect.signature(handler).parameters)
+        if len(params) != 2:
+            raise TypeError(f"tool {handler.__name__} must take (ctx, args)")
+        args_model = hints[params[1]]
+        if not (isinstance(args_model, type) and issubclass(args_model, BaseModel)):
+            raise TypeError(f"tool {handler.__name__}: args must be a pydantic model")
+        tool_name = name or handler.__name__
+        description = inspect.cleandoc(handler.__doc__ or "")
+        if not description:
+            raise TypeError(f"tool {tool_name} needs a docstring: it is its contract")
+        if tool_name in REGISTRY and REGISTRY[tool_name].handler is not handler:
+            raise ValueError(f"tool {tool_name} is registered twice")
+        REGISTRY[tool_name] = ToolSpec(
+            name=tool_name,
+            description=description,
+            args_model=args_model,
+            handler=handler,
+            access=access,
+            confirm=confirm,
+            status=status,
+            execute=REGISTRY[tool_name].execute if tool_name in REGISTRY else None,
+        )
+        return handler
+
+    return register
+
+
+def executor(tool_name: str) -> Callable[[Handler], Handler]:
+    """Register the function that carries out a confirmed change tool."""
+
+    def register(func: Handler) -> Handler:
+        spec = REGISTRY.get(tool_name)
+        if spec is None or not spec.confirm:
+            raise ValueError(f"executor for unknown or non-confirm tool {tool_name}")
+        spec.execute = func
+        return func
+
+    return register
+
+
+def tools_for(ctx: ToolContext) -> list[ToolSpec]:
+    return [spec for spec in REGISTRY.values() if spec.allowed(ctx)]
+
+
+def get_tool(tool_name: str) -> ToolSpec | None:
+    return REGISTRY.get(tool_name)
+
+
+def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema in the form OpenAI's strict mode accepts.
+
+    Strict mode wants every property required, `additionalProperties: false` on
+    every object, and no `default`s; optional fields are expressed as a union
+    with null by the argument model itself.
+    """
+    schema = model.model_json_schema()
+    return _strictify(schema)
+
+
+def _strictify(node: Any) -> Any:
+    if isinstance(node, dict):
+        cleaned = {}
+        for key, value in node.items():
+            if key in {"default", "title", "examples"}:
+                continue
+            if key in {"properties", "$defs"}:
+                # Keys here are field names, not schema keywords: keep them all.
+                cleaned[key] = {name: _strictify(sub) for name, sub in value.items()}
+            else:
+                cleaned[key] = _strictify(value)
+        if cleaned.get("type") == "object" or "properties" in cleaned:
+            props = cleaned.get("properties", {})
+            cleaned["properties"] = props
+            cleaned["required"] = list(props)
+            cleaned["additionalProperties"] = False
+        return cleaned
+    if isinstance(node, list):
+        return [_strictify(item) for item in node]
+    return node

@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Conversation(models.Model):
+    class Status(models.TextChoices):
+        BOT = "bot", "Assistant"
+        QUEUED = "queued", "Waiting for an agent"
+        AGENT = "agent", "With an agent"
+        CLOSED = "closed", "Closed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    token_hash = models.CharField(max_length=64, editable=False)  # sha256 of the secret
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.BOT, db_index=True
+    )
+    customer = models.ForeignKey(
+        "orders.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conversations",
+    )
+    verified_by = models.CharField(max_length=20, blank=True, default="")  # token, email_zip, ...
+    verification_failures = models.PositiveSmallIntegerField(default=0)
+    last_seq = models.PositiveIntegerField(default=0)
+    # The highest customer-message seq a turn has taken up; later ones still need an answer.
+    answered_seq = models.PositiveIntegerField(default=0)
+    episode = models.PositiveIntegerField(default=1)
+    episode_start_seq = models.PositiveIntegerField(default=0)
+    # Which process runs this conversation's turn now, and when it last said so.
+    turn_owner = models.CharField(max_length=64, blank=True, default="")
+    turn_heartbeat = models.DateTimeField(null=True, blank=True)
+    client_key = models.CharField(max_length=64, blank=True, default="")
+    turn_count = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Conversation {str(self.id)[:8]} ({self.get_status_display()})"
+
+    @property
+    def group_name(self) -> str:
+        return group_for(self.id)
+
+
+def group_for(conversation_id: uuid.UUID | str) -> str:
+    return f"conversation.{conversation_id}"
+
+
+class Message(models.Model):
+    """One stored event of a conversation, in `seq` order. Most are messages;
+    confirmation cards, their outcomes, hand-off changes and notices are stored
+    the same way so that reload and resume replay all of them."""
+
+    class Kind(models.TextChoices):
+        MESSAGE = "message"
+        CONFIRM_REQUEST = "confirm_request"
+        CONFIRM_RESULT = "confirm_result"
+        HANDOFF = "handoff"
+        NOTICE = "notice"
+
+    class Role(models.TextChoices):
+        CUSTOMER = "customer"
+        ASSISTANT = "assistant"
+        AGENT = "agent"
+        SYSTEM = "system"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveIntegerField()
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.MESSAGE)
+    role = models.CharField(max_length=10, choices=Role.choices)
+    text = models.TextField(blank=True, default="")
+    client_id = models.UUIDField(null=True, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["conversation", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"], name="message_seq_unique"),
+            models.UniqueConstraint(
+                fields=["conversation", "client_id"],
+                condition=Q(client_id__isnull=False),
+                name="message_client_id_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.role}: {self.text[:40]}"
+
+
+class Turn(models.Model):
+    """One assistant turn and its audit: layers, verdicts, tool calls, tokens, timings."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        INTERRUPTED = "interrupted"
+        STOPPED = "stopped"  # a human took over mid-turn
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="turns")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
+    trigger = models.CharField(max_length=20, default="message")
+    answers_seq = models.PositiveIntegerField(default=0)
+    provider = models.CharField(max_length=20, blank=True, default="")
+    model = models.CharField(max_length=60, blank=True, default="")
+    layers = models.JSONField(default=dict, blank=True)
+    verdicts = models.JSONField(default=list, blank=True)
+    tool_calls = models.JSONField(default=list, blank=True)
+    steps = models.PositiveSmallIntegerField(default=0)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    error_code = models.CharField(max_length=40, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["started_at"]
+
+    def __str__(self) -> str:
+        return f"Turn {str(self.id)[:8]} ({self.status})"
+
+
+class PendingAction(models.Model):
+    """A change the model proposed. Only the customer's own confirm frame runs it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        EXECUTING = "executing"
+        DONE = "done"
+        FAILED = "failed"
+        DECLINED = "declined"
+        EXPIRED = "expired"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="pending_actions"
+    )
+    turn = models.ForeignKey(Turn, null=True, blank=True, on_delete=models.SET_NULL)
+    tool_name = models.CharField(max_length=60)
+    arguments = models.JSONField(default=dict)
+    summary = models.TextField()
+    details = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    result = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.tool_name} ({self.status})"
+
+    def outcome(self) -> dict[str, Any]:
+        return {"action_id": str(self.id), "status": self.status, **(self.result or {})}

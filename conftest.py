@@ -1,0 +1,80 @@
+"""Suite-wide test set-up.
+
+Real services come from the environment (`DATABASE_URL`, `REDIS_URL`). With
+`CI=true` a missing or unreachable service fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _reachable(url: str) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 0), 2):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not IN_CI:
+        return
+    missing = [name for name in ("DATABASE_URL", "REDIS_URL") if not os.environ.get(name)]
+    if missing:
+        raise pytest.UsageError(f"CI=true but {', '.join(missing)} is not set")
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        if not _reachable(os.environ[name]):
+            raise pytest.UsageError(f"CI=true but {name} ({os.environ[name]}) is unreachable")
+
+
+def service_or_skip(name: str, default: str) -> str:
+    """The URL of a real service for integration tests; skipped locally if it is down."""
+    url = os.environ.get(name) or default
+    if _reachable(url):
+        return url
+    if IN_CI:
+        pytest.fail(f"{name} ({url}) is unreachable and CI=true")
+    pytest.skip(f"{name} ({url}) is unreachable")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return service_or_skip("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def postgres_db(settings: object) -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        if IN_CI:
+            pytest.fail("this test needs PostgreSQL and CI=true")
+        pytest.skip("needs PostgreSQL (set DATABASE_URL)")
+
+
+@pytest.fixture(autouse=True)
+def _tasks_in_process(settings: object) -> Iterator[None]:
+    """Unit tests run Celery tasks in-process; the worker tests start real workers."""
+    from supportbot.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
