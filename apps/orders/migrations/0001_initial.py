@@ -5,163 +5,309 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='OrderAuditEvent',
+            name="OrderAuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('actor_kind', models.CharField(choices=[('customer', 'Customer'), ('agent', 'Agent'), ('system', 'System'), ('replay', 'Replay')], max_length=10)),
-                ('actor_id', models.CharField(blank=True, default='', max_length=150)),
-                ('conversation_id', models.UUIDField(blank=True, db_index=True, null=True)),
-                ('action', models.CharField(max_length=64)),
-                ('arguments', models.JSONField(default=dict)),
-                ('outcome', models.CharField(choices=[('done', 'Done'), ('refused', 'Refused')], max_length=10)),
-                ('detail', models.TextField(blank=True, default='')),
-                ('order_id', models.CharField(blank=True, db_index=True, default='', max_length=32)),
-                ('customer_id', models.CharField(blank=True, db_index=True, default='', max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "actor_kind",
+                    models.CharField(
+                        choices=[
+                            ("customer", "Customer"),
+                            ("agent", "Agent"),
+                            ("system", "System"),
+                            ("replay", "Replay"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("actor_id", models.CharField(blank=True, default="", max_length=150)),
+                ("conversation_id", models.UUIDField(blank=True, db_index=True, null=True)),
+                ("action", models.CharField(max_length=64)),
+                ("arguments", models.JSONField(default=dict)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[("done", "Done"), ("refused", "Refused")], max_length=10
+                    ),
+                ),
+                ("detail", models.TextField(blank=True, default="")),
+                (
+                    "order_id",
+                    models.CharField(blank=True, db_index=True, default="", max_length=32),
+                ),
+                (
+                    "customer_id",
+                    models.CharField(blank=True, db_index=True, default="", max_length=64),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Product',
+            name="Product",
             fields=[
-                ('product_id', models.CharField(max_length=32, primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=200)),
-                ('position', models.PositiveIntegerField(default=0)),
+                ("product_id", models.CharField(max_length=32, primary_key=True, serialize=False)),
+                ("name", models.CharField(max_length=200)),
+                ("position", models.PositiveIntegerField(default=0)),
             ],
             options={
-                'ordering': ['position', 'product_id'],
+                "ordering": ["position", "product_id"],
             },
         ),
         migrations.CreateModel(
-            name='Customer',
+            name="Customer",
             fields=[
-                ('address1', models.CharField(max_length=200)),
-                ('address2', models.CharField(blank=True, default='', max_length=200)),
-                ('city', models.CharField(max_length=100)),
-                ('state', models.CharField(max_length=100)),
-                ('country', models.CharField(max_length=100)),
-                ('zip', models.CharField(max_length=20)),
-                ('user_id', models.CharField(max_length=64, primary_key=True, serialize=False)),
-                ('first_name', models.CharField(max_length=100)),
-                ('last_name', models.CharField(max_length=100)),
-                ('email', models.EmailField(db_index=True, max_length=254)),
-                ('position', models.PositiveIntegerField(default=0)),
+                ("address1", models.CharField(max_length=200)),
+                ("address2", models.CharField(blank=True, default="", max_length=200)),
+                ("city", models.CharField(max_length=100)),
+                ("state", models.CharField(max_length=100)),
+                ("country", models.CharField(max_length=100)),
+                ("zip", models.CharField(max_length=20)),
+                ("user_id", models.CharField(max_length=64, primary_key=True, serialize=False)),
+                ("first_name", models.CharField(max_length=100)),
+                ("last_name", models.CharField(max_length=100)),
+                ("email", models.EmailField(db_index=True, max_length=254)),
+                ("position", models.PositiveIntegerField(default=0)),
             ],
             options={
-                'ordering': ['position', 'user_id'],
-                'indexes': [models.Index(fields=['last_name', 'first_name', 'zip'], name='orders_cust_last_na_83200e_idx')],
+                "ordering": ["position", "user_id"],
+                "indexes": [
+                    models.Index(
+                        fields=["last_name", "first_name", "zip"],
+                        name="orders_cust_last_na_83200e_idx",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Order',
+            name="Order",
             fields=[
-                ('address1', models.CharField(max_length=200)),
-                ('address2', models.CharField(blank=True, default='', max_length=200)),
-                ('city', models.CharField(max_length=100)),
-                ('state', models.CharField(max_length=100)),
-                ('country', models.CharField(max_length=100)),
-                ('zip', models.CharField(max_length=20)),
-                ('order_id', models.CharField(max_length=32, primary_key=True, serialize=False)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('pending (item modified)', 'Pending (item modified)'), ('processed', 'Processed'), ('delivered', 'Delivered'), ('cancelled', 'Cancelled'), ('return requested', 'Return requested'), ('exchange requested', 'Exchange requested')], db_index=True, max_length=30)),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('cancel_reason', models.CharField(blank=True, choices=[('no longer needed', 'No longer needed'), ('ordered by mistake', 'Ordered by mistake')], default='', max_length=30)),
-                ('return_items', models.JSONField(blank=True, null=True)),
-                ('return_payment_method_id', models.CharField(blank=True, default='', max_length=64)),
-                ('exchange_items', models.JSONField(blank=True, null=True)),
-                ('exchange_new_items', models.JSONField(blank=True, null=True)),
-                ('exchange_payment_method_id', models.CharField(blank=True, default='', max_length=64)),
-                ('exchange_price_difference_cents', models.BigIntegerField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='orders', to='orders.customer')),
+                ("address1", models.CharField(max_length=200)),
+                ("address2", models.CharField(blank=True, default="", max_length=200)),
+                ("city", models.CharField(max_length=100)),
+                ("state", models.CharField(max_length=100)),
+                ("country", models.CharField(max_length=100)),
+                ("zip", models.CharField(max_length=20)),
+                ("order_id", models.CharField(max_length=32, primary_key=True, serialize=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("pending (item modified)", "Pending (item modified)"),
+                            ("processed", "Processed"),
+                            ("delivered", "Delivered"),
+                            ("cancelled", "Cancelled"),
+                            ("return requested", "Return requested"),
+                            ("exchange requested", "Exchange requested"),
+                        ],
+                        db_index=True,
+                        max_length=30,
+                    ),
+                ),
+                ("position", models.PositiveIntegerField(default=0)),
+                (
+                    "cancel_reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("no longer needed", "No longer needed"),
+                            ("ordered by mistake", "Ordered by mistake"),
+                        ],
+                        default="",
+                        max_length=30,
+                    ),
+                ),
+                ("return_items", models.JSONField(blank=True, null=True)),
+                (
+                    "return_payment_method_id",
+                    models.CharField(blank=True, default="", max_length=64),
+                ),
+                ("exchange_items", models.JSONField(blank=True, null=True)),
+                ("exchange_new_items", models.JSONField(blank=True, null=True)),
+                (
+                    "exchange_payment_method_id",
+                    models.CharField(blank=True, default="", max_length=64),
+                ),
+                ("exchange_price_difference_cents", models.BigIntegerField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="orders",
+                        to="orders.customer",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['customer_id', 'position', 'order_id'],
+                "ordering": ["customer_id", "position", "order_id"],
             },
         ),
         migrations.CreateModel(
-            name='PaymentMethod',
+            name="PaymentMethod",
             fields=[
-                ('id', models.CharField(max_length=64, primary_key=True, serialize=False)),
-                ('source', models.CharField(choices=[('credit_card', 'Credit card'), ('paypal', 'PayPal'), ('gift_card', 'Gift card')], max_length=20)),
-                ('brand', models.CharField(blank=True, default='', max_length=40)),
-                ('last_four', models.CharField(blank=True, default='', max_length=4)),
-                ('balance_cents', models.BigIntegerField(blank=True, null=True)),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='payment_methods', to='orders.customer')),
+                ("id", models.CharField(max_length=64, primary_key=True, serialize=False)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("credit_card", "Credit card"),
+                            ("paypal", "PayPal"),
+                            ("gift_card", "Gift card"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("brand", models.CharField(blank=True, default="", max_length=40)),
+                ("last_four", models.CharField(blank=True, default="", max_length=4)),
+                ("balance_cents", models.BigIntegerField(blank=True, null=True)),
+                ("position", models.PositiveIntegerField(default=0)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="payment_methods",
+                        to="orders.customer",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['customer_id', 'position', 'id'],
+                "ordering": ["customer_id", "position", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Variant',
+            name="Variant",
             fields=[
-                ('item_id', models.CharField(max_length=32, primary_key=True, serialize=False)),
-                ('options', models.JSONField(default=dict)),
-                ('price_cents', models.BigIntegerField()),
-                ('available', models.BooleanField(default=True)),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('product', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='variants', to='orders.product')),
+                ("item_id", models.CharField(max_length=32, primary_key=True, serialize=False)),
+                ("options", models.JSONField(default=dict)),
+                ("price_cents", models.BigIntegerField()),
+                ("available", models.BooleanField(default=True)),
+                ("position", models.PositiveIntegerField(default=0)),
+                (
+                    "product",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="variants",
+                        to="orders.product",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['product_id', 'position', 'item_id'],
+                "ordering": ["product_id", "position", "item_id"],
             },
         ),
         migrations.CreateModel(
-            name='Fulfilment',
+            name="Fulfilment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField()),
-                ('tracking_ids', models.JSONField(default=list)),
-                ('item_ids', models.JSONField(default=list)),
-                ('order', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='fulfilments', to='orders.order')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField()),
+                ("tracking_ids", models.JSONField(default=list)),
+                ("item_ids", models.JSONField(default=list)),
+                (
+                    "order",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="fulfilments",
+                        to="orders.order",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['order_id', 'position'],
-                'constraints': [models.UniqueConstraint(fields=('order', 'position'), name='fulfilment_unique_position')],
+                "ordering": ["order_id", "position"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("order", "position"), name="fulfilment_unique_position"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='OrderLine',
+            name="OrderLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField()),
-                ('product_id', models.CharField(max_length=32)),
-                ('item_id', models.CharField(db_index=True, max_length=32)),
-                ('name', models.CharField(max_length=200)),
-                ('price_cents', models.BigIntegerField()),
-                ('options', models.JSONField(default=dict)),
-                ('order', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='orders.order')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField()),
+                ("product_id", models.CharField(max_length=32)),
+                ("item_id", models.CharField(db_index=True, max_length=32)),
+                ("name", models.CharField(max_length=200)),
+                ("price_cents", models.BigIntegerField()),
+                ("options", models.JSONField(default=dict)),
+                (
+                    "order",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lines",
+                        to="orders.order",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['order_id', 'position'],
-                'constraints': [models.UniqueConstraint(fields=('order', 'position'), name='orderline_unique_position')],
+                "ordering": ["order_id", "position"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("order", "position"), name="orderline_unique_position"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Transaction',
+            name="Transaction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField()),
-                ('kind', models.CharField(choices=[('payment', 'Payment'), ('refund', 'Refund')], max_length=10)),
-                ('amount_cents', models.BigIntegerField()),
-                ('payment_method_id', models.CharField(db_index=True, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('order', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='transactions', to='orders.order')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField()),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("payment", "Payment"), ("refund", "Refund")], max_length=10
+                    ),
+                ),
+                ("amount_cents", models.BigIntegerField()),
+                ("payment_method_id", models.CharField(db_index=True, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "order",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="transactions",
+                        to="orders.order",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['order_id', 'position'],
-                'constraints': [models.UniqueConstraint(fields=('order', 'position'), name='transaction_unique_position')],
+                "ordering": ["order_id", "position"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("order", "position"), name="transaction_unique_position"
+                    )
+                ],
             },
         ),
     ]
