@@ -91,7 +91,10 @@ _ATTACK_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             r"\b(system prompt|instructions|initial prompt|hidden prompt|rules you follow)"
         ),
     ),
-    ("role_play", re.compile(r"(?i)\b(you are now|act as|pretend (to be|you are)|DAN\b|developer mode)")),
+    (
+        "role_play",
+        re.compile(r"(?i)\b(you are now|act as|pretend (to be|you are)|DAN\b|developer mode)"),
+    ),
 ]
 
 
@@ -163,6 +166,11 @@ class OutputGuard:
         return False
 
     def _trip(self, reason: str) -> None:
-        self.tripped = Verdict(check="output_guard", tripwire=True, reason=reason,
-                               categories=["instruction_leak"], score=1.0)
+        self.tripped = Verdict(
+            check="output_guard",
+            tripwire=True,
+            reason=reason,
+            categories=["instruction_leak"],
+            score=1.0,
+        )
         self.verdicts.append(self.tripped)

@@ -33,6 +33,8 @@ class Conversation(models.Model):
     last_seq = models.PositiveIntegerField(default=0)
     # The highest customer-message seq a turn has taken up; later ones still need an answer.
     answered_seq = models.PositiveIntegerField(default=0)
+    # A turn owed without a new customer message: a retry, or a confirmed change to explain.
+    turn_requested = models.BooleanField(default=False)
     episode = models.PositiveIntegerField(default=1)
     episode_start_seq = models.PositiveIntegerField(default=0)
     # Which process runs this conversation's turn now, and when it last said so.
@@ -79,7 +81,9 @@ class Message(models.Model):
         AGENT = "agent"
         SYSTEM = "system"
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
     seq = models.PositiveIntegerField()
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.MESSAGE)
     role = models.CharField(max_length=10, choices=Role.choices)

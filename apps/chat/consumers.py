@@ -1,0 +1,174 @@
+"""The customer's socket: /ws/chat/<conversation_id>/?token=<secret>.
+
+Reads top to bottom in three parts: socket handlers, commands, group handlers.
+Bad input gets an `error` frame and the socket stays usable.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from pydantic import ValidationError
+
+from . import engine, services
+from .frames import FRAME_TYPES, ConfirmFrame, MessageFrame, ResumeFrame, RetryFrame, client_frame
+from .models import Conversation, group_for
+from .ratelimit import check_rate, client_key
+from .services import ChatError
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    conversation_id: uuid.UUID
+    client: str
+
+    # --- Socket handlers ----------------------------------------------------------
+
+    async def connect(self) -> None:
+        raw_id = self.scope["url_route"]["kwargs"]["conversation_id"]
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        token = (query.get("token") or [""])[0]
+        conversation = await database_sync_to_async(services.access_conversation)(raw_id, token)
+        if conversation is None:
+            await self.close(code=4403)  # refused before accept: the handshake fails
+            return
+        self.conversation_id = conversation.pk
+        self.client = client_key((self.scope.get("client") or [None])[0])
+        await self.channel_layer.group_add(group_for(self.conversation_id), self.channel_name)
+        await self.accept()
+        await database_sync_to_async(services.do_mark_interrupted_turns)(
+            self.conversation_id, running_here=engine.running_here(self.conversation_id)
+        )
+        await self.send_frame(await database_sync_to_async(_session_frame)(self.conversation_id))
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "conversation_id"):
+            await self.channel_layer.group_discard(
+                group_for(self.conversation_id), self.channel_name
+            )
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            frame = self.parse(text_data, bytes_data)
+            if isinstance(frame, MessageFrame):
+                await self.cmd_message(frame)
+            elif isinstance(frame, ResumeFrame):
+                await self.cmd_resume(frame)
+            elif isinstance(frame, ConfirmFrame):
+                await self.cmd_confirm(frame)
+            elif isinstance(frame, RetryFrame):
+                await self.cmd_retry()
+        except ChatError as exc:
+            await self.send_frame({"type": "error", "code": exc.code, "message": exc.message})
+
+    def parse(
+        self, text_data: str | None, bytes_data: bytes | None
+    ) -> MessageFrame | ResumeFrame | ConfirmFrame | RetryFrame:
+        if text_data is None:
+            raise ChatError("invalid_frame", "Frames must be JSON text, not binary.")
+        if len(text_data.encode()) > settings.SUPPORTBOT_MAX_FRAME_BYTES:
+            raise ChatError(
+                "frame_too_large",
+                f"Frames may be at most {settings.SUPPORTBOT_MAX_FRAME_BYTES} bytes.",
+            )
+        try:
+            payload = json.loads(text_data)
+        except json.JSONDecodeError:
+            raise ChatError("invalid_json", "The frame is not valid JSON.") from None
+        if not isinstance(payload, dict):
+            raise ChatError("invalid_frame", "A frame must be a JSON object.")
+        if payload.get("type") not in FRAME_TYPES:
+            raise ChatError(
+                "unknown_type", f"Unknown frame type {str(payload.get('type'))[:40]!r}."
+            )
+        try:
+            return client_frame.validate_python(payload)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"][1:]) or "frame"
+            raise ChatError("invalid_frame", f"{where}: {first['msg']}") from None
+
+    # --- Commands -------------------------------------------------------------------
+
+    async def cmd_message(self, frame: MessageFrame) -> None:
+        text = frame.text.strip()
+        if not text:
+            raise ChatError("invalid_frame", "text: the message is empty")
+        if len(text) > settings.SUPPORTBOT_MAX_MESSAGE_CHARS:
+            raise ChatError(
+                "message_too_long",
+                f"Messages may be at most {settings.SUPPORTBOT_MAX_MESSAGE_CHARS} characters.",
+            )
+        allowed = await database_sync_to_async(check_rate)(
+            "message",
+            f"{self.conversation_id}:{self.client}",
+            limit=settings.SUPPORTBOT_RATE_MESSAGES,
+        )
+        if not allowed:
+            raise ChatError("rate_limited", "You're sending messages too fast. Please wait a bit.")
+        message, created = await database_sync_to_async(services.do_store_customer_message)(
+            self.conversation_id, client_id=frame.client_id, text=text
+        )
+        if not created:
+            # A resent frame: echo the stored message again, answer nothing twice.
+            await self.send_frame(services.message_frame(message))
+            return
+        await database_sync_to_async(_after_customer_message)(self.conversation_id)
+        engine.kick(self.conversation_id)
+
+    async def cmd_resume(self, frame: ResumeFrame) -> None:
+        frames = await database_sync_to_async(services.events_after)(
+            self.conversation_id, frame.last_seq
+        )
+        for event in frames:
+            await self.send_frame(event)
+        await self.send_frame(
+            {"type": "resumed", "last_seq": frames[-1]["seq"] if frames else frame.last_seq}
+        )
+
+    async def cmd_confirm(self, frame: ConfirmFrame) -> None:
+        await database_sync_to_async(services.check_decide_action)(
+            self.conversation_id, frame.action_id, frame.decision
+        )
+        engine.kick(self.conversation_id)
+
+    async def cmd_retry(self) -> None:
+        await database_sync_to_async(services.do_request_turn)(self.conversation_id)
+        engine.kick(self.conversation_id)
+
+    # --- Group handlers -------------------------------------------------------------
+
+    async def chat_event(self, event: dict[str, Any]) -> None:
+        await self.send_frame(event["frame"])
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(frame, default=str))
+
+
+def _session_frame(conversation_id: uuid.UUID) -> dict[str, Any]:
+    conversation = Conversation.objects.select_related("customer").get(pk=conversation_id)
+    customer = conversation.customer
+    return {
+        "type": "session",
+        "conversation_id": str(conversation.pk),
+        "status": conversation.status,
+        "last_seq": conversation.last_seq,
+        "verified": customer is not None,
+        "customer_name": customer.first_name if customer is not None else None,
+        "assistant": "offline" if not settings.OPENAI_API_KEY else "ai",
+        "turn_running": bool(conversation.turn_owner),
+    }
+
+
+def _after_customer_message(conversation_id: uuid.UUID) -> None:
+    """Hooks for other apps on each customer message (escalations: queue notices)."""
+    try:
+        from apps.escalations.services import on_customer_message
+    except ImportError:
+        return
+    on_customer_message(conversation_id)

@@ -1,0 +1,683 @@
+"""The turn engine: one assistant turn, streamed.
+
+A turn belongs to the conversation, not to the socket that asked for it: it runs
+as an asyncio task kept in `_runners`, so a dropped socket does not cancel it.
+One process at a time runs a conversation's turns (a lease on the conversation
+row), and one turn at a time: a message sent mid-turn is stored and answered by
+the next turn.
+
+The data path of a turn (see DESIGN.md): build the prompt layers, call the
+provider with the tools this conversation may use, pass text through the output
+guard and coalesce it into `delta` frames, run tool calls server-side with
+`status` frames, loop until the model answers (bounded steps), store the final
+message with its audit. Every failure ends in a visible error and a stored state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.assistant import prompts
+from apps.assistant.costs import cost_usd
+from apps.assistant.guardrails import OutputGuard, Verdict, screen_input
+from apps.assistant.providers import get_provider
+from apps.assistant.providers.base import (
+    Finished,
+    ModelRequest,
+    Provider,
+    ProviderError,
+    TextDelta,
+    ToolCall,
+    ToolCallsReady,
+    Usage,
+)
+from apps.assistant.tools import Citation, ToolContext, ToolError, get_tool, tools_for
+
+from . import services
+from .models import Conversation, Message, Turn, group_for
+
+log = logging.getLogger(__name__)
+
+HISTORY_LIMIT = 40
+TOOL_RESULT_AUDIT_CHARS = 2000
+_runners: dict[uuid.UUID, asyncio.Task[None]] = {}
+
+STEP_LIMIT_TEXT = (
+    "I'm having trouble finishing this one on my own. Would you like me to connect you "
+    "with a person from our support team?"
+)
+TURN_LIMIT_TEXT = (
+    "We've covered a lot in this chat, and I've reached the limit of what I can do in one "
+    "conversation. Would you like me to connect you with a person from our support team?"
+)
+ERROR_TEXT = {
+    "rate_limited": "The assistant is busy right now. Please retry in a moment.",
+    "timeout": "The assistant took too long to answer. Please retry.",
+    "stream_broken": "The assistant's reply was cut off. Please retry.",
+    "provider_unavailable": "The assistant is unavailable right now. Please retry shortly.",
+}
+
+
+class HandedOff(Exception):
+    """The conversation left bot mode mid-turn: stop without another word."""
+
+
+# --- Scheduling -------------------------------------------------------------------
+
+
+def kick(conversation_id: uuid.UUID) -> None:
+    """Make sure this conversation's owed turns run. Safe to call often."""
+    task = _runners.get(conversation_id)
+    if task is not None and not task.done():
+        return
+    task = asyncio.get_running_loop().create_task(_run_owed_turns(conversation_id))
+    _runners[conversation_id] = task
+    task.add_done_callback(lambda _: _forget(conversation_id, task))
+
+
+def _forget(conversation_id: uuid.UUID, task: asyncio.Task[None]) -> None:
+    if _runners.get(conversation_id) is task:
+        del _runners[conversation_id]
+
+
+def running_here(conversation_id: uuid.UUID) -> bool:
+    task = _runners.get(conversation_id)
+    return task is not None and not task.done()
+
+
+async def wait_idle(conversation_id: uuid.UUID) -> None:
+    """Wait for this process's turns of the conversation to end (tests, commands)."""
+    while (task := _runners.get(conversation_id)) is not None:
+        await task
+
+
+async def _run_owed_turns(conversation_id: uuid.UUID) -> None:
+    while True:
+        if not await database_sync_to_async(services.check_claim_turn_lease)(conversation_id):
+            return  # another process runs this conversation; it re-checks before releasing
+        try:
+            while await database_sync_to_async(services.needs_answer)(conversation_id):
+                await run_turn(conversation_id)
+        finally:
+            await database_sync_to_async(services.do_release_turn_lease)(conversation_id)
+        # A message stored while we released must not wait for the next kick.
+        if not await database_sync_to_async(services.needs_answer)(conversation_id):
+            return
+
+
+# --- One turn -------------------------------------------------------------------------
+
+
+@dataclass
+class TurnSetup:
+    turn: Turn
+    ctx: ToolContext
+    conversation: list[dict[str, Any]]
+    verdicts: list[Verdict]
+    limit_text: str = ""
+
+
+@dataclass
+class TurnState:
+    turn_id: uuid.UUID
+    started: float
+    first_token_at: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    steps: int = 0
+    tool_audit: list[dict[str, Any]] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def run_turn(conversation_id: uuid.UUID) -> Turn | None:
+    """Run one assistant turn to its end; returns the stored Turn (None if none was owed)."""
+    setup = await database_sync_to_async(_begin_turn)(conversation_id)
+    if setup is None:
+        return None
+    turn = setup.turn
+    state = TurnState(turn_id=turn.pk, started=time.monotonic())
+    state.verdicts = [v.as_dict() for v in setup.verdicts]
+    await _send(conversation_id, {"type": "turn", "turn_id": str(turn.pk), "state": "started"})
+    if setup.limit_text:
+        await _finish(setup, state, setup.limit_text, model_name="", provider_name="limits")
+        await _offer_human(conversation_id, reason=setup.limit_text)
+        return turn
+    provider = get_provider()
+    guard = OutputGuard(canary=prompts.canary(), instructions=prompts.instruction_texts())
+    coalescer = DeltaCoalescer(
+        lambda text: _send_delta(conversation_id, turn.pk, text), settings.SUPPORTBOT_DELTA_INTERVAL
+    )
+    heartbeat = asyncio.get_running_loop().create_task(_heartbeat(conversation_id))
+    try:
+        async with asyncio.timeout(settings.SUPPORTBOT_TURN_TIMEOUT):
+            final_text = await _model_loop(setup, state, provider, guard, coalescer)
+        await coalescer.close()
+        await _finish(
+            setup, state, final_text, model_name=provider.model, provider_name=provider.name
+        )
+        if final_text == STEP_LIMIT_TEXT:
+            await _offer_human(conversation_id, reason="tool step limit reached")
+    except HandedOff:
+        await coalescer.close(flush=False)
+        await database_sync_to_async(_stop_turn)(turn.pk, state)
+    except ProviderError as exc:
+        await coalescer.close(flush=False)
+        await _fail(setup, state, exc.code, ERROR_TEXT.get(exc.code, exc.message), exc.message)
+    except TimeoutError:
+        await coalescer.close(flush=False)
+        await _fail(setup, state, "timeout", ERROR_TEXT["timeout"], "turn timed out")
+    except Exception as exc:
+        log.exception("turn %s crashed", turn.pk)
+        await coalescer.close(flush=False)
+        await _fail(
+            setup,
+            state,
+            "internal_error",
+            "Something went wrong on our side. Please retry.",
+            repr(exc),
+        )
+    finally:
+        heartbeat.cancel()
+        await _send(conversation_id, {"type": "turn", "turn_id": str(turn.pk), "state": "ended"})
+    return turn
+
+
+async def _model_loop(
+    setup: TurnSetup,
+    state: TurnState,
+    provider: Provider,
+    guard: OutputGuard,
+    coalescer: DeltaCoalescer,
+) -> str:
+    conversation = list(setup.conversation)
+    ctx = setup.ctx
+    for step in range(settings.SUPPORTBOT_MAX_TOOL_STEPS + 1):
+        state.steps = step + 1
+        built, tool_specs = await database_sync_to_async(_prompt_for)(ctx, conversation)
+        request = ModelRequest(
+            messages=built.messages,
+            tools=[spec.openai_schema() for spec in tool_specs],
+            max_tokens=settings.SUPPORTBOT_MAX_OUTPUT_TOKENS,
+            context=built.context,
+        )
+        if step == 0:
+            await database_sync_to_async(_record_layers)(state.turn_id, built.layers)
+        calls: tuple[ToolCall, ...] = ()
+        # Text from an earlier step stays apart from this step's text.
+        separator = "\n\n" if guard.buffer.strip() else ""
+        async for event in provider.stream(request):
+            if isinstance(event, TextDelta):
+                if state.first_token_at is None:
+                    state.first_token_at = time.monotonic()
+                await coalescer.add(guard.feed(separator + event.text))
+                separator = ""
+            elif isinstance(event, ToolCallsReady):
+                calls = event.calls
+            elif isinstance(event, Usage):
+                state.prompt_tokens += event.prompt_tokens
+                state.completion_tokens += event.completion_tokens
+            elif isinstance(event, Finished):
+                pass
+        if guard.tripped:
+            return guard.final_text()
+        if not calls:
+            await coalescer.add(guard.finish())
+            return guard.final_text()
+        if step == settings.SUPPORTBOT_MAX_TOOL_STEPS:
+            break
+        text_so_far = guard.final_text()
+        conversation.append(
+            {
+                "role": "assistant",
+                "content": text_so_far or None,
+                "tool_calls": [
+                    {
+                        "id": call.id,
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": call.arguments},
+                    }
+                    for call in calls
+                ],
+            }
+        )
+        for call in calls:
+            content = await _run_tool(setup, state, ctx, call)
+            conversation.append({"role": "tool", "tool_call_id": call.id, "content": content})
+        # Verification may have bound a customer: later steps see the new session layer.
+        ctx = await database_sync_to_async(_refresh_ctx)(ctx)
+    state.verdicts.append(
+        Verdict(check="limits", tripwire=True, reason="tool step limit reached").as_dict()
+    )
+    return STEP_LIMIT_TEXT
+
+
+async def _run_tool(setup: TurnSetup, state: TurnState, ctx: ToolContext, call: ToolCall) -> str:
+    spec = get_tool(call.name)
+    started = time.monotonic()
+    audit: dict[str, Any] = {"id": call.id, "name": call.name, "arguments": call.arguments}
+    data: Any
+    try:
+        if spec is None or not spec.allowed(ctx):
+            # Not offered in this conversation (unverified, say): the same answer as unknown.
+            raise ToolError(f"unknown tool {call.name}")
+        args = spec.parse(call.arguments)
+        audit["arguments"] = args.model_dump()
+        await _send(
+            ctx.conversation_id,
+            {"type": "status", "turn_id": str(state.turn_id), "text": spec.status_text(args)},
+        )
+        result = await database_sync_to_async(spec.handler)(ctx, args)
+        data = result.data
+        audit["ok"] = result.ok
+        state.citations.extend(c for c in result.citations if c not in state.citations)
+        if result.proposal is not None and result.ok:
+            action = await database_sync_to_async(services.do_propose_action)(
+                ctx.conversation_id,
+                turn_id=state.turn_id,
+                tool_name=spec.name,
+                arguments=args.model_dump(mode="json"),
+                summary=result.proposal.summary,
+                details=result.proposal.details,
+            )
+            audit["action_id"] = str(action.pk)
+            data = {
+                "confirmation": "requested",
+                "action_id": str(action.pk),
+                "summary": result.proposal.summary,
+                "note": "Nothing has changed yet. The customer sees a confirmation card and "
+                "decides; you will be told the outcome.",
+                **({"checks": data} if data else {}),
+            }
+    except ToolError as exc:
+        data = {"error": str(exc)}
+        audit["ok"] = False
+    except Exception as exc:
+        log.exception("tool %s failed", call.name)
+        data = {"error": "the tool failed; tell the customer and offer a person"}
+        audit["ok"] = False
+        audit["exception"] = repr(exc)
+    content = prompts.wrap_untrusted(f"tool:{call.name}", data)
+    screen = screen_input(json.dumps(data, default=str), source=f"tool:{call.name}")
+    if screen.tripwire:
+        state.verdicts.append(screen.as_dict())
+        audit["screen"] = screen.as_dict()
+    audit["result"] = _truncate(json.dumps(data, default=str))
+    audit["ms"] = round((time.monotonic() - started) * 1000)
+    state.tool_audit.append(audit)
+    return content
+
+
+def _truncate(text: str) -> str:
+    if len(text) <= TOOL_RESULT_AUDIT_CHARS:
+        return text
+    return text[:TOOL_RESULT_AUDIT_CHARS] + "…"
+
+
+# --- Database steps (sync, run in a thread) ---------------------------------------
+
+
+def _begin_turn(conversation_id: uuid.UUID) -> TurnSetup | None:
+    with transaction.atomic():
+        conversation = (
+            Conversation.objects.select_for_update()
+            .select_related("customer")
+            .filter(pk=conversation_id)
+            .first()
+        )
+        if conversation is None or conversation.status != Conversation.Status.BOT:
+            return None
+        latest_customer = (
+            Message.objects.filter(
+                conversation=conversation, role=Message.Role.CUSTOMER, kind=Message.Kind.MESSAGE
+            )
+            .order_by("-seq")
+            .values_list("seq", flat=True)
+            .first()
+        ) or 0
+        if latest_customer <= conversation.answered_seq and not conversation.turn_requested:
+            return None
+        new_messages = list(
+            Message.objects.filter(
+                conversation=conversation,
+                role=Message.Role.CUSTOMER,
+                kind=Message.Kind.MESSAGE,
+                seq__gt=conversation.answered_seq,
+            )
+        )
+        trigger = "message" if new_messages else "request"
+        limit_text = ""
+        total_tokens = conversation.prompt_tokens + conversation.completion_tokens
+        over_turns = conversation.turn_count >= settings.SUPPORTBOT_MAX_TURNS
+        over_tokens = total_tokens >= settings.SUPPORTBOT_MAX_CONVERSATION_TOKENS
+        if over_turns or over_tokens:
+            limit_text = TURN_LIMIT_TEXT
+        verdicts = [
+            Verdict(**m.metadata["screen"]) for m in new_messages if m.metadata.get("screen")
+        ]
+        if limit_text:
+            verdicts.append(
+                Verdict(check="limits", tripwire=True, reason="conversation cap reached")
+            )
+        Conversation.objects.filter(pk=conversation.pk).update(
+            answered_seq=max(conversation.answered_seq, latest_customer),
+            turn_requested=False,
+            turn_count=F("turn_count") + 1,
+        )
+        turn = Turn.objects.create(
+            conversation=conversation,
+            trigger=trigger,
+            answers_seq=latest_customer,
+            verdicts=[v.as_dict() for v in verdicts],
+        )
+    ctx = ToolContext(
+        conversation_id=conversation.pk, customer_id=conversation.customer_id, turn_id=turn.pk
+    )
+    return TurnSetup(
+        turn=turn,
+        ctx=ctx,
+        conversation=_conversation_layer(conversation),
+        verdicts=verdicts,
+        limit_text=limit_text,
+    )
+
+
+def _conversation_layer(conversation: Conversation) -> list[dict[str, Any]]:
+    """Layer 4: this episode's messages. Customer text only ever in `user` messages."""
+    events = list(
+        Message.objects.filter(conversation=conversation, seq__gt=conversation.episode_start_seq)
+        .exclude(kind__in=[Message.Kind.HANDOFF, Message.Kind.NOTICE, Message.Kind.CONFIRM_REQUEST])
+        .order_by("-seq")[:HISTORY_LIMIT]
+    )
+    events.reverse()
+    layer: list[dict[str, Any]] = []
+    for event in events:
+        if event.kind == Message.Kind.CONFIRM_RESULT:
+            # The customer's decision on a proposed change, told as the tool's result.
+            call_id = f"confirm_{event.metadata.get('action_id', event.seq)}"
+            tool_name = str(event.metadata.get("tool") or "confirmation")
+            layer.append(
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": call_id,
+                            "type": "function",
+                            "function": {"name": tool_name, "arguments": "{}"},
+                        }
+                    ],
+                }
+            )
+            outcome = {"confirmation": event.metadata.get("status"), "outcome": event.text}
+            layer.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": call_id,
+                    "content": prompts.wrap_untrusted(f"confirmation:{tool_name}", outcome),
+                }
+            )
+        elif event.role == Message.Role.CUSTOMER:
+            layer.append(prompts.user_message(event.text))
+        elif event.role == Message.Role.ASSISTANT:
+            layer.append({"role": "assistant", "content": event.text})
+        elif event.role == Message.Role.AGENT:
+            name = event.metadata.get("agent_name") or "a support agent"
+            layer.append({"role": "assistant", "content": f"[{name}, human agent]: {event.text}"})
+    return layer
+
+
+def _prompt_for(
+    ctx: ToolContext, conversation: list[dict[str, Any]]
+) -> tuple[prompts.BuiltPrompt, list[Any]]:
+    identity = None
+    if ctx.customer_id:
+        from apps.orders.models import Customer
+
+        customer = Customer.objects.filter(pk=ctx.customer_id).first()
+        if customer is not None:
+            identity = prompts.Identity(
+                customer_id=customer.pk,
+                first_name=customer.first_name,
+                last_name=customer.last_name,
+            )
+    specs = tools_for(ctx)
+    facts = prompts.SessionFacts(
+        identity=identity, now=timezone.now(), tool_names=[spec.name for spec in specs]
+    )
+    return prompts.build(facts, conversation), specs
+
+
+def _refresh_ctx(ctx: ToolContext) -> ToolContext:
+    customer_id = (
+        Conversation.objects.filter(pk=ctx.conversation_id)
+        .values_list("customer_id", flat=True)
+        .first()
+    )
+    return ToolContext(
+        conversation_id=ctx.conversation_id, customer_id=customer_id, turn_id=ctx.turn_id
+    )
+
+
+def _record_layers(turn_id: uuid.UUID, layers: dict[str, str]) -> None:
+    Turn.objects.filter(pk=turn_id).update(layers=layers)
+
+
+def _audit_fields(state: TurnState, model_name: str, provider_name: str) -> dict[str, Any]:
+    now = time.monotonic()
+    cost = cost_usd(model_name, state.prompt_tokens, state.completion_tokens)
+    return {
+        "provider": provider_name,
+        "model": model_name,
+        "steps": state.steps,
+        "prompt_tokens": state.prompt_tokens,
+        "completion_tokens": state.completion_tokens,
+        "cost_usd": cost,
+        "ttft_ms": (
+            round((state.first_token_at - state.started) * 1000) if state.first_token_at else None
+        ),
+        "duration_ms": round((now - state.started) * 1000),
+        "tool_calls": state.tool_audit,
+        "verdicts": state.verdicts,
+        "finished_at": timezone.now(),
+    }
+
+
+def _store_final(
+    turn_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    text: str,
+    audit: dict[str, Any],
+    metadata: dict[str, Any],
+) -> bool:
+    """Store the reply only if the bot still owns the conversation (re-checked under lock)."""
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+        if conversation.status != Conversation.Status.BOT:
+            Turn.objects.filter(pk=turn_id).update(status=Turn.Status.STOPPED, **audit)
+            return False
+        message = services.do_append_event(
+            conversation_id, role=Message.Role.ASSISTANT, text=text, metadata=metadata
+        )
+        Turn.objects.filter(pk=turn_id).update(
+            status=Turn.Status.COMPLETED, message=message, **audit
+        )
+        _add_totals(conversation_id, audit)
+    return True
+
+
+def _add_totals(conversation_id: uuid.UUID, audit: dict[str, Any]) -> None:
+    Conversation.objects.filter(pk=conversation_id).update(
+        prompt_tokens=F("prompt_tokens") + audit["prompt_tokens"],
+        completion_tokens=F("completion_tokens") + audit["completion_tokens"],
+        cost_usd=F("cost_usd") + Decimal(audit["cost_usd"]),
+    )
+
+
+def _stop_turn(turn_id: uuid.UUID, state: TurnState) -> None:
+    Turn.objects.filter(pk=turn_id).update(
+        status=Turn.Status.STOPPED, **_audit_fields(state, "", "")
+    )
+
+
+def _store_failure(
+    turn_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    code: str,
+    text: str,
+    detail: str,
+    audit: dict[str, Any],
+) -> None:
+    with transaction.atomic():
+        Turn.objects.filter(pk=turn_id).update(
+            status=Turn.Status.FAILED, error_code=code, error_message=detail[:2000], **audit
+        )
+        _add_totals(conversation_id, audit)
+        if Conversation.objects.filter(pk=conversation_id, status=Conversation.Status.BOT).exists():
+            services.do_append_event(
+                conversation_id,
+                kind=Message.Kind.NOTICE,
+                role=Message.Role.SYSTEM,
+                text=text,
+                metadata={"notice": code, "retry": True, "turn_id": str(turn_id)},
+            )
+
+
+# --- Async edges --------------------------------------------------------------------
+
+
+async def _finish(
+    setup: TurnSetup, state: TurnState, text: str, *, model_name: str, provider_name: str
+) -> None:
+    audit = _audit_fields(state, model_name, provider_name)
+    metadata: dict[str, Any] = {"turn_id": str(state.turn_id)}
+    if provider_name == "local":
+        metadata["offline"] = True
+    if state.citations:
+        metadata["citations"] = [
+            {"title": c.title, "url": c.url} for c in _dedupe_citations(state.citations)[:3]
+        ]
+    stored = await database_sync_to_async(_store_final)(
+        state.turn_id, setup.ctx.conversation_id, text, audit, metadata
+    )
+    if not stored:
+        raise HandedOff
+
+
+def _dedupe_citations(citations: list[Citation]) -> list[Citation]:
+    seen: set[str] = set()
+    unique = []
+    for citation in citations:
+        if citation.url not in seen:
+            seen.add(citation.url)
+            unique.append(citation)
+    return unique
+
+
+async def _fail(setup: TurnSetup, state: TurnState, code: str, text: str, detail: str) -> None:
+    audit = _audit_fields(state, "", "")
+    audit.pop("finished_at")
+    audit["finished_at"] = timezone.now()
+    await database_sync_to_async(_store_failure)(
+        state.turn_id, setup.ctx.conversation_id, code, text, detail, audit
+    )
+    await _send(
+        setup.ctx.conversation_id,
+        {"type": "error", "code": code, "message": text, "turn_id": str(state.turn_id)},
+    )
+
+
+async def _offer_human(conversation_id: uuid.UUID, *, reason: str) -> None:
+    """A cap was hit: hand off to a person when the escalation app is installed."""
+    try:
+        from apps.escalations import services as escalations
+    except ImportError:
+        return
+    offer = getattr(escalations, "do_offer_handoff", None)
+    if offer is not None:
+        await database_sync_to_async(offer)(conversation_id, reason=reason)
+
+
+async def _heartbeat(conversation_id: uuid.UUID) -> None:
+    while True:
+        await asyncio.sleep(services.LEASE_SECONDS / 4)
+        await database_sync_to_async(services.do_heartbeat_turn_lease)(conversation_id)
+
+
+async def _send(conversation_id: uuid.UUID, frame: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(group_for(conversation_id), {"type": "chat.event", "frame": frame})
+
+
+def _still_bot(conversation_id: uuid.UUID) -> bool:
+    return Conversation.objects.filter(pk=conversation_id, status=Conversation.Status.BOT).exists()
+
+
+async def _send_delta(conversation_id: uuid.UUID, turn_id: uuid.UUID, text: str) -> None:
+    # Re-checked at the moment text would go out: after a hand-off, not one more word.
+    if not await database_sync_to_async(_still_bot)(conversation_id):
+        raise HandedOff
+    await _send(conversation_id, {"type": "delta", "turn_id": str(turn_id), "text": text})
+
+
+class DeltaCoalescer:
+    """Gathers streamed text and sends it about every `interval` seconds as one frame."""
+
+    def __init__(self, send: Callable[[str], Awaitable[None]], interval: float) -> None:
+        self.send = send
+        self.interval = interval
+        self.buffer = ""
+        self.last_flush = 0.0
+        self.error: BaseException | None = None
+        self.ticker: asyncio.Task[None] | None = None
+
+    async def add(self, text: str) -> None:
+        if self.error is not None:
+            raise self.error
+        if not text:
+            return
+        self.buffer += text
+        if time.monotonic() - self.last_flush >= self.interval:
+            await self.flush()
+        elif self.ticker is None or self.ticker.done():
+            self.ticker = asyncio.get_running_loop().create_task(self._flush_later())
+
+    async def flush(self) -> None:
+        if not self.buffer:
+            return
+        text, self.buffer = self.buffer, ""
+        self.last_flush = time.monotonic()
+        await self.send(text)
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self.interval)
+        try:
+            await self.flush()
+        except BaseException as exc:  # surfaced on the next add() or close()
+            self.error = exc
+
+    async def close(self, *, flush: bool = True) -> None:
+        if self.ticker is not None and not self.ticker.done():
+            self.ticker.cancel()
+        if self.error is not None and flush:
+            raise self.error
+        if flush:
+            await self.flush()
+        else:
+            self.buffer = ""

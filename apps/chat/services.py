@@ -1,0 +1,492 @@
+"""Every state change of a conversation. Consumers, views and tasks call these.
+
+Events reach clients through the conversation's group on the channel layer, and
+only after the transaction that stored them commits, so no client ever sees an
+event that was rolled back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .models import Conversation, Message, PendingAction, Turn, group_for
+
+log = logging.getLogger(__name__)
+
+# This process's identity for turn leases: a lease held by another id is live
+# while its heartbeat is fresh.
+PROCESS_ID = uuid.uuid4().hex
+LEASE_SECONDS = 20
+
+
+class ChatError(Exception):
+    """A refusal the client sees as an `error` frame with this code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# --- Conversations ------------------------------------------------------------
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def do_create_conversation(
+    *, identity_token: str | None = None, client_key: str = ""
+) -> tuple[Conversation, str]:
+    """A new conversation and its secret; the secret is returned once, stored hashed."""
+    customer_id = None
+    if identity_token:
+        from apps.orders.identity import read_identity_token
+
+        customer_id = read_identity_token(identity_token)
+        if customer_id is None:
+            raise ChatError("invalid_identity", "The identity token is invalid or expired.")
+    token = secrets.token_urlsafe(32)
+    conversation = Conversation.objects.create(
+        token_hash=hash_token(token),
+        client_key=client_key[:64],
+        customer_id=customer_id,
+        verified_by="token" if customer_id else "",
+    )
+    return conversation, token
+
+
+def access_conversation(conversation_id: str | uuid.UUID, token: str) -> Conversation | None:
+    """The conversation if the token is its secret; None for a bad id or token alike."""
+    try:
+        conversation = Conversation.objects.select_related("customer").get(pk=conversation_id)
+    except (Conversation.DoesNotExist, ValueError, TypeError):
+        return None
+    if not token or not hmac.compare_digest(conversation.token_hash, hash_token(token)):
+        return None
+    return conversation
+
+
+# --- Events -------------------------------------------------------------------
+
+
+def message_frame(message: Message) -> dict[str, Any]:
+    """The server frame for a stored event (see docs/protocol.md)."""
+    meta = message.metadata or {}
+    created_at = message.created_at.isoformat() if message.created_at else None
+    if message.kind == Message.Kind.CONFIRM_REQUEST:
+        return {
+            "type": "confirm_request",
+            "seq": message.seq,
+            "action_id": meta.get("action_id"),
+            "summary": message.text,
+            "details": meta.get("details", {}),
+            "expires_at": meta.get("expires_at"),
+            "created_at": created_at,
+        }
+    if message.kind == Message.Kind.CONFIRM_RESULT:
+        return {
+            "type": "confirm_result",
+            "seq": message.seq,
+            "action_id": meta.get("action_id"),
+            "status": meta.get("status"),
+            "text": message.text,
+            "created_at": created_at,
+        }
+    if message.kind == Message.Kind.HANDOFF:
+        frame: dict[str, Any] = {
+            "type": "handoff",
+            "seq": message.seq,
+            "state": meta.get("state"),
+            "text": message.text,
+            "created_at": created_at,
+        }
+        for key in ("agent_name", "position"):
+            if meta.get(key) is not None:
+                frame[key] = meta[key]
+        return frame
+    frame = {
+        "type": "message",
+        "seq": message.seq,
+        "id": message.pk,
+        "role": message.role,
+        "text": message.text,
+        "created_at": created_at,
+    }
+    if message.client_id:
+        frame["client_id"] = str(message.client_id)
+    for key in ("turn_id", "citations", "offline", "agent_name", "notice", "retry"):
+        if meta.get(key) is not None:
+            frame[key] = meta[key]
+    return frame
+
+
+def publish(conversation_id: uuid.UUID | str, frame: dict[str, Any]) -> None:
+    """Send a frame to everyone on the conversation once the current transaction commits."""
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        try:
+            async_to_sync(layer.group_send)(
+                group_for(conversation_id), {"type": "chat.event", "frame": frame}
+            )
+        except Exception:
+            # The event is stored; clients catch up with `resume`.
+            log.exception("could not publish to conversation %s", conversation_id)
+
+    transaction.on_commit(send)
+
+
+def do_append_event(
+    conversation_id: uuid.UUID | str,
+    *,
+    kind: str = Message.Kind.MESSAGE,
+    role: str,
+    text: str = "",
+    metadata: dict[str, Any] | None = None,
+    client_id: uuid.UUID | None = None,
+    author_id: int | None = None,
+) -> Message:
+    """Store one event with the conversation's next seq, and announce it after commit."""
+    with transaction.atomic():
+        # The UPDATE takes the row lock, so seqs are handed out one at a time.
+        updated = Conversation.objects.filter(pk=conversation_id).update(
+            last_seq=F("last_seq") + 1, updated_at=timezone.now()
+        )
+        if updated != 1:
+            raise ChatError("not_found", "This conversation does not exist.")
+        seq = Conversation.objects.values_list("last_seq", flat=True).get(pk=conversation_id)
+        message = Message.objects.create(
+            conversation_id=conversation_id,
+            seq=seq,
+            kind=kind,
+            role=role,
+            text=text,
+            client_id=client_id,
+            author_id=author_id,
+            metadata=metadata or {},
+        )
+        publish(conversation_id, message_frame(message))
+    return message
+
+
+def do_store_customer_message(
+    conversation_id: uuid.UUID | str, *, client_id: uuid.UUID, text: str
+) -> tuple[Message, bool]:
+    """Store a customer message once per client_id. Returns (message, created)."""
+    from apps.assistant.guardrails import mask_pii, screen_input
+
+    existing = Message.objects.filter(conversation_id=conversation_id, client_id=client_id).first()
+    if existing is not None:
+        return existing, False
+    masked, pii = mask_pii(text)
+    verdict = screen_input(masked)
+    metadata: dict[str, Any] = {}
+    if pii:
+        metadata["pii_masked"] = pii
+    if verdict.tripwire:
+        metadata["screen"] = verdict.as_dict()
+    try:
+        message = do_append_event(
+            conversation_id,
+            role=Message.Role.CUSTOMER,
+            text=masked,
+            client_id=client_id,
+            metadata=metadata,
+        )
+    except IntegrityError:
+        # The same client_id arrived twice at once; the other one won.
+        return Message.objects.get(conversation_id=conversation_id, client_id=client_id), False
+    return message, True
+
+
+def events_after(conversation_id: uuid.UUID | str, last_seq: int) -> list[dict[str, Any]]:
+    messages = Message.objects.filter(conversation_id=conversation_id, seq__gt=last_seq).order_by(
+        "seq"
+    )
+    return [message_frame(message) for message in messages]
+
+
+# --- Identity -----------------------------------------------------------------
+
+MAX_VERIFICATION_FAILURES = 5
+
+
+def do_bind_customer(conversation_id: uuid.UUID | str, customer_id: str, method: str) -> None:
+    """Bind the verified customer to the conversation: tools act for them from now on."""
+    with transaction.atomic():
+        Conversation.objects.filter(pk=conversation_id).update(
+            customer_id=customer_id, verified_by=method[:20]
+        )
+        publish(conversation_id, {"type": "session", "verified": True})
+
+
+def do_record_verification_failure(conversation_id: uuid.UUID | str) -> int:
+    """Count a failed verification attempt; returns the failures so far."""
+    with transaction.atomic():
+        Conversation.objects.filter(pk=conversation_id).update(
+            verification_failures=F("verification_failures") + 1
+        )
+        return Conversation.objects.values_list("verification_failures", flat=True).get(
+            pk=conversation_id
+        )
+
+
+# --- Turn leases ----------------------------------------------------------------
+
+
+def needs_answer(conversation_id: uuid.UUID | str) -> bool:
+    """True when a bot turn is owed: a customer message after the last answered one,
+    or an explicit request (retry, the outcome of a confirmed change)."""
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None or conversation.status != Conversation.Status.BOT:
+        return False
+    if conversation.turn_requested:
+        return True
+    return Message.objects.filter(
+        conversation_id=conversation_id,
+        role=Message.Role.CUSTOMER,
+        kind=Message.Kind.MESSAGE,
+        seq__gt=conversation.answered_seq,
+    ).exists()
+
+
+def check_claim_turn_lease(conversation_id: uuid.UUID | str) -> bool:
+    """Claim the right to run this conversation's turns (one process at a time)."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=LEASE_SECONDS)
+    claimed = (
+        Conversation.objects.filter(pk=conversation_id)
+        .filter(Q(turn_owner="") | Q(turn_owner=PROCESS_ID) | Q(turn_heartbeat__lt=stale))
+        .update(turn_owner=PROCESS_ID, turn_heartbeat=now)
+    )
+    return claimed == 1
+
+
+def do_heartbeat_turn_lease(conversation_id: uuid.UUID | str) -> None:
+    Conversation.objects.filter(pk=conversation_id, turn_owner=PROCESS_ID).update(
+        turn_heartbeat=timezone.now()
+    )
+
+
+def do_release_turn_lease(conversation_id: uuid.UUID | str) -> None:
+    Conversation.objects.filter(pk=conversation_id, turn_owner=PROCESS_ID).update(
+        turn_owner="", turn_heartbeat=None
+    )
+
+
+def do_request_turn(conversation_id: uuid.UUID | str) -> None:
+    """Ask for a bot turn that no new customer message calls for (retry, confirm outcome)."""
+    Conversation.objects.filter(pk=conversation_id).update(turn_requested=True)
+
+
+INTERRUPTED_TEXT = "My reply was interrupted before it finished. You can retry it."
+
+
+def do_mark_interrupted_turns(conversation_id: uuid.UUID | str, *, running_here: bool) -> int:
+    """Turns left `running` by a crashed or restarted process become `interrupted`,
+    each with a visible notice the customer can retry from. Returns how many."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=LEASE_SECONDS)
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None:
+        return 0
+    owner_alive = conversation.turn_owner and (
+        (conversation.turn_owner == PROCESS_ID and running_here)
+        or (
+            conversation.turn_owner != PROCESS_ID
+            and conversation.turn_heartbeat is not None
+            and conversation.turn_heartbeat >= stale
+        )
+    )
+    if owner_alive:
+        return 0
+    count = 0
+    for turn in Turn.objects.filter(conversation_id=conversation_id, status=Turn.Status.RUNNING):
+        with transaction.atomic():
+            changed = Turn.objects.filter(pk=turn.pk, status=Turn.Status.RUNNING).update(
+                status=Turn.Status.INTERRUPTED,
+                finished_at=now,
+                error_code="interrupted",
+                error_message="the process running this turn stopped",
+            )
+            if changed:
+                count += 1
+                do_append_event(
+                    conversation_id,
+                    kind=Message.Kind.NOTICE,
+                    role=Message.Role.SYSTEM,
+                    text=INTERRUPTED_TEXT,
+                    metadata={"notice": "interrupted", "retry": True, "turn_id": str(turn.pk)},
+                )
+    if count:
+        Conversation.objects.filter(pk=conversation_id).update(turn_owner="", turn_heartbeat=None)
+    return count
+
+
+# --- Confirmations --------------------------------------------------------------
+
+
+@dataclass
+class Decision:
+    action: PendingAction
+    executed: bool
+
+
+def do_propose_action(
+    conversation_id: uuid.UUID | str,
+    *,
+    turn_id: uuid.UUID | None,
+    tool_name: str,
+    arguments: dict[str, Any],
+    summary: str,
+    details: dict[str, Any],
+) -> PendingAction:
+    """Store a proposed change and show the customer its confirmation card."""
+    expires_at = timezone.now() + timedelta(seconds=settings.SUPPORTBOT_CONFIRM_TTL)
+    with transaction.atomic():
+        # One open card at a time: a newer proposal replaces an older one.
+        for stale in PendingAction.objects.select_for_update().filter(
+            conversation_id=conversation_id, status=PendingAction.Status.PENDING
+        ):
+            _close_action(stale, PendingAction.Status.EXPIRED, "Replaced by a newer request.")
+        action = PendingAction.objects.create(
+            conversation_id=conversation_id,
+            turn_id=turn_id,
+            tool_name=tool_name,
+            arguments=arguments,
+            summary=summary,
+            details=details,
+            expires_at=expires_at,
+        )
+        do_append_event(
+            conversation_id,
+            kind=Message.Kind.CONFIRM_REQUEST,
+            role=Message.Role.SYSTEM,
+            text=summary,
+            metadata={
+                "action_id": str(action.pk),
+                "tool": tool_name,
+                "details": details,
+                "expires_at": expires_at.isoformat(),
+            },
+        )
+    return action
+
+
+def _close_action(action: PendingAction, status: str, text: str) -> None:
+    action.status = status
+    action.decided_at = timezone.now()
+    action.result = {**(action.result or {}), "message": text}
+    action.save(update_fields=["status", "decided_at", "result"])
+    do_append_event(
+        action.conversation_id,
+        kind=Message.Kind.CONFIRM_RESULT,
+        role=Message.Role.SYSTEM,
+        text=text,
+        metadata={"action_id": str(action.pk), "status": status, "tool": action.tool_name},
+    )
+
+
+def check_decide_action(
+    conversation_id: uuid.UUID | str, action_id: str, decision: str
+) -> Decision:
+    """Carry out or decline a proposed change, on the customer's own confirm frame.
+
+    The pending -> executing step is a conditional update, so a confirm that
+    arrives twice (two tabs, a replayed frame) runs the change at most once.
+    """
+    try:
+        action_uuid = uuid.UUID(str(action_id))
+    except ValueError:
+        raise ChatError("not_found", "No such action.") from None
+    action = PendingAction.objects.filter(pk=action_uuid, conversation_id=conversation_id).first()
+    if action is None:
+        raise ChatError("not_found", "No such action.")
+    if decision not in {"approve", "decline"}:
+        raise ChatError("invalid_frame", "decision must be approve or decline")
+    now = timezone.now()
+    if action.status == PendingAction.Status.PENDING and action.expires_at <= now:
+        with transaction.atomic():
+            locked = PendingAction.objects.select_for_update().get(pk=action.pk)
+            if locked.status == PendingAction.Status.PENDING:
+                _close_action(locked, PendingAction.Status.EXPIRED, "This request expired.")
+        raise ChatError("expired", "This request expired. Ask the assistant again if needed.")
+    if decision == "decline":
+        with transaction.atomic():
+            locked = PendingAction.objects.select_for_update().get(pk=action.pk)
+            if locked.status != PendingAction.Status.PENDING:
+                raise ChatError("already_decided", "This request was already answered.")
+            _close_action(locked, PendingAction.Status.DECLINED, "You declined this change.")
+        do_request_turn(conversation_id)
+        return Decision(action=locked, executed=False)
+    claimed = PendingAction.objects.filter(
+        pk=action.pk, status=PendingAction.Status.PENDING, expires_at__gt=now
+    ).update(status=PendingAction.Status.EXECUTING, decided_at=now)
+    if claimed != 1:
+        raise ChatError("already_decided", "This request was already answered.")
+    action.refresh_from_db()
+    _execute_action(action)
+    do_request_turn(conversation_id)
+    return Decision(action=action, executed=action.status == PendingAction.Status.DONE)
+
+
+def _execute_action(action: PendingAction) -> None:
+    from apps.assistant.tools import ToolContext, ToolError, get_tool
+
+    conversation = Conversation.objects.get(pk=action.conversation_id)
+    spec = get_tool(action.tool_name)
+    ctx = ToolContext(
+        conversation_id=conversation.pk,
+        customer_id=conversation.customer_id,
+        turn_id=action.turn_id,
+    )
+    status = PendingAction.Status.FAILED
+    try:
+        if spec is None or spec.execute is None or not spec.allowed(ctx):
+            raise ToolError("This change is not available in this conversation.")
+        args = spec.args_model.model_validate(action.arguments)
+        result = spec.execute(ctx, args)
+        status = PendingAction.Status.DONE if result.ok else PendingAction.Status.FAILED
+        outcome = {"ok": result.ok, "data": result.data}
+        text = "Done: " + action.summary if result.ok else _refusal_text(result.data)
+    except ToolError as exc:
+        outcome = {"ok": False, "error": str(exc)}
+        text = f"This change could not be made: {exc}"
+    except Exception:
+        log.exception("confirmed action %s failed", action.pk)
+        outcome = {"ok": False, "error": "internal error"}
+        text = "This change could not be made because of an internal error. Nothing was changed."
+    with transaction.atomic():
+        action.status = status
+        action.result = outcome
+        action.save(update_fields=["status", "result"])
+        do_append_event(
+            action.conversation_id,
+            kind=Message.Kind.CONFIRM_RESULT,
+            role=Message.Role.SYSTEM,
+            text=text,
+            metadata={"action_id": str(action.pk), "status": status, "tool": action.tool_name},
+        )
+
+
+def _refusal_text(data: Any) -> str:
+    if isinstance(data, dict) and data.get("error"):
+        return f"This change could not be made: {data['error']}"
+    return "This change could not be made. Nothing was changed."

@@ -1,0 +1,440 @@
+// The customer chat page: one WebSocket, stored events replayed by seq,
+// streamed replies, confirmation cards, hand-off notices, auto-reconnect.
+import { renderMarkdown } from "./markdown.js";
+
+const STORE_KEY = "supportbot.conversation";
+const log = document.getElementById("log");
+const form = document.getElementById("composer");
+const input = document.getElementById("input");
+const banner = document.getElementById("banner");
+const working = document.getElementById("working");
+const workingText = document.getElementById("working-text");
+
+const state = {
+  conversation: null, // {id, token}
+  socket: null,
+  lastSeq: 0,
+  seen: new Set(), // seqs already rendered
+  outbox: new Map(), // client_id -> text, until the server echoes it
+  streaming: new Map(), // turn_id -> bubble element
+  retryDelay: 500,
+  reconnectTimer: null,
+  status: "bot",
+};
+
+// --- Conversation and socket ----------------------------------------------------
+
+function loadConversation() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(STORE_KEY) || "null");
+    if (saved && saved.id && saved.token) return saved;
+  } catch (_) {
+    /* a corrupt entry is replaced below */
+  }
+  return null;
+}
+
+async function createConversation() {
+  const response = await fetch("/api/conversations/", { method: "POST" });
+  if (!response.ok) throw new Error(`could not start a conversation (${response.status})`);
+  const body = await response.json();
+  const conversation = { id: body.conversation_id, token: body.token };
+  localStorage.setItem(STORE_KEY, JSON.stringify(conversation));
+  return conversation;
+}
+
+function socketUrl() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const { id, token } = state.conversation;
+  return `${scheme}://${location.host}/ws/chat/${id}/?token=${encodeURIComponent(token)}`;
+}
+
+function connect() {
+  clearTimeout(state.reconnectTimer);
+  const socket = new WebSocket(socketUrl());
+  state.socket = socket;
+  socket.addEventListener("open", () => {
+    state.retryDelay = 500;
+    state.failedOpens = 0;
+    socket.opened = true;
+    showBanner(null);
+    send({ type: "resume", last_seq: state.lastSeq });
+    for (const [clientId, text] of state.outbox) {
+      send({ type: "message", client_id: clientId, text });
+    }
+  });
+  socket.addEventListener("message", (event) => {
+    let frame;
+    try {
+      frame = JSON.parse(event.data);
+    } catch (_) {
+      return;
+    }
+    handle(frame);
+  });
+  socket.addEventListener("close", (event) => {
+    if (state.socket !== socket) return;
+    state.socket = null;
+    if (!socket.opened) state.failedOpens = (state.failedOpens || 0) + 1;
+    scheduleReconnect();
+  });
+}
+
+async function scheduleReconnect() {
+  showBanner("Connection lost. Reconnecting…");
+  const delay = Math.min(state.retryDelay, 15000) * (0.75 + Math.random() * 0.5);
+  state.retryDelay = Math.min(state.retryDelay * 2, 15000);
+  state.reconnectTimer = setTimeout(async () => {
+    if (!(await conversationStillValid())) return;
+    connect();
+  }, delay);
+}
+
+async function conversationStillValid() {
+  // A socket refused before accept looks like a network error in the browser. After
+  // a few refusals in a row, if the server itself answers, the stored conversation
+  // is no longer valid (its token is wrong or it was deleted): start a new one.
+  if ((state.failedOpens || 0) < 3) return true;
+  try {
+    const probe = await fetch("/", { method: "HEAD", cache: "no-store" });
+    if (!probe.ok) return true;
+  } catch (_) {
+    return true; // the server is down: keep retrying the same conversation
+  }
+  localStorage.removeItem(STORE_KEY);
+  state.conversation = await createConversation();
+  state.lastSeq = 0;
+  state.seen.clear();
+  state.failedOpens = 0;
+  log.replaceChildren();
+  renderNotice("Your earlier chat could not be resumed, so a new one was started.", "", false);
+  return true;
+}
+
+function send(frame) {
+  if (state.socket && state.socket.readyState === WebSocket.OPEN) {
+    state.socket.send(JSON.stringify(frame));
+    return true;
+  }
+  return false;
+}
+
+// --- Frames -------------------------------------------------------------------------
+
+function handle(frame) {
+  if (typeof frame.seq === "number") {
+    if (state.seen.has(frame.seq)) return;
+    state.seen.add(frame.seq);
+    state.lastSeq = Math.max(state.lastSeq, frame.seq);
+  }
+  switch (frame.type) {
+    case "session":
+      if (frame.status) setStatus(frame.status);
+      break;
+    case "message":
+      renderMessage(frame);
+      break;
+    case "delta":
+      renderDelta(frame);
+      break;
+    case "status":
+      showWorking(frame.text);
+      statusLine(frame.turn_id, frame.text);
+      break;
+    case "turn":
+      if (frame.state === "started") showWorking("Assistant is typing…");
+      else finishTurn(frame.turn_id);
+      break;
+    case "confirm_request":
+      renderConfirm(frame);
+      break;
+    case "confirm_result":
+      renderConfirmResult(frame);
+      break;
+    case "handoff":
+      renderHandoff(frame);
+      break;
+    case "error":
+      renderError(frame);
+      break;
+    default:
+      break;
+  }
+}
+
+function bubble(role, extraClass) {
+  const row = document.createElement("div");
+  row.className = `row row-${role}${extraClass ? " " + extraClass : ""}`;
+  const body = document.createElement("div");
+  body.className = "bubble";
+  row.append(body);
+  log.append(row);
+  return { row, body };
+}
+
+function label(text, className) {
+  const el = document.createElement("div");
+  el.className = className || "who";
+  el.textContent = text;
+  return el;
+}
+
+function renderMessage(frame) {
+  if (frame.role === "customer") {
+    if (frame.client_id) {
+      state.outbox.delete(frame.client_id);
+      const pending = log.querySelector(`[data-client-id="${CSS.escape(frame.client_id)}"]`);
+      if (pending) {
+        pending.classList.remove("sending");
+        pending.dataset.seq = frame.seq;
+        return;
+      }
+    }
+    const { row, body } = bubble("customer");
+    row.dataset.seq = frame.seq;
+    body.textContent = frame.text;
+    scrollDown();
+    return;
+  }
+  if (frame.role === "system") {
+    renderNotice(frame.text, frame.retry ? "notice-error" : "", frame.retry);
+    return;
+  }
+  let target = frame.turn_id ? state.streaming.get(frame.turn_id) : null;
+  if (!target) {
+    target = bubble(frame.role);
+    if (frame.role === "agent") target.row.prepend(label(frame.agent_name ? `${frame.agent_name} (support team)` : "Support team"));
+  }
+  state.streaming.delete(frame.turn_id);
+  target.row.dataset.seq = frame.seq;
+  target.row.classList.remove("streaming");
+  target.body.replaceChildren(renderMarkdown(frame.text));
+  if (frame.citations && frame.citations.length) {
+    const sources = document.createElement("div");
+    sources.className = "sources";
+    sources.append(label("Sources:", "sources-label"));
+    for (const citation of frame.citations) {
+      const a = document.createElement("a");
+      a.textContent = citation.title;
+      a.href = citation.url.startsWith("/") ? citation.url : "#";
+      a.className = "source-link";
+      sources.append(a);
+    }
+    target.row.append(sources);
+  }
+  if (frame.offline) target.row.classList.add("offline");
+  scrollDown();
+}
+
+function renderDelta(frame) {
+  let target = state.streaming.get(frame.turn_id);
+  if (!target) {
+    target = bubble("assistant", "streaming");
+    target.raw = "";
+    state.streaming.set(frame.turn_id, target);
+  }
+  target.raw = (target.raw || "") + frame.text;
+  target.body.replaceChildren(renderMarkdown(target.raw));
+  scrollDown();
+}
+
+function statusLine(turnId, text) {
+  const line = document.createElement("div");
+  line.className = "status-line";
+  line.textContent = text;
+  log.append(line);
+  scrollDown();
+}
+
+function finishTurn(turnId) {
+  hideWorking();
+  const target = state.streaming.get(turnId);
+  if (target && !target.row.dataset.seq) {
+    // The stream ended without a stored reply (an error follows, or a hand-off).
+    target.row.classList.add("cut");
+  }
+}
+
+function renderNotice(text, className, retry) {
+  const note = document.createElement("div");
+  note.className = `notice ${className || ""}`;
+  note.append(document.createTextNode(text));
+  if (retry) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "retry";
+    button.textContent = "Retry";
+    button.addEventListener("click", () => {
+      if (send({ type: "retry" })) button.disabled = true;
+    });
+    note.append(" ", button);
+  }
+  log.append(note);
+  scrollDown();
+}
+
+function renderError(frame) {
+  hideWorking();
+  if (frame.turn_id) return; // the stored notice with its Retry button follows
+  renderNotice(frame.message || "Something went wrong.", "notice-error", false);
+}
+
+function renderConfirm(frame) {
+  const card = document.createElement("div");
+  card.className = "confirm-card";
+  card.dataset.actionId = frame.action_id;
+  card.append(label("Please confirm this change", "confirm-title"));
+  const summary = document.createElement("p");
+  summary.textContent = frame.summary;
+  card.append(summary);
+  const details = frame.details || {};
+  const keys = Object.keys(details);
+  if (keys.length) {
+    const dl = document.createElement("dl");
+    for (const key of keys) {
+      const dt = document.createElement("dt");
+      dt.textContent = key.replace(/_/g, " ");
+      const dd = document.createElement("dd");
+      const value = details[key];
+      dd.textContent = typeof value === "object" ? JSON.stringify(value) : String(value);
+      dl.append(dt, dd);
+    }
+    card.append(dl);
+  }
+  const actions = document.createElement("div");
+  actions.className = "confirm-actions";
+  const approve = document.createElement("button");
+  approve.type = "button";
+  approve.className = "approve";
+  approve.textContent = "Confirm";
+  const decline = document.createElement("button");
+  decline.type = "button";
+  decline.className = "decline";
+  decline.textContent = "Cancel";
+  for (const [button, decision] of [[approve, "approve"], [decline, "decline"]]) {
+    button.addEventListener("click", () => {
+      if (send({ type: "confirm", action_id: frame.action_id, decision })) {
+        approve.disabled = true;
+        decline.disabled = true;
+        card.classList.add("deciding");
+      }
+    });
+  }
+  actions.append(approve, decline);
+  card.append(actions);
+  log.append(card);
+  scrollDown();
+  approve.focus({ preventScroll: true });
+}
+
+function renderConfirmResult(frame) {
+  const card = log.querySelector(`.confirm-card[data-action-id="${CSS.escape(frame.action_id || "")}"]`);
+  if (card) {
+    card.classList.remove("deciding");
+    card.classList.add(`state-${frame.status}`);
+    card.querySelectorAll("button").forEach((b) => (b.disabled = true));
+    const outcome = document.createElement("p");
+    outcome.className = "confirm-outcome";
+    outcome.textContent = frame.text;
+    card.append(outcome);
+  } else {
+    renderNotice(frame.text, "", false);
+  }
+  scrollDown();
+}
+
+const HANDOFF_TEXT = {
+  queued: "You're in the queue for a person from our support team.",
+  agent_joined: "joined the chat.",
+  returned_to_bot: "You're back with the AI assistant.",
+  closed: "This conversation was closed.",
+};
+
+function renderHandoff(frame) {
+  setStatus(frame.state === "agent_joined" ? "agent" : frame.state === "returned_to_bot" ? "bot" : frame.state);
+  let text = frame.text || HANDOFF_TEXT[frame.state] || frame.state;
+  if (frame.state === "agent_joined" && !frame.text) text = `${frame.agent_name || "An agent"} ${HANDOFF_TEXT.agent_joined}`;
+  if (frame.state === "queued" && frame.position && !frame.text) text += ` Position in queue: ${frame.position}.`;
+  renderNotice(text, `notice-handoff handoff-${frame.state}`, false);
+}
+
+function setStatus(status) {
+  state.status = status;
+  document.getElementById("chat").dataset.status = status;
+}
+
+// --- Composer -----------------------------------------------------------------------
+
+function submitMessage() {
+  const text = input.value.trim();
+  if (!text) return;
+  const clientId = crypto.randomUUID();
+  state.outbox.set(clientId, text);
+  const { row, body } = bubble("customer", "sending");
+  row.dataset.clientId = clientId;
+  body.textContent = text;
+  input.value = "";
+  autosize();
+  scrollDown();
+  send({ type: "message", client_id: clientId, text });
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  submitMessage();
+});
+
+input.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    submitMessage();
+  }
+});
+
+function autosize() {
+  input.style.height = "auto";
+  input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
+}
+input.addEventListener("input", autosize);
+
+document.getElementById("new-chat").addEventListener("click", async () => {
+  localStorage.removeItem(STORE_KEY);
+  location.reload();
+});
+
+// --- Helpers ------------------------------------------------------------------------
+
+function showBanner(text) {
+  banner.hidden = !text;
+  banner.textContent = text || "";
+}
+
+function showWorking(text) {
+  working.hidden = false;
+  workingText.textContent = text;
+}
+
+function hideWorking() {
+  working.hidden = true;
+}
+
+function scrollDown() {
+  log.scrollTop = log.scrollHeight;
+}
+
+async function start() {
+  state.conversation = loadConversation();
+  if (!state.conversation) {
+    try {
+      state.conversation = await createConversation();
+    } catch (error) {
+      showBanner("We couldn't start the chat. Please reload the page in a moment.");
+      return;
+    }
+    renderNotice("Hi! Ask me about your orders or our store policies.", "notice-welcome", false);
+  }
+  connect();
+  input.focus();
+}
+
+start();
