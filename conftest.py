@@ -13,6 +13,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+pytest_plugins = ["tests.fake_openai"]
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 

@@ -1,0 +1,350 @@
+"""The OpenAI provider: Chat Completions through `AsyncOpenAI`, streamed.
+
+Failure policy, in one place:
+- The SDK's own retries are off (`max_retries=0`); we retry here, so the
+  policy is visible and bounded by our settings.
+- A call is retried on 408/409/429/5xx, connection errors and timeouts, but
+  only while nothing has reached the caller yet. Once a text delta has been
+  handed over, a retry would repeat text the customer already saw, so a
+  failure then is `stream_broken`.
+- The wait between attempts is exponential with jitter. A `Retry-After`
+  (seconds, or an HTTP date) is honoured; when it asks for longer than
+  `OPENAI_RETRY_AFTER_CAP` we give up at once instead of retrying early.
+- Connect and read timeouts are explicit (the SDK's default read timeout is
+  600 s). Each chunk of a stream is also awaited under `asyncio.timeout` as a
+  backstop, so a stalled stream ends in an error, never a hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import json
+import logging
+import random
+import time
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import openai
+from django.conf import settings
+from openai import AsyncOpenAI
+
+from .base import ModelRequest, ProviderError, StreamEvent, Usage
+from .stream import StreamAssembler
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Extra time the asyncio backstops allow beyond the HTTP client's own timeouts,
+# so the client's clearer error normally wins.
+BACKSTOP_MARGIN = 1.0
+
+RETRYABLE_STATUS = {408, 409, 429}
+
+# One client per event loop and configuration: the client's connection pool
+# belongs to the loop it was created on, and reusing it across turns saves a
+# TLS handshake per model call.
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], AsyncOpenAI]]
+_clients = weakref.WeakKeyDictionary()
+
+
+class _Attempt(Exception):
+    """A failed attempt: the error to raise if we stop, and how long to wait if not."""
+
+    def __init__(self, error: ProviderError, *, retry_after: float | None = None) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.retry_after = retry_after
+
+
+class OpenAIProvider:
+    name = "openai"
+
+    def __init__(self, *, api_key: str, base_url: str | None, model: str) -> None:
+        self.model = model
+        self._api_key = api_key
+        self._base_url = base_url or None
+        self.connect_timeout = float(settings.OPENAI_CONNECT_TIMEOUT)
+        self.read_timeout = float(settings.OPENAI_READ_TIMEOUT)
+        self.max_retries = int(settings.OPENAI_MAX_RETRIES)
+        self.backoff_base = float(getattr(settings, "OPENAI_RETRY_BASE_DELAY", 0.5))
+        self.backoff_max = float(getattr(settings, "OPENAI_RETRY_MAX_DELAY", 8.0))
+        self.retry_after_cap = float(getattr(settings, "OPENAI_RETRY_AFTER_CAP", 20.0))
+
+    # --- The provider interface -------------------------------------------------
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        params: dict[str, Any] = {
+            "model": self.model,
+            "messages": request.messages,
+            "max_tokens": request.max_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if request.tools:
+            params["tools"] = request.tools
+            params["parallel_tool_calls"] = True
+        attempt = 0
+        while True:
+            assembler = StreamAssembler()
+            delivered = False
+            try:
+                # aclosing: when our caller stops early, the HTTP response closes now.
+                async with contextlib.aclosing(self._stream_once(params, assembler)) as events:
+                    async for event in events:
+                        delivered = True
+                        yield event
+                return
+            except _Attempt as failed:
+                if delivered:
+                    raise ProviderError(
+                        "stream_broken",
+                        f"the model stream broke after it started: {failed.error.message}",
+                        retryable=True,
+                    ) from failed.__cause__
+                delay = self._retry_delay(attempt, failed)
+                if delay is None:
+                    raise failed.error from failed.__cause__
+                logger.warning(
+                    "model call failed (%s), retry %d/%d in %.2fs",
+                    failed.error.code,
+                    attempt + 1,
+                    self.max_retries,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                attempt += 1
+
+    async def complete_json(
+        self,
+        *,
+        system: str,
+        user: str,
+        schema_name: str,
+        schema: dict[str, Any],
+        max_tokens: int,
+    ) -> tuple[dict[str, Any], Usage]:
+        params: dict[str, Any] = {
+            "model": self.model,
+            "messages": [
+                {"role": "system", "content": system},
+                {"role": "user", "content": user},
+            ],
+            "max_tokens": max_tokens,
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": schema_name, "schema": schema, "strict": True},
+            },
+        }
+        completion = await self._with_retries(lambda: self._create(params))
+        if not completion.choices:
+            raise ProviderError("bad_response", "the model returned no choices")
+        choice = completion.choices[0]
+        usage = _usage_of(completion.usage)
+        if choice.message.refusal:
+            raise ProviderError("bad_response", f"the model refused: {choice.message.refusal}")
+        if choice.finish_reason != "stop":
+            raise ProviderError(
+                "bad_response", f"structured output ended with {choice.finish_reason!r}"
+            )
+        try:
+            parsed = json.loads(choice.message.content or "")
+        except json.JSONDecodeError as exc:
+            raise ProviderError("bad_response", f"structured output is not JSON: {exc}") from exc
+        if not isinstance(parsed, dict):
+            raise ProviderError("bad_response", "structured output is not a JSON object")
+        return parsed, usage
+
+    # --- One attempt --------------------------------------------------------------
+
+    async def _stream_once(
+        self, params: dict[str, Any], assembler: StreamAssembler
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """One streamed call; any failure is raised as `_Attempt`."""
+        chunks = await self._create(params)
+        idle_limit = self.read_timeout + BACKSTOP_MARGIN
+        iterator = chunks.__aiter__()
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(idle_limit):
+                        chunk = await iterator.__anext__()
+                except StopAsyncIteration:
+                    break
+                except TimeoutError as exc:
+                    raise _Attempt(
+                        ProviderError(
+                            "timeout",
+                            f"no data from the model for {idle_limit:.1f}s",
+                            retryable=True,
+                        )
+                    ) from exc
+                except openai.OpenAIError as exc:
+                    raise _classify(exc) from exc
+                try:
+                    deltas = assembler.feed(chunk)
+                except ProviderError as exc:
+                    raise _Attempt(exc) from exc
+                for delta in deltas:
+                    yield delta
+            try:
+                closing = assembler.finish()
+            except ProviderError as exc:
+                raise _Attempt(exc) from exc
+            for event in closing:
+                yield event
+        finally:
+            await chunks.close()
+
+    async def _create(self, params: dict[str, Any]) -> Any:
+        """Send the request and wait for the response head; failures become `_Attempt`."""
+        client = self._client()
+        # The client's timeouts apply per connect and per socket read; this bounds
+        # the whole wait for the response head as well.
+        limit = self.connect_timeout + 2 * self.read_timeout + BACKSTOP_MARGIN
+        try:
+            async with asyncio.timeout(limit):
+                return await client.chat.completions.create(**params)
+        except TimeoutError as exc:
+            raise _Attempt(
+                ProviderError(
+                    "timeout", f"no answer from the model in {limit:.1f}s", retryable=True
+                )
+            ) from exc
+        except openai.OpenAIError as exc:
+            raise _classify(exc) from exc
+
+    async def _with_retries(self, call: Callable[[], Awaitable[T]]) -> T:
+        attempt = 0
+        while True:
+            try:
+                return await call()
+            except _Attempt as failed:
+                delay = self._retry_delay(attempt, failed)
+                if delay is None:
+                    raise failed.error from failed.__cause__
+                logger.warning(
+                    "model call failed (%s), retry %d/%d in %.2fs",
+                    failed.error.code,
+                    attempt + 1,
+                    self.max_retries,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                attempt += 1
+
+    def _retry_delay(self, attempt: int, failed: _Attempt) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up."""
+        if not failed.error.retryable or attempt >= self.max_retries:
+            return None
+        if failed.retry_after is not None:
+            if failed.retry_after > self.retry_after_cap:
+                return None
+            # A little jitter on top, so many waiting turns do not return at once.
+            return failed.retry_after + random.uniform(0, 0.1 * self.backoff_base)
+        ceiling = min(self.backoff_max, self.backoff_base * 2**attempt)
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def _client(self) -> AsyncOpenAI:
+        loop = asyncio.get_running_loop()
+        key = (self._api_key, self._base_url, self.connect_timeout, self.read_timeout)
+        per_loop = _clients.setdefault(loop, {})
+        client = per_loop.get(key)
+        if client is None:
+            client = AsyncOpenAI(
+                api_key=self._api_key,
+                base_url=self._base_url,
+                timeout=openai.Timeout(
+                    connect=self.connect_timeout,
+                    read=self.read_timeout,
+                    write=self.read_timeout,
+                    pool=self.connect_timeout,
+                ),
+                max_retries=0,
+            )
+            per_loop[key] = client
+        return client
+
+
+def _classify(exc: openai.OpenAIError) -> _Attempt:
+    """Our error code for an SDK error, and whether another attempt may help."""
+    if isinstance(exc, openai.APITimeoutError):
+        return _Attempt(
+            ProviderError("timeout", "the model did not answer in time", retryable=True)
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        return _Attempt(
+            ProviderError("provider_unavailable", f"cannot reach the model: {exc}", retryable=True)
+        )
+    if isinstance(exc, openai.APIStatusError):
+        return _classify_status(exc)
+    if isinstance(exc, openai.APIError):
+        # An error event inside an otherwise good stream, e.g. a server_error.
+        return _Attempt(
+            ProviderError(
+                "provider_unavailable", f"the model failed: {exc.message}", retryable=True
+            )
+        )
+    return _Attempt(ProviderError("provider_unavailable", f"the model call failed: {exc}"))
+
+
+def _classify_status(exc: openai.APIStatusError) -> _Attempt:
+    status = exc.status_code
+    message = f"HTTP {status} from the model: {exc.message}"
+    retry_after = _retry_after_seconds(exc.response.headers)
+    should_retry = exc.response.headers.get("x-should-retry")
+    if status == 429:
+        # Out of quota is a 429 too, and waiting does not fix it.
+        retryable = exc.code != "insufficient_quota"
+        error = ProviderError("rate_limited", message, retryable=retryable)
+    elif status in (401, 403):
+        error = ProviderError("auth", message)
+    elif status == 408:
+        error = ProviderError("timeout", message, retryable=True)
+    elif status >= 500 or status in RETRYABLE_STATUS:
+        error = ProviderError("provider_unavailable", message, retryable=True)
+    else:
+        error = ProviderError("bad_request", message)
+    if should_retry == "false":
+        error.retryable = False
+    elif should_retry == "true":
+        error.retryable = True
+    return _Attempt(error, retry_after=retry_after)
+
+
+def _retry_after_seconds(headers: Any) -> float | None:
+    """`retry-after-ms`, or `Retry-After` in seconds or as an HTTP date."""
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _usage_of(usage: Any) -> Usage:
+    if usage is None:
+        return Usage(prompt_tokens=0, completion_tokens=0)
+    return Usage(
+        prompt_tokens=int(usage.prompt_tokens or 0),
+        completion_tokens=int(usage.completion_tokens or 0),
+    )
+
+
+__all__ = ["OpenAIProvider"]

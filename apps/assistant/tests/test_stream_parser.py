@@ -1,0 +1,330 @@
+"""The chunk assembler, fed every recorded OpenAI stream and some hand-made ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from apps.assistant.providers.base import (
+    Finished,
+    ProviderError,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallsReady,
+    Usage,
+)
+from apps.assistant.providers.stream import StreamAssembler, parse_sse_body
+
+RECORDED = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "openai-sse"
+
+SF_61 = '{"city":"San Francisco","temperature":61,"units":"f"}'
+
+FORECAST = """
+  {
+    "location": "San Francisco, CA",
+    "weather": {
+      "temperature": "18°C",
+      "condition": "Partly Cloudy",
+      "humidity": "72%",
+      "windSpeed": "15 km/h",
+      "windDirection": "NW"
+    },
+    "forecast": [
+      {
+        "day": "Monday",
+        "high": "20°C",
+        "low": "14°C",
+        "condition": "Sunny"
+      },
+      {
+        "day": "Tuesday",
+        "high": "19°C",
+        "low": "15°C",
+        "condition": "Mostly Cloudy"
+      },
+      {
+        "day": "Wednesday",
+        "high": "18°C",
+        "low": "14°C",
+        "condition": "Cloudy"
+      }
+    ]
+  }
+"""
+
+
+@dataclass(frozen=True)
+class Expected:
+    text: str
+    calls: tuple[ToolCall, ...]
+    finish: str
+    usage: Usage
+    refused: bool = False
+
+
+EXPECTED: dict[str, Expected] = {
+    # a refusal, in the `refusal` field
+    "173417d5": Expected(
+        text="I'm sorry, I can't assist with that request.",
+        calls=(),
+        finish="stop",
+        usage=Usage(79, 11),
+        refused=True,
+    ),
+    # one tool call
+    "2018feb6": Expected(
+        text="",
+        calls=(
+            ToolCall("call_4XzlGBLtUe9dy3GVNV4jhq7h", "get_weather", '{"city":"New York City"}'),
+        ),
+        finish="tool_calls",
+        usage=Usage(44, 16),
+    ),
+    # cut by max_tokens after one token
+    "4cc50a61": Expected(text='{"', calls=(), finish="length", usage=Usage(79, 1)),
+    # a refusal with logprobs
+    "569c877e": Expected(
+        text="I'm very sorry, but I can't assist with that.",
+        calls=(),
+        finish="stop",
+        usage=Usage(79, 12),
+        refused=True,
+    ),
+    # structured output as content
+    "7e5ea4d1": Expected(text=SF_61, calls=(), finish="stop", usage=Usage(79, 14)),
+    # plain text with logprobs
+    "83b060ba": Expected(text="Foo!", calls=(), finish="stop", usage=Usage(9, 2)),
+    "a247c49c": Expected(
+        text="",
+        calls=(
+            ToolCall(
+                "call_CTf1nWJLqSeRgDqaCG27xZ74",
+                "get_weather",
+                '{"city":"San Francisco","state":"CA"}',
+            ),
+        ),
+        finish="tool_calls",
+        usage=Usage(48, 19),
+    ),
+    # n=3: three interleaved choices; we follow choice 0
+    "a491adda": Expected(
+        text='{"city":"San Francisco","temperature":65,"units":"f"}',
+        calls=(),
+        finish="stop",
+        usage=Usage(79, 42),
+    ),
+    # a strict-schema tool call
+    "c6aa7e39": Expected(
+        text="",
+        calls=(
+            ToolCall(
+                "call_c91SqDXlYFuETYv8mUHzz6pp",
+                "GetWeatherArgs",
+                '{"city":"Edinburgh","country":"UK","units":"c"}',
+            ),
+        ),
+        finish="tool_calls",
+        usage=Usage(76, 24),
+    ),
+    # 180 chunks of multi-line text with non-ASCII characters
+    "d6155801": Expected(text=FORECAST, calls=(), finish="stop", usage=Usage(19, 177)),
+    "e2aad469": Expected(
+        text=(
+            "I'm unable to provide real-time weather updates. To get the current weather in "
+            "San Francisco, I recommend checking a reliable weather website or a weather app."
+        ),
+        calls=(),
+        finish="stop",
+        usage=Usage(14, 30),
+    ),
+    # two parallel tool calls, index 0 and 1
+    "f82268f2": Expected(
+        text="",
+        calls=(
+            ToolCall(
+                "call_JMW1whyEaYG438VE1OIflxA2",
+                "GetWeatherArgs",
+                '{"city": "Edinburgh", "country": "GB", "units": "c"}',
+            ),
+            ToolCall(
+                "call_DNYTawLBoN8fj3KN6qU9N1Ou",
+                "get_stock_price",
+                '{"ticker": "AAPL", "exchange": "NASDAQ"}',
+            ),
+        ),
+        finish="tool_calls",
+        usage=Usage(149, 60),
+    ),
+}
+
+
+def recorded(prefix: str) -> Path:
+    (path,) = RECORDED.glob(f"{prefix}*.sse")
+    return path
+
+
+def assemble(
+    chunks: list[dict[str, Any]], **kwargs: Any
+) -> tuple[StreamAssembler, list[StreamEvent]]:
+    assembler = StreamAssembler(**kwargs)
+    events: list[StreamEvent] = []
+    for chunk in chunks:
+        events.extend(assembler.feed(chunk))
+    events.extend(assembler.finish())
+    return assembler, events
+
+
+def test_every_recorded_stream_has_an_expectation() -> None:
+    files = sorted(path.name[:8] for path in RECORDED.glob("*.sse"))
+    assert files == sorted(EXPECTED)
+    assert len(files) == 12
+    assert (RECORDED / "LICENSE").read_text().startswith(" " * 33 + "Apache License")
+    assert "openai-python" in (RECORDED / "README.md").read_text()
+
+
+@pytest.mark.parametrize("prefix", sorted(EXPECTED))
+def test_each_recorded_stream_assembles_to_its_text_tool_calls_usage_and_finish(
+    prefix: str,
+) -> None:
+    # given
+    expected = EXPECTED[prefix]
+    chunks = parse_sse_body(recorded(prefix).read_text(encoding="utf-8"))
+
+    # when
+    assembler, events = assemble(chunks)
+
+    # then: text streams first, as deltas that add up to the whole text
+    texts = [event.text for event in events if isinstance(event, TextDelta)]
+    assert "".join(texts) == expected.text == assembler.text
+    assert all(texts)
+    # then: the closing events, in order
+    closing = events[len(texts) :]
+    tail: list[StreamEvent] = []
+    if expected.calls:
+        tail.append(ToolCallsReady(calls=expected.calls))
+    tail += [expected.usage, Finished(reason=expected.finish)]
+    assert closing == tail
+    assert assembler.refused is expected.refused
+
+
+def test_the_other_choices_of_an_n_3_stream_can_be_followed_too() -> None:
+    chunks = parse_sse_body(recorded("a491adda").read_text())
+
+    second, _ = assemble(chunks, choice_index=1)
+    third, _ = assemble(chunks, choice_index=2)
+
+    assert second.text == SF_61
+    assert third.text == '{"city":"San Francisco","temperature":59,"units":"f"}'
+
+
+def test_the_sdk_chunk_objects_assemble_like_the_raw_json() -> None:
+    from openai.types.chat import ChatCompletionChunk
+
+    chunks = parse_sse_body(recorded("f82268f2").read_text())
+    objects = [ChatCompletionChunk.model_validate(chunk) for chunk in chunks]
+
+    _, from_json = assemble(chunks)
+    _, from_objects = assemble(objects)  # type: ignore[arg-type]
+
+    assert from_objects == from_json
+
+
+def chunk(delta: dict[str, Any] | None = None, finish: str | None = None) -> dict[str, Any]:
+    return {"choices": [{"index": 0, "delta": delta or {}, "finish_reason": finish}]}
+
+
+def fragment(index: int, arguments: str, call_id: str = "", name: str = "") -> dict[str, Any]:
+    function: dict[str, Any] = {"arguments": arguments}
+    if name:
+        function["name"] = name
+    body: dict[str, Any] = {"index": index, "function": function}
+    if call_id:
+        body["id"] = call_id
+        body["type"] = "function"
+    return {"tool_calls": [body]}
+
+
+def test_interleaved_fragments_of_parallel_calls_are_assembled_by_index() -> None:
+    chunks = [
+        chunk(fragment(0, "", "call_a", "get_order")),
+        chunk(fragment(1, "", "call_b", "get_order")),
+        chunk(fragment(1, '{"order_id":')),
+        chunk(fragment(0, '{"order_id":')),
+        chunk(fragment(0, '"#W1"}')),
+        chunk(fragment(1, '"#W2"}')),
+        chunk(finish="tool_calls"),
+    ]
+
+    _, events = assemble(chunks)
+
+    assert events == [
+        ToolCallsReady(
+            calls=(
+                ToolCall("call_a", "get_order", '{"order_id":"#W1"}'),
+                ToolCall("call_b", "get_order", '{"order_id":"#W2"}'),
+            )
+        ),
+        Finished(reason="tool_calls"),
+    ]
+
+
+def test_a_server_that_repeats_the_id_and_name_on_every_fragment_is_understood() -> None:
+    chunks = [
+        chunk(fragment(0, '{"a":', "call_a", "lookup")),
+        chunk(fragment(0, "1}", "call_a", "lookup")),
+        chunk(finish="tool_calls"),
+    ]
+
+    assembler, _ = assemble(chunks)
+
+    assert assembler.tool_calls == (ToolCall("call_a", "lookup", '{"a":1}'),)
+
+
+def test_a_stream_that_ends_without_a_finish_reason_is_broken() -> None:
+    assembler = StreamAssembler()
+    assert assembler.feed(chunk({"content": "Half an ans"})) == [TextDelta("Half an ans")]
+
+    with pytest.raises(ProviderError) as raised:
+        assembler.finish()
+
+    assert raised.value.code == "stream_broken"
+
+
+def test_a_tool_call_without_a_name_is_broken() -> None:
+    chunks = [chunk(fragment(0, "{}", "call_a")), chunk(finish="tool_calls")]
+
+    with pytest.raises(ProviderError) as raised:
+        assemble(chunks)
+
+    assert raised.value.code == "stream_broken"
+
+
+def test_tool_calls_cut_by_the_token_limit_are_not_handed_over() -> None:
+    chunks = [
+        chunk(fragment(0, '{"order_id": "#W', "call_a", "cancel_order")),
+        chunk(finish="length"),
+    ]
+
+    _, events = assemble(chunks)
+
+    assert events == [Finished(reason="length")]
+
+
+def test_an_error_inside_the_stream_is_reported() -> None:
+    assembler = StreamAssembler()
+
+    with pytest.raises(ProviderError) as raised:
+        assembler.feed({"error": {"message": "The server had an error", "type": "server_error"}})
+
+    assert raised.value.code == "stream_broken"
+    assert "The server had an error" in raised.value.message
+
+
+def test_parse_sse_body_stops_at_done_and_skips_other_lines() -> None:
+    body = ': keep-alive\n\ndata: {"choices": []}\n\nevent: x\ndata: [DONE]\n\ndata: {"late": 1}\n'
+
+    assert parse_sse_body(body) == [{"choices": []}]
