@@ -5,5 +5,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("help/", include("apps.knowledge.urls")),
     path("", include("apps.chat.urls")),
 ]

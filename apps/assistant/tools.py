@@ -192,7 +192,7 @@ def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 def _strictify(node: Any) -> Any:
     if isinstance(node, dict):
-        cleaned = {}
+        cleaned: dict[str, Any] = {}
         for key, value in node.items():
             if key in {"default", "title", "examples"}:
                 continue

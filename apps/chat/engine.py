@@ -129,6 +129,7 @@ class TurnSetup:
     ctx: ToolContext
     conversation: list[dict[str, Any]]
     verdicts: list[Verdict]
+    instructions: list[str]  # what the output guard must never let out verbatim
     limit_text: str = ""
 
 
@@ -159,7 +160,7 @@ async def run_turn(conversation_id: uuid.UUID) -> Turn | None:
         await _offer_human(conversation_id, reason=setup.limit_text)
         return turn
     provider = get_provider()
-    guard = OutputGuard(canary=prompts.canary(), instructions=prompts.instruction_texts())
+    guard = OutputGuard(canary=prompts.canary(), instructions=setup.instructions)
     coalescer = DeltaCoalescer(
         lambda text: _send_delta(conversation_id, turn.pk, text), settings.SUPPORTBOT_DELTA_INTERVAL
     )
@@ -167,6 +168,7 @@ async def run_turn(conversation_id: uuid.UUID) -> Turn | None:
     try:
         async with asyncio.timeout(settings.SUPPORTBOT_TURN_TIMEOUT):
             final_text = await _model_loop(setup, state, provider, guard, coalescer)
+        state.verdicts.extend(verdict.as_dict() for verdict in guard.verdicts)
         await coalescer.close()
         await _finish(
             setup, state, final_text, model_name=provider.model, provider_name=provider.name
@@ -178,16 +180,19 @@ async def run_turn(conversation_id: uuid.UUID) -> Turn | None:
         await database_sync_to_async(_stop_turn)(turn.pk, state)
     except ProviderError as exc:
         await coalescer.close(flush=False)
-        await _fail(setup, state, exc.code, ERROR_TEXT.get(exc.code, exc.message), exc.message)
+        await _fail(
+            setup, state, provider, exc.code, ERROR_TEXT.get(exc.code, exc.message), exc.message
+        )
     except TimeoutError:
         await coalescer.close(flush=False)
-        await _fail(setup, state, "timeout", ERROR_TEXT["timeout"], "turn timed out")
+        await _fail(setup, state, provider, "timeout", ERROR_TEXT["timeout"], "turn timed out")
     except Exception as exc:
         log.exception("turn %s crashed", turn.pk)
         await coalescer.close(flush=False)
         await _fail(
             setup,
             state,
+            provider,
             "internal_error",
             "Something went wrong on our side. Please retry.",
             repr(exc),
@@ -241,7 +246,7 @@ async def _model_loop(
             return guard.final_text()
         if step == settings.SUPPORTBOT_MAX_TOOL_STEPS:
             break
-        text_so_far = guard.final_text()
+        text_so_far = "".join(guard.sent).strip()  # what the customer saw before the call
         conversation.append(
             {
                 "role": "assistant",
@@ -393,6 +398,7 @@ def _begin_turn(conversation_id: uuid.UUID) -> TurnSetup | None:
         ctx=ctx,
         conversation=_conversation_layer(conversation),
         verdicts=verdicts,
+        instructions=prompts.instruction_texts(),
         limit_text=limit_text,
     )
 
@@ -531,7 +537,7 @@ def _add_totals(conversation_id: uuid.UUID, audit: dict[str, Any]) -> None:
 
 def _stop_turn(turn_id: uuid.UUID, state: TurnState) -> None:
     Turn.objects.filter(pk=turn_id).update(
-        status=Turn.Status.STOPPED, **_audit_fields(state, "", "")
+        status=Turn.Status.STOPPED, **_audit_fields(state, "", "stopped")
     )
 
 
@@ -589,10 +595,10 @@ def _dedupe_citations(citations: list[Citation]) -> list[Citation]:
     return unique
 
 
-async def _fail(setup: TurnSetup, state: TurnState, code: str, text: str, detail: str) -> None:
-    audit = _audit_fields(state, "", "")
-    audit.pop("finished_at")
-    audit["finished_at"] = timezone.now()
+async def _fail(
+    setup: TurnSetup, state: TurnState, provider: Provider, code: str, text: str, detail: str
+) -> None:
+    audit = _audit_fields(state, provider.model, provider.name)
     await database_sync_to_async(_store_failure)(
         state.turn_id, setup.ctx.conversation_id, code, text, detail, audit
     )

@@ -73,8 +73,13 @@ def do_create_conversation(
 def access_conversation(conversation_id: str | uuid.UUID, token: str) -> Conversation | None:
     """The conversation if the token is its secret; None for a bad id or token alike."""
     try:
-        conversation = Conversation.objects.select_related("customer").get(pk=conversation_id)
-    except (Conversation.DoesNotExist, ValueError, TypeError):
+        conversation_uuid = uuid.UUID(str(conversation_id))
+    except ValueError:
+        return None
+    conversation = (
+        Conversation.objects.select_related("customer").filter(pk=conversation_uuid).first()
+    )
+    if conversation is None:
         return None
     if not token or not hmac.compare_digest(conversation.token_hash, hash_token(token)):
         return None
