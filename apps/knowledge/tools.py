@@ -1,0 +1,89 @@
+"""The help-center tool the model (and the local assistant) may call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from apps.assistant.tools import Citation, ToolContext, ToolResult, tool
+
+from .search import Hit, is_good
+from .services import do_search_help_center
+
+EXCERPT_CHARS = 700
+# A lower-ranked article is offered too when it is nearly as good as the best one.
+RELATIVE_SCORE = 0.6
+
+NOT_COVERED_NOTE = (
+    "The help center has no article that answers this. Tell the customer plainly that the "
+    "help center doesn't cover it, do not guess or invent a policy, and offer to connect "
+    "them with a person."
+)
+COVERED_NOTE = (
+    "Answer only from these passages, briefly, and cite the article title and url. If they "
+    "don't actually answer the question, say the help center doesn't cover it."
+)
+
+
+class SearchHelpCenterArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(
+        min_length=1,
+        max_length=300,
+        description="The customer's question in a few words, e.g. 'how long do refunds take'.",
+    )
+
+
+def _excerpt(text: str) -> str:
+    if len(text) <= EXCERPT_CHARS:
+        return text
+    cut = text[:EXCERPT_CHARS].rsplit(" ", 1)[0]
+    return cut + "…"
+
+
+def relevant_hits(hits: list[Hit]) -> list[Hit]:
+    """The hits worth showing: the best one, and any others nearly as good."""
+    if not hits:
+        return []
+    best = hits[0].score
+    return [
+        hit
+        for hit in hits
+        if hit is hits[0] or (hit.score >= RELATIVE_SCORE * best and is_good(hit))
+    ]
+
+
+@tool(access="public", status=lambda args: "Searching the help center…")
+def search_help_center(ctx: ToolContext, args: SearchHelpCenterArgs) -> ToolResult:
+    """Search the store's help center (shipping, tracking, order statuses, cancelling,
+    changing items/address/payment, returns, exchanges, refunds, gift cards, payment
+    methods, account verification, privacy, warranty, product care, contacting a person).
+    Use it for any store-policy or how-to question and answer only from the passages it
+    returns, citing the article. If it says the question is not covered, say so and offer
+    a person; never invent policy."""
+    result = do_search_help_center(args.query)
+    if not result.covered:
+        return ToolResult(
+            data={"query": args.query, "covered": False, "passages": [], "note": NOT_COVERED_NOTE}
+        )
+    hits = relevant_hits(result.hits)
+    passages: list[dict[str, Any]] = [
+        {
+            "article_id": hit.passage.article_id,
+            "title": hit.passage.title,
+            "url": hit.passage.url,
+            "heading": hit.passage.heading,
+            "text": _excerpt(hit.passage.text),
+        }
+        for hit in hits
+    ]
+    citations = [
+        Citation(article_id=hit.passage.article_id, title=hit.passage.title, url=hit.passage.url)
+        for hit in hits
+    ]
+    return ToolResult(
+        data={"query": args.query, "covered": True, "passages": passages, "note": COVERED_NOTE},
+        citations=citations,
+    )
