@@ -45,11 +45,11 @@ BACKSTOP_MARGIN = 1.0
 
 RETRYABLE_STATUS = {408, 409, 429}
 
-# One client per event loop and configuration: the client's connection pool
-# belongs to the loop it was created on, and reusing it across turns saves a
-# TLS handshake per model call.
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], AsyncOpenAI]]
-_clients = weakref.WeakKeyDictionary()
+# One client per event loop and configuration: reusing it across turns keeps its
+# connections open (one TLS handshake, not one per model call). Its connection
+# pool belongs to the loop it was made on, so a client is never shared between
+# loops, and clients of closed loops (asyncio.run in a task) are dropped.
+_clients: dict[tuple[Any, ...], tuple[weakref.ref[asyncio.AbstractEventLoop], AsyncOpenAI]] = {}
 
 
 class _Attempt(Exception):
@@ -251,22 +251,26 @@ class OpenAIProvider:
 
     def _client(self) -> AsyncOpenAI:
         loop = asyncio.get_running_loop()
-        key = (self._api_key, self._base_url, self.connect_timeout, self.read_timeout)
-        per_loop = _clients.setdefault(loop, {})
-        client = per_loop.get(key)
-        if client is None:
-            client = AsyncOpenAI(
-                api_key=self._api_key,
-                base_url=self._base_url,
-                timeout=openai.Timeout(
-                    connect=self.connect_timeout,
-                    read=self.read_timeout,
-                    write=self.read_timeout,
-                    pool=self.connect_timeout,
-                ),
-                max_retries=0,
-            )
-            per_loop[key] = client
+        key = (id(loop), self._api_key, self._base_url, self.connect_timeout, self.read_timeout)
+        cached = _clients.get(key)
+        if cached is not None and cached[0]() is loop:
+            return cached[1]
+        for stale_key, (loop_ref, _) in list(_clients.items()):
+            stale_loop = loop_ref()
+            if stale_loop is None or stale_loop.is_closed():
+                del _clients[stale_key]
+        client = AsyncOpenAI(
+            api_key=self._api_key,
+            base_url=self._base_url,
+            timeout=openai.Timeout(
+                connect=self.connect_timeout,
+                read=self.read_timeout,
+                write=self.read_timeout,
+                pool=self.connect_timeout,
+            ),
+            max_retries=0,
+        )
+        _clients[key] = (weakref.ref(loop), client)
         return client
 
 

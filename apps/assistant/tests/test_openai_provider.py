@@ -467,3 +467,85 @@ def unused_port() -> int:
 
 def test_tool_call_type_is_exported() -> None:
     assert ToolCall("a", "b", "{}").arguments == "{}"
+
+
+def test_each_event_loop_gets_its_own_client_and_closed_loops_are_forgotten(
+    fake_openai: FakeOpenAI,
+) -> None:
+    from apps.assistant.providers import openai as openai_provider
+
+    fake_openai.script(text("one"), text("two"), text("three"))
+
+    async def two_calls_on_one_loop() -> object:
+        await collect(request())
+        client = provider()._client()
+        await collect(request())
+        assert provider()._client() is client  # reused within the loop
+        return client
+
+    first = asyncio.run(two_calls_on_one_loop())
+    asyncio.run(collect(request()))  # a second loop, as a Celery task's asyncio.run makes
+
+    # then: the first loop's client was dropped when the second loop made its own
+    mine = [
+        client
+        for key, (_, client) in openai_provider._clients.items()
+        if fake_openai.base_url in key
+    ]
+    assert len(mine) == 1
+    assert mine[0] is not first
+
+
+def test_the_fake_server_runs_standalone_for_other_processes(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+    import urllib.request
+
+    import openai
+
+    # given: a fake in its own process, with one planned answer from a file
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps([{"text": "From the file."}]))
+    port = unused_port()
+    root = Path(__file__).resolve().parents[3]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_openai", "--port", str(port), "--script", str(plan)],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        assert (
+            server.stdout.readline().strip() == f"fake OpenAI server on http://127.0.0.1:{port}/v1"
+        )
+        base = f"http://127.0.0.1:{port}"
+        # when: a second answer is queued over HTTP and both are used
+        queue = urllib.request.Request(
+            f"{base}/_fake/script",
+            data=json.dumps([{"tool_calls": [["get_order", {"order_id": "#W9"}]]}]).encode(),
+            method="POST",
+        )
+        with urllib.request.urlopen(queue, timeout=5) as answer:
+            assert json.load(answer) == {"queued": 2}
+        client = openai.OpenAI(api_key="test-key", base_url=f"{base}/v1", max_retries=0)
+        first = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "a"}]
+        )
+        second = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "b"}]
+        )
+        with urllib.request.urlopen(f"{base}/_fake/requests", timeout=5) as answer:
+            recorded = json.load(answer)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+    # then
+    assert first.choices[0].message.content == "From the file."
+    calls = second.choices[0].message.tool_calls
+    assert calls is not None
+    assert calls[0].model_dump()["function"]["arguments"] == '{"order_id": "#W9"}'
+    assert [r["messages"][0]["content"] for r in recorded["requests"]] == ["a", "b"]
+    assert recorded["errors"] == []
