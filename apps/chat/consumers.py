@@ -17,7 +17,17 @@ from django.conf import settings
 from pydantic import ValidationError
 
 from . import engine, services
-from .frames import FRAME_TYPES, ConfirmFrame, MessageFrame, ResumeFrame, RetryFrame, client_frame
+from .frames import (
+    FRAME_TYPES,
+    ClientFrame,
+    ConfirmFrame,
+    EndFrame,
+    MessageFrame,
+    RateFrame,
+    ResumeFrame,
+    RetryFrame,
+    client_frame,
+)
 from .models import Conversation, group_for
 from .ratelimit import check_rate, client_key
 from .services import ChatError
@@ -63,12 +73,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self.cmd_confirm(frame)
             elif isinstance(frame, RetryFrame):
                 await self.cmd_retry()
+            elif isinstance(frame, EndFrame):
+                await self.cmd_end()
+            elif isinstance(frame, RateFrame):
+                await self.cmd_rate(frame)
         except ChatError as exc:
             await self.send_frame({"type": "error", "code": exc.code, "message": exc.message})
 
-    def parse(
-        self, text_data: str | None, bytes_data: bytes | None
-    ) -> MessageFrame | ResumeFrame | ConfirmFrame | RetryFrame:
+    def parse(self, text_data: str | None, bytes_data: bytes | None) -> ClientFrame:
         if text_data is None:
             raise ChatError("invalid_frame", "Frames must be JSON text, not binary.")
         if len(text_data.encode()) > settings.SUPPORTBOT_MAX_FRAME_BYTES:
@@ -140,6 +152,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def cmd_retry(self) -> None:
         await database_sync_to_async(services.do_request_turn)(self.conversation_id)
         engine.kick(self.conversation_id)
+
+    async def cmd_end(self) -> None:
+        await database_sync_to_async(services.do_close_conversation)(
+            self.conversation_id, reason="customer"
+        )
+
+    async def cmd_rate(self, frame: RateFrame) -> None:
+        await database_sync_to_async(services.check_rate_conversation)(
+            self.conversation_id, frame.score, frame.comment
+        )
 
     # --- Group handlers -------------------------------------------------------------
 

@@ -33,8 +33,19 @@ class RetryFrame(_Frame):
     type: Literal["retry"]
 
 
+class EndFrame(_Frame):
+    type: Literal["end"]
+
+
+class RateFrame(_Frame):
+    type: Literal["rate"]
+    score: int = Field(ge=1, le=5)
+    comment: str = Field(default="", max_length=2000)
+
+
 ClientFrame = Annotated[
-    MessageFrame | ResumeFrame | ConfirmFrame | RetryFrame, Field(discriminator="type")
+    MessageFrame | ResumeFrame | ConfirmFrame | RetryFrame | EndFrame | RateFrame,
+    Field(discriminator="type"),
 ]
 client_frame = TypeAdapter(ClientFrame)
-FRAME_TYPES = ("message", "resume", "confirm", "retry")
+FRAME_TYPES = ("message", "resume", "confirm", "retry", "end", "rate")

@@ -41,6 +41,11 @@ class Conversation(models.Model):
     turn_owner = models.CharField(max_length=64, blank=True, default="")
     turn_heartbeat = models.DateTimeField(null=True, blank=True)
     client_key = models.CharField(max_length=64, blank=True, default="")
+    closed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    close_reason = models.CharField(max_length=20, blank=True, default="")  # customer/agent/idle
+    csat_score = models.PositiveSmallIntegerField(null=True, blank=True, db_index=True)
+    csat_comment = models.TextField(blank=True, default="")
+    csat_at = models.DateTimeField(null=True, blank=True)
     turn_count = models.PositiveIntegerField(default=0)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)

@@ -200,6 +200,7 @@ def do_store_customer_message(
     existing = Message.objects.filter(conversation_id=conversation_id, client_id=client_id).first()
     if existing is not None:
         return existing, False
+    do_reopen_conversation(conversation_id)  # a closed conversation starts a new episode
     masked, pii = mask_pii(text)
     verdict = screen_input(masked)
     metadata: dict[str, Any] = {}
@@ -495,3 +496,116 @@ def _refusal_text(data: Any) -> str:
     if isinstance(data, dict) and data.get("error"):
         return f"This change could not be made: {data['error']}"
     return "This change could not be made. Nothing was changed."
+
+
+# --- Life cycle -------------------------------------------------------------------
+
+CLOSE_TEXT = {
+    "customer": "You ended the chat.",
+    "agent": "The support team closed this conversation.",
+    "idle": "This conversation was closed after a period of inactivity.",
+}
+
+
+def do_close_conversation(
+    conversation_id: uuid.UUID | str, *, reason: str, actor_id: int | None = None
+) -> bool:
+    """Close the conversation (customer, agent or idle sweep). False if already closed."""
+    from .signals import conversation_closed
+
+    now = timezone.now()
+    with transaction.atomic():
+        closed = (
+            Conversation.objects.filter(pk=conversation_id)
+            .exclude(status=Conversation.Status.CLOSED)
+            .update(status=Conversation.Status.CLOSED, closed_at=now, close_reason=reason)
+        )
+        if closed != 1:
+            return False
+        PendingAction.objects.filter(
+            conversation_id=conversation_id, status=PendingAction.Status.PENDING
+        ).update(status=PendingAction.Status.EXPIRED, decided_at=now)
+        do_append_event(
+            conversation_id,
+            kind=Message.Kind.HANDOFF,
+            role=Message.Role.SYSTEM,
+            text=CLOSE_TEXT.get(reason, "This conversation was closed."),
+            metadata={"state": "closed", "reason": reason, "csat": True},
+            author_id=actor_id,
+        )
+        transaction.on_commit(
+            lambda: conversation_closed.send(
+                sender=Conversation, conversation_id=conversation_id, reason=reason
+            )
+        )
+    return True
+
+
+def do_reopen_conversation(conversation_id: uuid.UUID | str) -> bool:
+    """A customer writing to a closed conversation starts a new episode: the bot's
+    context is fresh, the history stays visible, and a short summary of the earlier
+    episode is kept. False if the conversation was not closed."""
+    from .signals import conversation_reopened
+
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+        if conversation.status != Conversation.Status.CLOSED:
+            return False
+        summary = episode_summary(conversation)
+        episode = conversation.episode + 1
+        Conversation.objects.filter(pk=conversation_id).update(
+            status=Conversation.Status.BOT,
+            episode=episode,
+            episode_start_seq=conversation.last_seq,
+            closed_at=None,
+            close_reason="",
+            csat_score=None,
+            csat_comment="",
+            csat_at=None,
+            verification_failures=0,
+        )
+        do_append_event(
+            conversation_id,
+            kind=Message.Kind.NOTICE,
+            role=Message.Role.SYSTEM,
+            text=f"New conversation started. Earlier: {summary}",
+            metadata={"notice": "episode", "episode": episode, "previous_summary": summary},
+        )
+        transaction.on_commit(
+            lambda: conversation_reopened.send(
+                sender=Conversation, conversation_id=conversation_id, episode=episode
+            )
+        )
+    return True
+
+
+def episode_summary(conversation: Conversation) -> str:
+    """A short, plain summary of the current episode: what was asked, how it ended."""
+    messages = Message.objects.filter(
+        conversation=conversation, seq__gt=conversation.episode_start_seq, kind="message"
+    ).order_by("seq")
+    customer = [m.text for m in messages if m.role == Message.Role.CUSTOMER]
+    first = customer[0] if customer else "no question"
+    first = first if len(first) <= 120 else first[:117] + "…"
+    done = PendingAction.objects.filter(
+        conversation=conversation, status=PendingAction.Status.DONE
+    ).count()
+    parts = [f'the customer asked "{first}"', f"{len(customer)} customer message(s)"]
+    if done:
+        parts.append(f"{done} confirmed change(s)")
+    if conversation.close_reason:
+        parts.append(f"closed by {conversation.close_reason}")
+    return "; ".join(parts) + "."
+
+
+def check_rate_conversation(conversation_id: uuid.UUID | str, score: int, comment: str) -> None:
+    """Store the customer's 1-5 rating once, after the conversation closed."""
+    if not 1 <= score <= 5:
+        raise ChatError("invalid_frame", "score must be between 1 and 5")
+    with transaction.atomic():
+        rated = Conversation.objects.filter(
+            pk=conversation_id, status=Conversation.Status.CLOSED, csat_score__isnull=True
+        ).update(csat_score=score, csat_comment=comment[:2000], csat_at=timezone.now())
+        if rated != 1:
+            raise ChatError("not_allowed", "This conversation can't be rated now.")
+        publish(conversation_id, {"type": "rated", "score": score})

@@ -157,6 +157,9 @@ function handle(frame) {
     case "error":
       renderError(frame);
       break;
+    case "rated":
+      markRated(frame.score);
+      break;
     default:
       break;
   }
@@ -352,10 +355,75 @@ const HANDOFF_TEXT = {
 
 function renderHandoff(frame) {
   setStatus(frame.state === "agent_joined" ? "agent" : frame.state === "returned_to_bot" ? "bot" : frame.state);
+  if (frame.state === "closed") {
+    renderNotice(frame.text || HANDOFF_TEXT.closed, "notice-handoff handoff-closed", false);
+    renderRating();
+    return;
+  }
   let text = frame.text || HANDOFF_TEXT[frame.state] || frame.state;
   if (frame.state === "agent_joined" && !frame.text) text = `${frame.agent_name || "An agent"} ${HANDOFF_TEXT.agent_joined}`;
   if (frame.state === "queued" && frame.position && !frame.text) text += ` Position in queue: ${frame.position}.`;
   renderNotice(text, `notice-handoff handoff-${frame.state}`, false);
+}
+
+function renderRating() {
+  if (log.querySelector(".rating-card:not(.done)")) return;
+  const card = document.createElement("form");
+  card.className = "rating-card";
+  card.append(label("How did we do?", "confirm-title"));
+  const stars = document.createElement("div");
+  stars.className = "stars";
+  stars.setAttribute("role", "radiogroup");
+  stars.setAttribute("aria-label", "Rating from 1 to 5");
+  let chosen = 0;
+  for (let score = 1; score <= 5; score++) {
+    const star = document.createElement("button");
+    star.type = "button";
+    star.className = "star";
+    star.textContent = "★";
+    star.setAttribute("role", "radio");
+    star.setAttribute("aria-label", `${score} out of 5`);
+    star.dataset.score = String(score);
+    star.addEventListener("click", () => {
+      chosen = score;
+      stars.querySelectorAll(".star").forEach((s) => {
+        const on = Number(s.dataset.score) <= score;
+        s.classList.toggle("on", on);
+        s.setAttribute("aria-checked", String(Number(s.dataset.score) === score));
+      });
+      submit.disabled = false;
+    });
+    stars.append(star);
+  }
+  const comment = document.createElement("textarea");
+  comment.rows = 2;
+  comment.maxLength = 2000;
+  comment.placeholder = "Anything to add? (optional)";
+  comment.setAttribute("aria-label", "Comment");
+  const submit = document.createElement("button");
+  submit.type = "submit";
+  submit.className = "approve";
+  submit.textContent = "Send rating";
+  submit.disabled = true;
+  card.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (chosen && send({ type: "rate", score: chosen, comment: comment.value.trim() })) {
+      submit.disabled = true;
+    }
+  });
+  const actions = document.createElement("div");
+  actions.className = "confirm-actions";
+  actions.append(submit);
+  card.append(stars, comment, actions);
+  log.append(card);
+  scrollDown();
+}
+
+function markRated(score) {
+  const card = log.querySelector(".rating-card:not(.done)");
+  if (!card) return;
+  card.classList.add("done");
+  card.replaceChildren(label(`Thanks for your feedback (${score}/5)!`, "confirm-title"));
 }
 
 function setStatus(status) {
@@ -396,6 +464,10 @@ function autosize() {
   input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
 }
 input.addEventListener("input", autosize);
+
+document.getElementById("end-chat").addEventListener("click", () => {
+  if (state.status !== "closed") send({ type: "end" });
+});
 
 document.getElementById("new-chat").addEventListener("click", async () => {
   localStorage.removeItem(STORE_KEY);
