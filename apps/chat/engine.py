@@ -606,17 +606,25 @@ async def _fail(
         setup.ctx.conversation_id,
         {"type": "error", "code": code, "message": text, "turn_id": str(state.turn_id)},
     )
+    # Repeated provider failures hand the conversation to a person.
+    await _escalation_hook("on_turn_failed", setup.ctx.conversation_id, code=code)
 
 
 async def _offer_human(conversation_id: uuid.UUID, *, reason: str) -> None:
-    """A cap was hit: hand off to a person when the escalation app is installed."""
+    """A cap was hit: hand off to a person (apps.escalations decides how)."""
+    await _escalation_hook("do_offer_handoff", conversation_id, reason=reason)
+
+
+async def _escalation_hook(name: str, conversation_id: uuid.UUID, **kwargs: Any) -> None:
+    # The escalation app builds on the chat app, not the other way round: it is
+    # looked up at run time so the chat works without it.
     try:
         from apps.escalations import services as escalations
     except ImportError:
         return
-    offer = getattr(escalations, "do_offer_handoff", None)
-    if offer is not None:
-        await database_sync_to_async(offer)(conversation_id, reason=reason)
+    hook = getattr(escalations, name, None)
+    if hook is not None:
+        await database_sync_to_async(hook)(conversation_id, **kwargs)
 
 
 async def _heartbeat(conversation_id: uuid.UUID) -> None:
