@@ -1,0 +1,26 @@
+"""Calling order tools the way the turn engine does: parse the raw JSON, then run."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from apps.assistant.tools import ToolContext, ToolResult, get_tool
+
+
+def ctx_for(customer_id: str | None, conversation_id: uuid.UUID | None = None) -> ToolContext:
+    return ToolContext(conversation_id=conversation_id or uuid.uuid4(), customer_id=customer_id)
+
+
+def call(ctx: ToolContext, name: str, **arguments: Any) -> ToolResult:
+    spec = get_tool(name)
+    assert spec is not None, name
+    assert spec.allowed(ctx), f"{name} is not offered here"
+    return spec.handler(ctx, spec.parse(json.dumps(arguments)))
+
+
+def execute(ctx: ToolContext, name: str, **arguments: Any) -> ToolResult:
+    spec = get_tool(name)
+    assert spec is not None and spec.execute is not None, name
+    return spec.execute(ctx, spec.parse(json.dumps(arguments)))
