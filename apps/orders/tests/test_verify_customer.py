@@ -1,0 +1,79 @@
+"""Verification binds the customer to the conversation; five failures and it stops."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.assistant.tools import ToolError
+from apps.chat import services as chat
+from apps.chat.models import Conversation
+
+from .tooling import call, ctx_for
+
+pytestmark = pytest.mark.django_db
+
+
+def _conversation() -> Conversation:
+    conversation, _ = chat.do_create_conversation()
+    return conversation
+
+
+def _verify(conversation: Conversation, **details: str | None) -> dict[str, object]:
+    arguments = {"email": None, "first_name": None, "last_name": None, **details}
+    result = call(ctx_for(None, conversation.pk), "verify_customer", **arguments)
+    data: dict[str, object] = result.data
+    return data
+
+
+def test_email_and_zip_verify_and_bind_the_customer(store: None) -> None:
+    conversation = _conversation()
+
+    data = _verify(conversation, email="Noah.Brown7922@example.com", zip="80279")
+
+    assert data == {"verified": True, "first_name": "Noah", "last_name": "Brown"}
+    conversation.refresh_from_db()
+    assert conversation.customer_id == "noah_brown_6181"
+    assert conversation.verified_by == "email_zip"
+
+
+def test_first_name_last_name_and_zip_verify_the_customer(store: None) -> None:
+    conversation = _conversation()
+
+    data = _verify(conversation, first_name="noah", last_name="brown", zip="80279")
+
+    assert data["verified"] is True
+    conversation.refresh_from_db()
+    assert (conversation.customer_id, conversation.verified_by) == ("noah_brown_6181", "name_zip")
+
+
+def test_a_wrong_zip_fails_and_is_counted(store: None) -> None:
+    conversation = _conversation()
+
+    data = _verify(conversation, email="noah.brown7922@example.com", zip="80270")
+
+    assert data["verified"] is False
+    assert data["attempts_left"] == 4
+    conversation.refresh_from_db()
+    assert conversation.customer_id is None
+    assert conversation.verification_failures == 1
+
+
+def test_a_zip_alone_is_not_enough(store: None) -> None:
+    with pytest.raises(ToolError, match="either the email or the first and last name"):
+        _verify(_conversation(), first_name="Noah", zip="80279")
+
+
+def test_after_five_failures_even_the_right_details_are_refused(store: None) -> None:
+    conversation = _conversation()
+    for attempt in range(5):
+        data = _verify(conversation, email="nobody@example.com", zip=f"0000{attempt}")
+    assert data["attempts_left"] == 0
+    assert "human" in str(data["error"])
+
+    data = _verify(conversation, email="noah.brown7922@example.com", zip="80279")
+
+    assert data["verified"] is False
+    assert "human agent" in str(data["error"])
+    conversation.refresh_from_db()
+    assert conversation.customer_id is None
+    assert conversation.verification_failures == 5
