@@ -50,7 +50,8 @@ def cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> Decimal:
     """The cost of one call in dollars, to six decimal places; 0 for an unpriced model."""
     price = price_for(model)
     if price is None:
-        if model not in _warned:
+        # An empty name is a turn that called no model (a limit was hit first).
+        if model and model not in _warned:
             _warned.add(model)
             logger.warning("no price known for model %r; its calls are counted as free", model)
         return Decimal(0).quantize(COST_PLACES)

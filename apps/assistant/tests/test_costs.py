@@ -58,3 +58,12 @@ def test_an_unknown_model_costs_nothing_and_is_warned_about_once(
     assert first == second == Decimal("0.000000")
     warnings = [r for r in caplog.records if "some-new-model-xyz" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_a_turn_that_called_no_model_costs_nothing_without_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="apps.assistant.costs"):
+        assert cost_usd("", 0, 0) == Decimal("0.000000")
+
+    assert caplog.records == []
