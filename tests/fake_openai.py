@@ -135,7 +135,8 @@ def slow(seconds: float, then: Planned | None = None) -> Slow:
 
 
 def cut(after_chunks: int, then: Completion | None = None) -> Completion:
-    """Stream `after_chunks` chunks of `then`, then drop the connection."""
+    """Stream `after_chunks` chunks of `then` (the first holds only the role), then drop
+    the connection."""
     base = then or text("This answer will never be finished, because the connection drops.")
     return dataclasses.replace(base, cut_after=after_chunks)
 
@@ -475,7 +476,13 @@ class FakeOpenAI:
 
     def env(self) -> dict[str, str]:
         """Environment for a subprocess (Daphne, a worker) that should talk to this server."""
-        return {"OPENAI_API_KEY": self.api_key or "test-key", "OPENAI_BASE_URL": self.base_url}
+        return {
+            "OPENAI_API_KEY": self.api_key or "test-key",
+            "OPENAI_BASE_URL": self.base_url,
+            "OPENAI_CONNECT_TIMEOUT": "1",
+            "OPENAI_READ_TIMEOUT": "2",
+            "OPENAI_MAX_RETRIES": "2",
+        }
 
     # --- life cycle
 

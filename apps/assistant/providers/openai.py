@@ -106,17 +106,7 @@ class OpenAIProvider:
                         f"the model stream broke after it started: {failed.error.message}",
                         retryable=True,
                     ) from failed.__cause__
-                delay = self._retry_delay(attempt, failed)
-                if delay is None:
-                    raise failed.error from failed.__cause__
-                logger.warning(
-                    "model call failed (%s), retry %d/%d in %.2fs",
-                    failed.error.code,
-                    attempt + 1,
-                    self.max_retries,
-                    delay,
-                )
-                await asyncio.sleep(delay)
+                await self._wait_before_retry(attempt, failed)
                 attempt += 1
 
     async def complete_json(
@@ -224,18 +214,23 @@ class OpenAIProvider:
             try:
                 return await call()
             except _Attempt as failed:
-                delay = self._retry_delay(attempt, failed)
-                if delay is None:
-                    raise failed.error from failed.__cause__
-                logger.warning(
-                    "model call failed (%s), retry %d/%d in %.2fs",
-                    failed.error.code,
-                    attempt + 1,
-                    self.max_retries,
-                    delay,
-                )
-                await asyncio.sleep(delay)
+                await self._wait_before_retry(attempt, failed)
                 attempt += 1
+
+    async def _wait_before_retry(self, attempt: int, failed: _Attempt) -> None:
+        """Sleep before attempt `attempt + 1`, or raise the failure if we stop here."""
+        delay = self._retry_delay(attempt, failed)
+        if delay is None:
+            raise failed.error from failed.__cause__
+        logger.warning(
+            "model call failed (%s: %s), retry %d/%d in %.2fs",
+            failed.error.code,
+            failed.error.message,
+            attempt + 1,
+            self.max_retries,
+            delay,
+        )
+        await asyncio.sleep(delay)
 
     def _retry_delay(self, attempt: int, failed: _Attempt) -> float | None:
         """Seconds to wait before the next attempt, or None to give up."""
