@@ -1,0 +1,405 @@
+"""Order skills of the local assistant: where is my order, my orders, cancel, return.
+
+They use the same tools the real model gets, in the same order a careful agent
+would: verify the customer (asking for email and zip code, or name and zip code,
+when missing), look the order up, ask for what is still missing (the order, the
+cancel reason, the items to return), then call the change tool, which only shows
+the customer a confirmation card. When a tool answers, the result is explained in
+plain words, refusals included.
+
+The conversation is the memory: the order discussed earlier and the request the
+customer is in the middle of are found again in the customer's and the
+assistant's earlier messages.
+
+Priorities: tool results (70) come before new requests (55); both sit above the
+help-center skills (30-40), greetings (10) and the fallback.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .skills import LocalReply, LocalState, skill
+
+ORDER_TOOLS = frozenset(
+    {
+        "verify_customer",
+        "list_my_orders",
+        "get_order",
+        "cancel_pending_order",
+        "return_delivered_order_items",
+        "modify_pending_order_address",
+        "modify_pending_order_items",
+        "modify_pending_order_payment",
+        "modify_user_address",
+        "exchange_delivered_order_items",
+    }
+)
+
+_ORDER_ID = re.compile(r"#?\b(W\d{5,12})\b", re.IGNORECASE)
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_ZIP = re.compile(r"(?<![\w#])(\d{5})(?:-\d{4})?\b")
+_NAME_INTRO = re.compile(
+    r"(?i)\b(?:my name is|name's|i am|i'm|this is|it's)\s+([A-Za-z][A-Za-z'-]+)\s+"
+    r"([A-Za-z][A-Za-z'-]+)"
+)
+_HUMAN = re.compile(r"(?i)\b(human|person|agent|representative|operator|someone real)\b")
+
+_CANCEL = re.compile(r"(?i)\bcancel")
+_RETURN = re.compile(r"(?i)\b(return|send (?:it|them|this|these) back|refund)\b")
+_TRACK = re.compile(
+    r"(?i)\b(where(?:'s| is| are)|status|track|tracking|arriv|deliver|shipped|ship|"
+    r"when will)\b|\border\s*#?w\d"
+)
+_LIST = re.compile(
+    r"(?i)\b(my orders|all (?:of )?my orders|list (?:my )?orders|orders do i have)\b"
+)
+
+_GENERAL_QUESTION = re.compile(
+    r"(?i)^\s*(?:how|what|when|why|which|is|are|does|do|will|would|should|can i|could i)\b"
+)
+_MINE = re.compile(r"(?i)\b(my|mine|it|i ordered|i bought)\b")
+
+_NO_LONGER = re.compile(r"(?i)\b(no longer|don'?t need|do not need|not needed|don'?t want)\b")
+_MISTAKE = re.compile(r"(?i)\b(mistake|by accident|accidental|wrong|mistakenly|accidentally)\b")
+_ALL_ITEMS = re.compile(r"(?i)\b(all|everything|every item|whole order|entire order)\b")
+
+_STOP_WORDS = frozenset(
+    {"hi", "hello", "hey", "my", "name", "is", "i", "am", "im", "it's", "its", "this", "and"}
+    | {"zip", "code", "email", "postal", "the", "a", "here", "you", "go", "thanks", "please"}
+)
+MAX_CARRY_MESSAGES = 4
+# Our own questions that wait for a missing fact; only after one does a reply continue a request.
+_ASKING = re.compile(
+    r"email address on your account|try again with your email|Which order do you mean|"
+    r"check the order number|What's the reason|Which items from order"
+)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def intent_of(text: str) -> str | None:
+    """The order intent of one message: cancel, return, track, list, or none."""
+    if _HUMAN.search(text):
+        return None
+    if _GENERAL_QUESTION.match(text) and not _ORDER_ID.search(text) and not _MINE.search(text):
+        return None  # "how do returns work?" is for the help center
+    if _CANCEL.search(text):
+        return "cancel"
+    if _RETURN.search(text):
+        return "return"
+    if _LIST.search(text) and not _ORDER_ID.search(text):
+        return "list"
+    if _TRACK.search(text) or _ORDER_ID.search(text):
+        return "track"
+    return None
+
+
+def current_intent(state: LocalState) -> tuple[str | None, int]:
+    """The request the customer is making now, and the index of the message that made it.
+
+    A message without an intent ("john@example.com 12345", "no longer needed")
+    continues the latest one, but only while we are waiting for an answer to our
+    own question, so a "thanks" after a finished request starts nothing.
+    """
+    texts = state.user_texts
+    if not texts:
+        return None, -1
+    intent = intent_of(texts[-1])
+    if intent is not None:
+        return intent, len(texts) - 1
+    last_asked = state.assistant_texts[-1] if state.assistant_texts else ""
+    if not _ASKING.search(last_asked):
+        return None, -1
+    for index in range(len(texts) - 2, max(-1, len(texts) - 1 - MAX_CARRY_MESSAGES), -1):
+        intent = intent_of(texts[index])
+        if intent is not None:
+            return intent, index
+    return None, -1
+
+
+def remembered_order_id(state: LocalState) -> str | None:
+    """The order being discussed: named now, or earlier by the customer or by us."""
+    found = _ORDER_ID.findall(state.user_text)
+    if found:
+        return f"#{found[-1].upper()}"
+    for text in [*reversed(state.assistant_texts[-3:]), *reversed(state.user_texts[:-1])]:
+        found = _ORDER_ID.findall(text)
+        if found:
+            return f"#{found[-1].upper()}"
+    return None
+
+
+def identity_details(text: str) -> dict[str, str | None] | None:
+    """verify_customer arguments from a message, when it holds enough to try."""
+    cleaned = _ORDER_ID.sub(" ", text)
+    email_match = _EMAIL.search(cleaned)
+    zip_match = _ZIP.search(_EMAIL.sub(" ", cleaned))
+    if zip_match is None:
+        return None
+    details: dict[str, str | None] = {
+        "email": None,
+        "first_name": None,
+        "last_name": None,
+        "zip": zip_match.group(1),
+    }
+    if email_match is not None:
+        details["email"] = email_match.group(0)
+        return details
+    intro = _NAME_INTRO.search(cleaned)
+    if intro is not None:
+        details["first_name"], details["last_name"] = intro.group(1), intro.group(2)
+        return details
+    words = [
+        w
+        for w in re.findall(r"[A-Za-z][A-Za-z'-]*", _ZIP.sub(" ", cleaned))
+        if w.lower() not in _STOP_WORDS
+    ]
+    if len(words) == 2:
+        details["first_name"], details["last_name"] = words
+        return details
+    return None
+
+
+def cancel_reason(texts: list[str]) -> str | None:
+    for text in reversed(texts):
+        if _MISTAKE.search(text):
+            return "ordered by mistake"
+        if _NO_LONGER.search(text):
+            return "no longer needed"
+    return None
+
+
+def items_to_return(order: dict[str, Any], texts: list[str]) -> list[str]:
+    """The item ids the customer named (by product name or id) among the order's items."""
+    items = order.get("items") or []
+    said = " ".join(texts).lower()
+    if _ALL_ITEMS.search(said):
+        return [str(item["item_id"]) for item in items]
+    chosen: list[str] = []
+    for item in items:
+        name = str(item.get("name", "")).lower()
+        named = bool(name) and (name in said or name.rstrip("s") + "s" in said)
+        if (named or str(item["item_id"]) in said) and item["item_id"] not in chosen:
+            chosen.append(str(item["item_id"]))
+    return chosen
+
+
+# --------------------------------------------------------------------------- speaking
+
+
+def _item_text(item: dict[str, Any]) -> str:
+    options = ", ".join(str(v) for v in (item.get("options") or {}).values())
+    return f"{item.get('name', 'item')} ({options})" if options else str(item.get("name", "item"))
+
+
+def _items_text(order: dict[str, Any]) -> str:
+    return "; ".join(_item_text(item) for item in order.get("items") or [])
+
+
+_STATUS_NOTE = {
+    "pending": "It hasn't shipped yet, so it can still be changed or cancelled.",
+    "pending (item modified)": "It hasn't shipped yet; its items were already changed once.",
+    "processed": "It's being prepared and will ship soon.",
+    "delivered": "It has been delivered.",
+    "cancelled": "It was cancelled.",
+    "return requested": "A return has been requested for it.",
+    "exchange requested": "An exchange has been requested for it.",
+}
+
+
+def describe_order(order: dict[str, Any]) -> str:
+    status = str(order.get("status", "unknown"))
+    lines = [f"Order {order.get('order_id')} is {status}. {_STATUS_NOTE.get(status, '')}".strip()]
+    lines.append(f"Items: {_items_text(order)}.")
+    tracking = [t for f in order.get("fulfillments") or [] for t in f.get("tracking_ids") or []]
+    if tracking:
+        lines.append(f"Tracking number: {', '.join(tracking)}.")
+    return " ".join(lines)
+
+
+def describe_orders(orders: list[dict[str, Any]]) -> str:
+    return "; ".join(
+        f"{o['order_id']} ({o['status']}: {', '.join(o.get('items') or [])})" for o in orders
+    )
+
+
+ASK_IDENTITY = (
+    "I can help with that. First I need to confirm who you are: what's the email address "
+    "on your account and your zip code? (Your first and last name with your zip code work "
+    "too.)"
+)
+
+
+def _error_of(data: Any) -> str | None:
+    if isinstance(data, dict) and data.get("error"):
+        return str(data["error"])
+    return None
+
+
+# --------------------------------------------------------------------------- the next step
+
+
+def _next_step(state: LocalState, *, verified: bool) -> LocalReply | None:
+    """What to do for the current request, given what we know now."""
+    intent, since = current_intent(state)
+    if intent is None:
+        return None
+    if not verified:
+        for text in reversed(state.user_texts[since:]):
+            details = identity_details(text)
+            if details is not None and state.can_call("verify_customer"):
+                return LocalReply.call("verify_customer", **details)
+        return LocalReply(text=ASK_IDENTITY)
+    if intent == "list":
+        return LocalReply.call("list_my_orders")
+    order_id = remembered_order_id(state)
+    if order_id is None:
+        return LocalReply.call("list_my_orders")
+    return LocalReply.call("get_order", order_id=order_id)
+
+
+@skill(priority=55)
+def order_request(state: LocalState) -> LocalReply | None:
+    """A new customer message about their orders."""
+    if state.tool_outputs:
+        return None
+    return _next_step(state, verified=state.verified)
+
+
+@skill(priority=70)
+def order_tool_result(state: LocalState) -> LocalReply | None:
+    """Explain or continue after one of the order tools answered."""
+    output = state.last_output()
+    if output is None or output.name not in ORDER_TOOLS:
+        return None
+    data = output.data
+    intent, since = current_intent(state)
+    recent = state.user_texts[since:] if since >= 0 else state.user_texts[-1:]
+
+    if isinstance(data, dict) and data.get("confirmation") not in (None, "requested"):
+        return _after_confirmation(output.name, data)
+    if isinstance(data, dict) and data.get("confirmation") == "requested":
+        summary = str(data.get("summary", "")).strip()
+        return LocalReply(
+            text=f"Here's what I've prepared: {summary} Nothing has changed yet. Please "
+            "review it and press Confirm on the card if it's right, or Decline if not."
+        )
+
+    if output.name == "verify_customer":
+        return _after_verification(state, data)
+
+    error = _error_of(data)
+    if error is not None:
+        if output.name == "get_order" and "not found" in error:
+            return LocalReply(
+                text=f"I couldn't find order {output.arguments.get('order_id')} on your "
+                "account. Could you check the order number? It looks like #W1234567."
+            )
+        return LocalReply(text=f"I couldn't do that: {error} Is there anything else I can try?")
+
+    if output.name == "list_my_orders":
+        orders = (data or {}).get("orders") or []
+        if not orders:
+            return LocalReply(text="I don't see any orders on your account.")
+        if intent in {"cancel", "return", "track"}:
+            return LocalReply(
+                text=f"Which order do you mean? Your orders: {describe_orders(orders)}. "
+                "Which order number should I use?"
+            )
+        return LocalReply(text=f"You have {len(orders)} orders: {describe_orders(orders)}.")
+
+    if output.name == "get_order" and isinstance(data, dict):
+        if intent == "cancel":
+            return _cancel_step(state, data, recent)
+        if intent == "return":
+            return _return_step(state, data, recent)
+        return LocalReply(text=describe_order(data))
+    return None
+
+
+def _after_verification(state: LocalState, data: Any) -> LocalReply:
+    if isinstance(data, dict) and data.get("verified"):
+        step = _next_step(state, verified=True)
+        if step is not None and (not step.tool_calls or state.can_call(step.tool_calls[0][0])):
+            return step
+        name = data.get("first_name") or ""
+        return LocalReply(
+            text=f"Thanks{', ' + str(name) if name else ''}, you're verified. How can I help "
+            "with your orders?"
+        )
+    left = data.get("attempts_left") if isinstance(data, dict) else None
+    if left == 0:
+        return LocalReply(
+            text="I'm sorry, I couldn't verify your identity, and I can't try again in this "
+            'chat. I can connect you with a person who can help: just say "talk to a human".'
+        )
+    error = _error_of(data) or "Those details don't match an account."
+    return LocalReply(
+        text=f"{error} Could you check them and try again with your email and zip code, or "
+        "your first and last name and zip code?"
+    )
+
+
+def _cancel_step(state: LocalState, order: dict[str, Any], recent: list[str]) -> LocalReply:
+    order_id = order.get("order_id")
+    status = order.get("status")
+    if status != "pending":
+        extra = " You can return items from it instead." if status == "delivered" else ""
+        return LocalReply(
+            text=f"Order {order_id} is {status}, so it can't be cancelled: only pending "
+            f"orders can.{extra}"
+        )
+    reason = cancel_reason(recent)
+    if reason is None:
+        return LocalReply(
+            text=f"Order {order_id} ({_items_text(order)}) can be cancelled. What's the reason: "
+            "is it no longer needed, or was it ordered by mistake?"
+        )
+    if not state.can_call("cancel_pending_order"):
+        return LocalReply(text="I can't make that change from here; a person can help.")
+    return LocalReply.call("cancel_pending_order", order_id=order_id, reason=reason)
+
+
+def _return_step(state: LocalState, order: dict[str, Any], recent: list[str]) -> LocalReply:
+    order_id = order.get("order_id")
+    status = order.get("status")
+    if status != "delivered":
+        return LocalReply(
+            text=f"Order {order_id} is {status}, so it can't be returned: only delivered "
+            "orders can."
+        )
+    item_ids = items_to_return(order, recent)
+    if not item_ids:
+        names = ", ".join(str(item.get("name")) for item in order.get("items") or [])
+        return LocalReply(
+            text=f"Which items from order {order_id} would you like to return: {names}? "
+            'You can also say "all of them".'
+        )
+    payments = order.get("payments") or []
+    if not payments or not state.can_call("return_delivered_order_items"):
+        return LocalReply(text="I can't set up that return from here; a person can help.")
+    # The refund goes back to the original payment method unless the customer asks otherwise.
+    return LocalReply.call(
+        "return_delivered_order_items",
+        order_id=order_id,
+        item_ids=item_ids,
+        payment_method_id=payments[0]["payment_method_id"],
+    )
+
+
+def _after_confirmation(tool_name: str, data: dict[str, Any]) -> LocalReply:
+    status = data.get("confirmation")
+    outcome = str(data.get("outcome") or "").strip()
+    if status == "done":
+        return LocalReply(text=f"{outcome or 'Done.'} Is there anything else I can help with?")
+    if status == "declined":
+        return LocalReply(text="No problem, I've left everything as it was.")
+    if status == "expired":
+        return LocalReply(
+            text="That confirmation expired, so nothing was changed. Tell me if you'd still "
+            "like to go ahead."
+        )
+    return LocalReply(text=f"{outcome or 'That change could not be made.'} Nothing was changed.")
