@@ -38,7 +38,15 @@ worker: $(VENV)/.installed
 	$(VENV)/bin/celery -A supportbot worker --loglevel=info
 
 beat: $(VENV)/.installed
-	$(VENV)/bin/celery -A supportbot beat --loglevel=info
+	$(VENV)/bin/celery -A supportbot beat --loglevel=info --schedule var/celerybeat-schedule
+
+# Daphne, a worker and beat together; needs REDIS_URL. Ctrl-C stops all three.
+up: setup
+	@test -n "$$REDIS_URL" || { echo "make up needs REDIS_URL (the Celery broker); use make run without it"; exit 2; }
+	@trap 'kill 0' INT TERM EXIT; \
+	$(VENV)/bin/celery -A supportbot worker --loglevel=info & \
+	$(VENV)/bin/celery -A supportbot beat --loglevel=info --schedule var/celerybeat-schedule & \
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) supportbot.asgi:application
 
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks

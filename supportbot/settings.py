@@ -219,6 +219,9 @@ SUPPORTBOT_MODEL = env_str("SUPPORTBOT_MODEL", "gpt-4o-mini")
 OPENAI_CONNECT_TIMEOUT = env_float("OPENAI_CONNECT_TIMEOUT", 5.0, minimum=0.1)
 OPENAI_READ_TIMEOUT = env_float("OPENAI_READ_TIMEOUT", 30.0, minimum=0.1)
 OPENAI_MAX_RETRIES = env_int("OPENAI_MAX_RETRIES", 2)
+OPENAI_RETRY_BASE_DELAY = env_float("OPENAI_RETRY_BASE_DELAY", 0.5)
+OPENAI_RETRY_MAX_DELAY = env_float("OPENAI_RETRY_MAX_DELAY", 8.0)
+OPENAI_RETRY_AFTER_CAP = env_float("OPENAI_RETRY_AFTER_CAP", 20.0)
 SUPPORTBOT_MAX_OUTPUT_TOKENS = env_int("SUPPORTBOT_MAX_OUTPUT_TOKENS", 600, minimum=16)
 SUPPORTBOT_MAX_TOOL_STEPS = env_int("SUPPORTBOT_MAX_TOOL_STEPS", 6, minimum=1)
 SUPPORTBOT_TURN_TIMEOUT = env_float("SUPPORTBOT_TURN_TIMEOUT", 90.0, minimum=1.0)
@@ -290,3 +293,50 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+
+# --- Reports: life cycle sweeps, transcripts, analysis ----------------------
+
+from celery.schedules import crontab  # noqa: E402
+
+# A conversation with no new event for this long is closed with reason "idle".
+SUPPORTBOT_IDLE_CLOSE_MINUTES = env_int("SUPPORTBOT_IDLE_CLOSE_MINUTES", 30, minimum=1)
+# realtime: analyse each conversation when it closes; batch: a nightly OpenAI Batch API job
+# (half the price; needs OPENAI_API_KEY, else analysis stays realtime with local rules).
+SUPPORTBOT_ANALYSIS_MODE = env_str("SUPPORTBOT_ANALYSIS_MODE", "realtime")
+if SUPPORTBOT_ANALYSIS_MODE not in {"realtime", "batch"}:
+    raise ImproperlyConfigured(
+        f"SUPPORTBOT_ANALYSIS_MODE must be realtime or batch, got {SUPPORTBOT_ANALYSIS_MODE!r}"
+    )
+CELERY_BEAT_SCHEDULE["reports-close-idle"] = {
+    "task": "apps.reports.tasks.close_idle_conversations_task",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["reports-submit-analysis-batch"] = {
+    "task": "apps.reports.tasks.submit_analysis_batch_task",
+    # Nightly, at this hour (UTC).
+    "schedule": crontab(hour=env_int("SUPPORTBOT_ANALYSIS_BATCH_HOUR", 2), minute=0),
+}
+CELERY_BEAT_SCHEDULE["reports-poll-analysis-batches"] = {
+    "task": "apps.reports.tasks.poll_analysis_batches_task",
+    "schedule": 600.0,
+}
+
+# --- Hand-off to humans (apps.escalations) ----------------------------------
+
+# How many conversations one agent may hold at once (per agent: AgentPresence in the admin).
+SUPPORTBOT_AGENT_MAX_CONVERSATIONS = env_int("SUPPORTBOT_AGENT_MAX_CONVERSATIONS", 3, minimum=1)
+# An unclaimed escalation is announced again after this many minutes, and again after as many.
+SUPPORTBOT_ESCALATION_RENOTIFY_MINUTES = env_int(
+    "SUPPORTBOT_ESCALATION_RENOTIFY_MINUTES", 5, minimum=1
+)
+# Failed turns in a row (provider errors) before the conversation goes to a person.
+SUPPORTBOT_ESCALATE_AFTER_FAILURES = env_int("SUPPORTBOT_ESCALATE_AFTER_FAILURES", 2, minimum=1)
+# When people answer: "mon-fri 09:00-17:00" in SUPPORTBOT_SUPPORT_TIMEZONE; empty: always.
+SUPPORTBOT_SUPPORT_HOURS = env_str("SUPPORTBOT_SUPPORT_HOURS", "mon-fri 09:00-17:00")
+SUPPORTBOT_SUPPORT_TIMEZONE = env_str("SUPPORTBOT_SUPPORT_TIMEZONE", "America/New_York")
+# The file email backend (DJANGO_EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend).
+EMAIL_FILE_PATH = env_str("DJANGO_EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))
+CELERY_BEAT_SCHEDULE["escalations-sla-sweep"] = {
+    "task": "escalations.sweep",
+    "schedule": 60.0,
+}

@@ -71,6 +71,8 @@ ERROR_TEXT = {
     "stream_broken": "The assistant's reply was cut off. Please retry.",
     "provider_unavailable": "The assistant is unavailable right now. Please retry shortly.",
 }
+# Provider details (HTTP statuses, the provider's own error text) stay in the audit.
+GENERIC_ERROR_TEXT = "The assistant couldn't answer this time. Please retry, or ask for a person."
 
 
 class HandedOff(Exception):
@@ -181,7 +183,12 @@ async def run_turn(conversation_id: uuid.UUID) -> Turn | None:
     except ProviderError as exc:
         await coalescer.close(flush=False)
         await _fail(
-            setup, state, provider, exc.code, ERROR_TEXT.get(exc.code, exc.message), exc.message
+            setup,
+            state,
+            provider,
+            exc.code,
+            ERROR_TEXT.get(exc.code, GENERIC_ERROR_TEXT),
+            exc.message,
         )
     except TimeoutError:
         await coalescer.close(flush=False)
