@@ -371,6 +371,12 @@ class HelpIndex:
                 for word, term in analyze_words(text):
                     self.spellings.setdefault(word, term)
         self.bm25 = BM25Okapi(self.documents) if passages else None
+        # Sections without their article's title: which section of an article answers best.
+        self.section_bm25 = (
+            BM25Okapi([2 * analyze(p.heading) + analyze(p.text) for p in passages])
+            if passages
+            else None
+        )
         self.article_bm25 = BM25Okapi(list(article_docs.values())) if passages else None
         n = max(len(passages), 1)
         # Plain (never negative) idf for judging how much of a question was matched.
@@ -429,6 +435,12 @@ class HelpIndex:
         unique_terms = set(terms)
         total_weight = sum(self.weights[t] for t in unique_terms)
         total_weight += self.unknown_weight * len(set(unknown))
+        section_scores = self.section_bm25.get_scores(terms) if self.section_bm25 else scores
+        best_section: dict[int, int] = {}
+        for index, passage in enumerate(self.passages):
+            current = best_section.get(passage.article_id)
+            if current is None or section_scores[index] > section_scores[current]:
+                best_section[passage.article_id] = index
         seen: set[int] = set()
         hits: list[Hit] = []
         for index in sorted(range(len(scores)), key=lambda i: -scores[i]):
@@ -439,7 +451,10 @@ class HelpIndex:
             words = self.article_terms[passage.article_id]
             matched = sum(self.weights[t] for t in unique_terms if t in words)
             coverage = matched / total_weight if total_weight else 0.0
-            hits.append(Hit(passage, scores[index], coverage))
+            # The article ranks by its best passage; the section shown is the one whose
+            # own heading and text match best.
+            shown = self.passages[best_section[passage.article_id]]
+            hits.append(Hit(shown, scores[index], coverage))
             if len(hits) == limit:
                 break
         return SearchResult(query, terms, hits, bool(hits) and is_good(hits[0]), unknown)

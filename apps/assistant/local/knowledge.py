@@ -133,9 +133,12 @@ def quote_sentences(text: str, question: str, limit: int = 3) -> str:
     scores = [len(wanted & set(analyze(sentence))) for sentence in sentences]
     best = max(range(len(sentences)), key=lambda i: (scores[i], -i))
     chosen = [best]
+    # A section's first sentence usually states its point; keep it when it fits.
+    if best != 0 and len(sentences[0]) + len(sentences[best]) + 1 <= MAX_QUOTE_CHARS:
+        chosen = [0, best]
     # Add the neighbours that also speak to the question (or the next one for context).
     for index in (best + 1, best - 1, best + 2):
-        if len(chosen) >= limit or not 0 <= index < len(sentences):
+        if len(chosen) >= limit or index in chosen or not 0 <= index < len(sentences):
             continue
         if scores[index] or (index == best + 1 and len(sentences[best]) < 120):
             candidate = sorted([*chosen, index])

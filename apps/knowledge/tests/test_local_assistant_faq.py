@@ -83,7 +83,7 @@ def loaded(help_center: object) -> None:
 def test_a_policy_question_is_answered_from_the_help_center_with_its_source(
     loaded: None,
 ) -> None:
-    answer = _ask("how long till my refund shows up on my credit card?")
+    answer = _ask("how long till a refund shows up on a credit card?")
 
     assert "5 to 7 business days" in answer
     assert answer.rstrip().endswith(
