@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -142,11 +143,12 @@ def mask_pii(text: str) -> tuple[str, list[str]]:
         return f"{match.group(1)}{match.group(2)}[redacted id number]"
 
     def password(match: re.Match[str]) -> str:
-        secret = match.group(3).strip("\"'")
-        if secret.lower().rstrip(".,!?") in _NOT_A_SECRET:
+        token = match.group(3)
+        secret = token.rstrip(".,;!?)")
+        if secret.strip("\"'").lower() in _NOT_A_SECRET or not secret:
             return match.group(0)
         note("password")
-        return f"{match.group(1)}{match.group(2)}[redacted]"
+        return f"{match.group(1)}{match.group(2)}[redacted]{token[len(secret) :]}"
 
     text = _CARD.sub(card, text)
     text = _IBAN.sub(iban, text)
@@ -1221,9 +1223,12 @@ _RUN_CHARS = 80  # ... and so is this many consecutive characters (normalised)
 # Markdown images and links, bare URLs, raw HTML images. Spans are matched on the
 # raw model text; a construct still open at the end of the buffer is held back.
 _MD_IMAGE = r"!\[[^\[\]\n]{0,300}\](?:\([^()\n]{0,800}\)|\[[^\[\]\n]{0,100}\])"
-_MD_LINK = r"\[(?P<label>[^\[\]\n]{0,300})\]\((?P<dest>[^()\s]{0,800})(?:\s+\"[^\"\n]*\")?\)"
+_MD_LINK = (
+    r"\[(?P<label>[^\[\]\n]{0,300})\]"
+    r"\((?P<dest>(?:[^()\s]|\([^()\s]{0,100}\)){0,800})(?:\s+\"[^\"\n]*\")?\)"
+)
 _HTML_IMG = r"<\s*img\b[^>\n]{0,800}>"
-_BARE_URL = r"(?:https?://|www\.|data:[a-z]+/)[^\s<>\"'`()\[\]{}]+"
+_BARE_URL = r"(?:https?://|www\.|data:[a-z]+/|javascript:|vbscript:)[^\s<>\"'`()\[\]{}]+"
 _AUTOLINK = r"<(?:https?://|mailto:)[^\s<>]+>"
 _CONSTRUCT = re.compile(
     rf"(?P<image>{_MD_IMAGE})|(?P<html>{_HTML_IMG})|(?P<link>{_MD_LINK})|"
@@ -1245,6 +1250,23 @@ def _norm_words(text: str) -> list[str]:
 
 def _norm_chars(text: str) -> str:
     return re.sub(r"\s+", " ", text.lower())
+
+
+@lru_cache(maxsize=32)
+def _instruction_index(
+    instructions: tuple[str, ...],
+) -> tuple[frozenset[tuple[str, ...]], frozenset[str]]:
+    """Every run of words and characters that counts as a verbatim leak."""
+    shingles: set[tuple[str, ...]] = set()
+    char_runs: set[str] = set()
+    for text in instructions:
+        words = _norm_words(text)
+        for index in range(len(words) - _RUN_WORDS + 1):
+            shingles.add(tuple(words[index : index + _RUN_WORDS]))
+        chars = _norm_chars(text)
+        for index in range(len(chars) - _RUN_CHARS + 1):
+            char_runs.add(chars[index : index + _RUN_CHARS])
+    return frozenset(shingles), frozenset(char_runs)
 
 
 def _default_allowed_domains() -> list[str]:
@@ -1289,15 +1311,7 @@ class OutputGuard:
         self.tripped: Verdict | None = None
         self.verdicts: list[Verdict] = []
         self._canary_keys = self._make_canary_keys(canary)
-        self._shingles: set[tuple[str, ...]] = set()
-        self._char_runs: set[str] = set()
-        for text in instructions:
-            words = _norm_words(text)
-            for index in range(len(words) - _RUN_WORDS + 1):
-                self._shingles.add(tuple(words[index : index + _RUN_WORDS]))
-            chars = _norm_chars(text)
-            for index in range(len(chars) - _RUN_CHARS + 1):
-                self._char_runs.add(chars[index : index + _RUN_CHARS])
+        self._shingles, self._char_runs = _instruction_index(tuple(instructions))
 
     # -- public -------------------------------------------------------------------
 

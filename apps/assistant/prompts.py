@@ -196,5 +196,17 @@ def user_message(text: str) -> dict[str, Any]:
 
 
 def instruction_texts() -> list[str]:
-    """The texts an output guard must never let through verbatim."""
-    return [platform_text(), operator_text()[0]]
+    """The texts an output guard must never let through verbatim.
+
+    The store facts customers are meant to hear (store name, business hours,
+    refund rules) are cut out of the operator text, so quoting them is no leak.
+    """
+    from apps.assistant.models import OperatorPolicy
+
+    policy = OperatorPolicy.current()
+    pieces = [operator_text()[0]]
+    for value in (policy.refund_rules, policy.business_hours, policy.store_name):
+        shared = neutralize(value).replace("\n", " ").strip()
+        if shared:
+            pieces = [part for piece in pieces for part in piece.split(shared)]
+    return [platform_text(), *(piece for piece in pieces if piece.strip())]
