@@ -12,7 +12,11 @@ import os
 from pathlib import Path
 from urllib.parse import urlparse
 
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
+
+# Lets admin and form classes be written with type parameters (ModelAdmin[Model]).
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

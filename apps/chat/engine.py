@@ -347,7 +347,7 @@ def _truncate(text: str) -> str:
 def _begin_turn(conversation_id: uuid.UUID) -> TurnSetup | None:
     with transaction.atomic():
         conversation = (
-            Conversation.objects.select_for_update()
+            Conversation.objects.select_for_update(of=("self",))
             .select_related("customer")
             .filter(pk=conversation_id)
             .first()

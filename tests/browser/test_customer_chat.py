@@ -19,14 +19,28 @@ def test_a_customer_chats_sees_the_reply_stream_and_keeps_the_history_after_relo
     expect(page.locator(".disclosure")).to_contain_text("AI assistant")
     expect(page.locator(".badge-offline")).to_be_visible()
 
+    # record every partial text the reply bubble shows while it streams
+    page.evaluate(
+        """() => {
+          window.partials = [];
+          new MutationObserver(() => {
+            const bubble = document.querySelector('.row-assistant.streaming .bubble');
+            if (bubble) window.partials.push(bubble.textContent);
+          }).observe(document.getElementById('log'), {subtree: true, childList: true,
+                                                      characterData: true});
+        }"""
+    )
     page.fill("#input", "hello")
     page.keyboard.press("Enter")
 
-    # the reply streams in (the bubble shows partial text before it is stored)
-    streaming = page.locator(".row-assistant.streaming")
-    expect(streaming).to_have_count(1, timeout=10_000)
     reply = page.locator(".row-assistant:not(.streaming) .bubble").first
     expect(reply).to_contain_text("Hi there!", timeout=15_000)
+    expect(page.locator("#working")).to_be_hidden()
+    partials = page.evaluate("window.partials")
+    final = reply.text_content()
+    # it streamed: several growing partial texts before the whole reply
+    assert len(set(partials)) >= 3, partials
+    assert all(final.startswith(p.rstrip()) for p in partials if p)
     expect(page.locator(".row-customer .bubble")).to_have_text(["hello"])
     page.screenshot(path=str(artifacts / "chat-reply.png"), full_page=True)
 

@@ -1,0 +1,74 @@
+"""Settings come from the environment; bad values stop start-up with a clear message."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.servers import ROOT
+
+SECRET = "k" * 64
+
+
+def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_"))}
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DATABASE_URL", "mysql://root@localhost/db", "DATABASE_URL must be a URL starting with"),
+        ("REDIS_URL", "localhost:6379", "REDIS_URL must be a URL starting with"),
+        ("OPENAI_READ_TIMEOUT", "soon", "OPENAI_READ_TIMEOUT must be a number"),
+        ("SUPPORTBOT_MAX_TOOL_STEPS", "0", "SUPPORTBOT_MAX_TOOL_STEPS must be at least 1"),
+        ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG must be true or false"),
+        ("SUPPORTBOT_ENV", "staging", "SUPPORTBOT_ENV must be development or production"),
+    ],
+)
+def test_a_bad_value_fails_at_start_up_naming_the_variable(name, value, message):
+    result = run_manage("check", **{name: value})
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_production_needs_a_secret_key_and_hosts():
+    result = run_manage("check", SUPPORTBOT_ENV="production")
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set" in result.stderr
+
+
+def test_production_settings_pass_the_deploy_check():
+    result = run_manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        SUPPORTBOT_ENV="production",
+        DJANGO_SECRET_KEY=SECRET + "-Zq8#",
+        DJANGO_ALLOWED_HOSTS="chat.example.com",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_nothing_set_means_the_embedded_default(settings):
+    from django.conf import settings as live
+
+    if os.environ.get("DATABASE_URL") or os.environ.get("REDIS_URL"):
+        pytest.skip("the embedded default is what runs with nothing set")
+    assert live.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert live.CHANNEL_LAYERS["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
+    assert live.CELERY_TASK_ALWAYS_EAGER is True
+    assert live.SUPPORTBOT_MODEL == "gpt-4o-mini"
