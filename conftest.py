@@ -38,6 +38,12 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"CI=true but {name} ({os.environ[name]}) is unreachable")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Browser tests last: Playwright's sync API keeps an event loop running while a
+    # browser is open, which async tests cannot share.
+    items.sort(key=lambda item: "tests/browser/" in str(item.fspath))
+
+
 def service_or_skip(name: str, default: str) -> str:
     """The URL of a real service for integration tests; skipped locally if it is down."""
     url = os.environ.get(name) or default

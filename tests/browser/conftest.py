@@ -39,7 +39,7 @@ def _sync_orm_beside_playwright(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # its event loop must not outlive the module's tests
 def browser(django_db_setup: None) -> Iterator[Any]:
     # The test database is set up before Playwright starts its event loop.
     if not Path(CHROMIUM).exists():
