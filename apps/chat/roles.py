@@ -21,6 +21,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "escalations.add_agentnote",
         "escalations.view_agentnote",
         "knowledge.view_article",
+        "reports.resend_transcript",
     ],
     MANAGERS: [
         "chat.view_conversation",
@@ -45,6 +46,8 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "reports.view_dashboard",
         "reports.view_staffauditevent",
         "reports.view_conversationanalysis",
+        "reports.view_transcriptdelivery",
+        "reports.resend_transcript",
     ],
 }
 

@@ -1,0 +1,552 @@
+"""Conversation analysis: intent, sentiment, resolution and a one-paragraph summary.
+
+Three ways to the same typed result: the model in real time (structured output,
+strict json_schema), the model through a nightly OpenAI Batch API job (half the
+price), or deterministic rules when the local assistant is configured.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from pydantic import BaseModel, ValidationError
+
+from apps.chat.models import Conversation, Message, Turn
+
+from .models import AnalysisBatch, ConversationAnalysis
+from .queries import escalated
+
+log = logging.getLogger(__name__)
+
+PROMPT_NAME = "analysis.v1"
+PROMPT = (Path(__file__).parent / "prompt_templates" / f"{PROMPT_NAME}.txt").read_text()
+MAX_OUTPUT_TOKENS = 300
+MAX_TRANSCRIPT_CHARS = 12_000
+
+INTENTS = (
+    "order_status",
+    "cancel_order",
+    "return_items",
+    "exchange_items",
+    "change_address",
+    "change_payment",
+    "modify_items",
+    "product_info",
+    "help_center",
+    "account",
+    "human_request",
+    "other",
+)
+Intent = Literal[
+    "order_status",
+    "cancel_order",
+    "return_items",
+    "exchange_items",
+    "change_address",
+    "change_payment",
+    "modify_items",
+    "product_info",
+    "help_center",
+    "account",
+    "human_request",
+    "other",
+]
+
+
+class AnalysisResult(BaseModel):
+    intent: Intent
+    sentiment: Literal["positive", "neutral", "negative"]
+    resolution: Literal["resolved_by_bot", "escalated", "abandoned"]
+    summary: str
+
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "intent": {"type": "string", "enum": list(INTENTS)},
+        "sentiment": {"type": "string", "enum": ["positive", "neutral", "negative"]},
+        "resolution": {"type": "string", "enum": ["resolved_by_bot", "escalated", "abandoned"]},
+        "summary": {"type": "string"},
+    },
+    "required": ["intent", "sentiment", "resolution", "summary"],
+    "additionalProperties": False,
+}
+
+
+# --- Facts of a conversation ---------------------------------------------------------
+
+
+@dataclass
+class Facts:
+    customer_texts: list[str] = field(default_factory=list)
+    assistant_count: int = 0
+    agent_count: int = 0
+    tools: list[str] = field(default_factory=list)
+    confirmed_changes: int = 0
+    escalated: bool = False
+    last_role: str = ""
+    close_reason: str = ""
+    csat: int | None = None
+    lines: list[str] = field(default_factory=list)  # the transcript, one line per message
+
+
+def facts_of(conversation: Conversation) -> Facts:
+    facts = Facts(close_reason=conversation.close_reason, csat=conversation.csat_score)
+    messages = Message.objects.filter(
+        conversation=conversation, seq__gt=conversation.episode_start_seq
+    ).order_by("seq")
+    for message in messages:
+        if message.kind == Message.Kind.MESSAGE:
+            facts.lines.append(f"{message.role}: {message.text}")
+            if message.role == Message.Role.CUSTOMER:
+                facts.customer_texts.append(message.text)
+            elif message.role == Message.Role.ASSISTANT:
+                facts.assistant_count += 1
+            elif message.role == Message.Role.AGENT:
+                facts.agent_count += 1
+            if message.role != Message.Role.SYSTEM:
+                facts.last_role = message.role
+        elif message.kind == Message.Kind.CONFIRM_RESULT:
+            facts.lines.append(f"change outcome: {message.text}")
+            if (message.metadata or {}).get("status") == "done":
+                facts.confirmed_changes += 1
+        elif message.kind == Message.Kind.HANDOFF and message.text:
+            facts.lines.append(f"hand-off: {message.text}")
+    start = messages.first()
+    turns = Turn.objects.filter(conversation=conversation)
+    if start is not None:
+        turns = turns.filter(started_at__gte=start.created_at)
+    for calls in turns.values_list("tool_calls", flat=True):
+        facts.tools.extend(str(call.get("name", "")) for call in calls or [])
+    facts.escalated = (
+        Conversation.objects.filter(pk=conversation.pk).filter(escalated()).exists()
+        or facts.agent_count > 0
+    )
+    return facts
+
+
+# --- Deterministic rules (the local assistant) ----------------------------------------
+
+_TOOL_INTENTS = [
+    ("cancel_pending_order", "cancel_order"),
+    ("return_delivered_order_items", "return_items"),
+    ("exchange_delivered_order_items", "exchange_items"),
+    ("modify_pending_order_address", "change_address"),
+    ("modify_user_address", "account"),
+    ("modify_pending_order_payment", "change_payment"),
+    ("modify_pending_order_items", "modify_items"),
+    ("escalate_to_human", "human_request"),
+    ("get_order", "order_status"),
+    ("list_my_orders", "order_status"),
+    ("get_product", "product_info"),
+    ("get_item", "product_info"),
+    ("list_product_types", "product_info"),
+    ("get_my_profile", "account"),
+    ("search_help_center", "help_center"),
+]
+_WORD_INTENTS = [
+    (r"\bcancel", "cancel_order"),
+    (r"\breturn|\brefund", "return_items"),
+    (r"\bexchange|\bswap", "exchange_items"),
+    (r"\baddress", "change_address"),
+    (r"\bpayment|\bpay with|\bcard\b|\bpaypal|\bgift card", "change_payment"),
+    (r"\b(human|person|agent|representative|real someone)\b", "human_request"),
+    (r"\bwhere is|\btrack|\bstatus|\bshipped|\bdeliver", "order_status"),
+    (r"\bin stock|\bavailable|\bsize|\bcolou?r|\bproduct", "product_info"),
+    (r"\bshipping|\bpolicy|\bwarranty|\bhow long|\bhow do i|\bdo you", "help_center"),
+    (r"\baccount|\bpassword|\bemail", "account"),
+]
+_NEGATIVE = re.compile(
+    r"(?i)\b(angry|annoy\w*|terrible|awful|useless|ridiculous|worst|frustrat\w*|unacceptable|"
+    r"disappoint\w*|never again|still (?:not|hasn't|haven't)|not happy|waste)\b"
+)
+_POSITIVE = re.compile(
+    r"(?i)\b(thanks?|thank you|great|perfect|awesome|appreciate\w*|helpful|brilliant|"
+    r"excellent|love)\b"
+)
+
+
+def rules_analysis(facts: Facts) -> AnalysisResult:
+    intent = _rules_intent(facts)
+    text = " ".join(facts.customer_texts)
+    score = len(_POSITIVE.findall(text)) - 2 * len(_NEGATIVE.findall(text))
+    if facts.csat is not None:
+        score += {1: -3, 2: -2, 3: 0, 4: 2, 5: 3}.get(facts.csat, 0)
+    sentiment: Literal["positive", "neutral", "negative"] = (
+        "positive" if score > 0 else "negative" if score < 0 else "neutral"
+    )
+    resolution: Literal["resolved_by_bot", "escalated", "abandoned"]
+    if facts.escalated:
+        resolution = "escalated"
+    elif facts.assistant_count == 0 or (
+        facts.close_reason == "idle" and facts.last_role == "customer"
+    ):
+        # The customer left without an answer to what they last said.
+        resolution = "abandoned"
+    else:
+        resolution = "resolved_by_bot"
+    return AnalysisResult(
+        intent=intent,
+        sentiment=sentiment,
+        resolution=resolution,
+        summary=_rules_summary(facts, intent, resolution),
+    )
+
+
+def _rules_intent(facts: Facts) -> str:
+    # The tools the assistant used say most reliably what the customer wanted;
+    # a change tool outranks the look-ups that came before it.
+    for tool_name, intent in _TOOL_INTENTS:
+        if tool_name in facts.tools:
+            return intent
+    text = " ".join(facts.customer_texts).lower()
+    for pattern, intent in _WORD_INTENTS:
+        if re.search(pattern, text):
+            return intent
+    return "other"
+
+
+def _rules_summary(facts: Facts, intent: str, resolution: str) -> str:
+    first = facts.customer_texts[0] if facts.customer_texts else "nothing"
+    first = first if len(first) <= 140 else first[:137] + "…"
+    parts = [f'The customer wrote "{first}" ({intent.replace("_", " ")}).']
+    if facts.tools:
+        used = ", ".join(dict.fromkeys(t.replace("_", " ") for t in facts.tools))
+        parts.append(f"The assistant used: {used}.")
+    if facts.confirmed_changes:
+        parts.append(f"{facts.confirmed_changes} change(s) were confirmed and made.")
+    ending = {
+        "escalated": "The conversation went to a human agent.",
+        "abandoned": "The customer left before getting an answer.",
+        "resolved_by_bot": "The assistant handled it without a human.",
+    }[resolution]
+    parts.append(ending)
+    if facts.close_reason:
+        parts.append(f"Closed by {facts.close_reason}.")
+    return " ".join(parts)
+
+
+# --- The model ------------------------------------------------------------------------
+
+
+def model_messages(facts: Facts) -> list[dict[str, str]]:
+    """The two messages of an analysis call: our instructions, then the transcript as data."""
+    from apps.assistant.prompts import wrap_untrusted
+
+    transcript = "\n".join(facts.lines)[-MAX_TRANSCRIPT_CHARS:]
+    user = wrap_untrusted(
+        "conversation",
+        {
+            "transcript": transcript,
+            "tools_used": facts.tools,
+            "human_involved": facts.escalated,
+            "closed_by": facts.close_reason,
+            "intents": list(INTENTS),
+        },
+    )
+    return [{"role": "system", "content": PROMPT}, {"role": "user", "content": user}]
+
+
+def model_analysis(facts: Facts) -> tuple[AnalysisResult, int, int, str]:
+    """(result, prompt tokens, completion tokens, model name) from the configured provider."""
+    from apps.assistant.providers import get_provider
+
+    provider = get_provider()
+    system, user = (m["content"] for m in model_messages(facts))
+    parsed, usage = async_to_sync(provider.complete_json)(
+        system=system,
+        user=user,
+        schema_name="conversation_analysis",
+        schema=SCHEMA,
+        max_tokens=MAX_OUTPUT_TOKENS,
+    )
+    result = AnalysisResult.model_validate(parsed)
+    return result, usage.prompt_tokens, usage.completion_tokens, provider.model
+
+
+def batch_mode() -> bool:
+    return settings.SUPPORTBOT_ANALYSIS_MODE == "batch" and bool(settings.OPENAI_API_KEY)
+
+
+def do_analyze_conversation(conversation_id: uuid.UUID | str) -> ConversationAnalysis | None:
+    """Analyse the conversation's latest episode now, or queue it for the nightly batch."""
+    from apps.assistant.providers.base import ProviderError
+
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None:
+        return None
+    if batch_mode():
+        analysis, _ = ConversationAnalysis.objects.update_or_create(
+            conversation=conversation,
+            defaults={"status": ConversationAnalysis.Status.QUEUED, "batch": None},
+        )
+        return analysis
+    facts = facts_of(conversation)
+    source = ConversationAnalysis.Source.RULES
+    model_name, prompt_tokens, completion_tokens = "", 0, 0
+    if settings.OPENAI_API_KEY:
+        try:
+            result, prompt_tokens, completion_tokens, model_name = model_analysis(facts)
+            source = ConversationAnalysis.Source.MODEL
+        except (ProviderError, ValidationError) as exc:
+            log.warning("model analysis of %s failed, using rules: %s", conversation_id, exc)
+            result = rules_analysis(facts)
+    else:
+        result = rules_analysis(facts)
+    return store_analysis(
+        conversation,
+        result,
+        source=source,
+        model=model_name,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+    )
+
+
+def store_analysis(
+    conversation: Conversation,
+    result: AnalysisResult,
+    *,
+    source: str,
+    model: str = "",
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    batch: AnalysisBatch | None = None,
+) -> ConversationAnalysis:
+    analysis, _ = ConversationAnalysis.objects.update_or_create(
+        conversation=conversation,
+        defaults={
+            "episode": conversation.episode,
+            "status": ConversationAnalysis.Status.DONE,
+            "intent": result.intent,
+            "sentiment": result.sentiment,
+            "resolution": result.resolution,
+            "summary": result.summary,
+            "source": source,
+            "model": model,
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "batch": batch,
+        },
+    )
+    return analysis
+
+
+# --- The Batch API ----------------------------------------------------------------------
+
+
+def batch_request_line(conversation_id: uuid.UUID | str, facts: Facts, model: str) -> str:
+    """One JSONL line of a Batch API input file: a chat.completions request."""
+    body = {
+        "model": model,
+        "messages": model_messages(facts),
+        "max_tokens": MAX_OUTPUT_TOKENS,
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "conversation_analysis", "schema": SCHEMA, "strict": True},
+        },
+    }
+    line = {
+        "custom_id": str(conversation_id),
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": body,
+    }
+    return json.dumps(line, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass
+class BatchItem:
+    custom_id: str
+    result: AnalysisResult | None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error: str = ""
+
+
+def parse_batch_output(text: str) -> list[BatchItem]:
+    """Read a Batch API output (or error) file: one result per line, errors kept per item."""
+    items = []
+    for raw in text.splitlines():
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw)
+        except json.JSONDecodeError:
+            log.warning("unreadable batch output line: %.200s", raw)
+            continue
+        custom_id = str(line.get("custom_id", ""))
+        response = line.get("response") or {}
+        body = response.get("body") or {}
+        if line.get("error") or response.get("status_code") != 200:
+            error = (
+                line.get("error") or body.get("error") or {"status": response.get("status_code")}
+            )
+            items.append(BatchItem(custom_id, None, error=json.dumps(error)[:500]))
+            continue
+        usage = body.get("usage") or {}
+        try:
+            choice = body["choices"][0]
+            if choice.get("finish_reason") != "stop":
+                raise ValueError(f"finished with {choice.get('finish_reason')!r}")
+            result = AnalysisResult.model_validate_json(choice["message"]["content"] or "")
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            items.append(BatchItem(custom_id, None, error=f"bad result: {exc}"[:500]))
+            continue
+        items.append(
+            BatchItem(
+                custom_id,
+                result,
+                prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                completion_tokens=int(usage.get("completion_tokens") or 0),
+            )
+        )
+    return items
+
+
+def openai_client() -> Any:
+    import openai
+
+    return openai.OpenAI(
+        api_key=settings.OPENAI_API_KEY,
+        base_url=settings.OPENAI_BASE_URL or None,
+        timeout=openai.Timeout(
+            settings.OPENAI_READ_TIMEOUT * 2, connect=settings.OPENAI_CONNECT_TIMEOUT
+        ),
+        max_retries=settings.OPENAI_MAX_RETRIES,
+    )
+
+
+MAX_BATCH_REQUESTS = 50_000  # the Batch API's limit per file
+
+
+def do_submit_analysis_batch(client: Any | None = None) -> AnalysisBatch | None:
+    """Send every queued analysis (closed conversations without one) as one batch job."""
+    if not batch_mode():
+        return None
+    waiting = Conversation.objects.filter(status=Conversation.Status.CLOSED).filter(
+        Q(analysis__isnull=True)
+        | Q(analysis__status=ConversationAnalysis.Status.QUEUED, analysis__batch__isnull=True)
+    )
+    conversations = list(waiting.order_by("closed_at")[:MAX_BATCH_REQUESTS])
+    if not conversations:
+        return None
+    lines = [
+        batch_request_line(c.pk, facts_of(c), settings.SUPPORTBOT_MODEL) for c in conversations
+    ]
+    client = client or openai_client()
+    content = ("\n".join(lines) + "\n").encode()
+    uploaded = client.files.create(file=("analysis.jsonl", content), purpose="batch")
+    job = client.batches.create(
+        input_file_id=uploaded.id,
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+        metadata={"purpose": "conversation_analysis"},
+    )
+    with transaction.atomic():
+        batch = AnalysisBatch.objects.create(
+            openai_batch_id=job.id,
+            input_file_id=uploaded.id,
+            remote_status=str(job.status),
+            request_count=len(conversations),
+        )
+        for conversation in conversations:
+            ConversationAnalysis.objects.update_or_create(
+                conversation=conversation,
+                defaults={"status": ConversationAnalysis.Status.QUEUED, "batch": batch},
+            )
+    return batch
+
+
+FINISHED_FAILED = {"failed", "expired", "cancelled"}
+
+
+def do_poll_analysis_batches(client: Any | None = None) -> int:
+    """Collect every finished batch; returns how many analyses were stored."""
+    stored = 0
+    pending = list(AnalysisBatch.objects.filter(status=AnalysisBatch.Status.SUBMITTED))
+    if not pending:
+        return 0
+    client = client or openai_client()
+    for batch in pending:
+        job = client.batches.retrieve(batch.openai_batch_id)
+        remote = str(job.status)
+        if remote == "completed":
+            stored += _collect(client, batch, job)
+        elif remote in FINISHED_FAILED:
+            stored += _fall_back_to_rules(batch, error=f"batch {remote}")
+        else:
+            AnalysisBatch.objects.filter(pk=batch.pk).update(remote_status=remote)
+    return stored
+
+
+def _collect(client: Any, batch: AnalysisBatch, job: Any) -> int:
+    items: list[BatchItem] = []
+    for file_id in (job.output_file_id, getattr(job, "error_file_id", None)):
+        if file_id:
+            items.extend(parse_batch_output(client.files.content(file_id).text))
+    stored = 0
+    by_id = {item.custom_id: item for item in items}
+    with transaction.atomic():
+        claimed = AnalysisBatch.objects.filter(
+            pk=batch.pk, status=AnalysisBatch.Status.SUBMITTED
+        ).update(
+            status=AnalysisBatch.Status.COMPLETED,
+            remote_status="completed",
+            output_file_id=job.output_file_id or "",
+            finished_at=timezone.now(),
+        )
+        if claimed != 1:
+            return 0  # another poller collected it
+        for analysis in batch.items.select_related("conversation"):
+            item = by_id.get(str(analysis.conversation_id))
+            if item is not None and item.result is not None:
+                store_analysis(
+                    analysis.conversation,
+                    item.result,
+                    source=ConversationAnalysis.Source.BATCH,
+                    model=settings.SUPPORTBOT_MODEL,
+                    prompt_tokens=item.prompt_tokens,
+                    completion_tokens=item.completion_tokens,
+                    batch=batch,
+                )
+            else:
+                # A failed or missing line: the rules still give managers an answer.
+                store_analysis(
+                    analysis.conversation,
+                    rules_analysis(facts_of(analysis.conversation)),
+                    source=ConversationAnalysis.Source.RULES,
+                    batch=batch,
+                )
+            stored += 1
+    return stored
+
+
+def _fall_back_to_rules(batch: AnalysisBatch, *, error: str) -> int:
+    stored = 0
+    with transaction.atomic():
+        claimed = AnalysisBatch.objects.filter(
+            pk=batch.pk, status=AnalysisBatch.Status.SUBMITTED
+        ).update(status=AnalysisBatch.Status.FAILED, error=error, finished_at=timezone.now())
+        if claimed != 1:
+            return 0
+        for analysis in batch.items.select_related("conversation"):
+            store_analysis(
+                analysis.conversation,
+                rules_analysis(facts_of(analysis.conversation)),
+                source=ConversationAnalysis.Source.RULES,
+                batch=batch,
+            )
+            stored += 1
+    return stored
