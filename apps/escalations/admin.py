@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from .models import AgentNote, AgentPresence, CannedReply, Escalation, EscalationEvent
+
+
+class EscalationEventInline(admin.TabularInline):
+    model = EscalationEvent
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "kind", "actor", "data")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Escalation)
+class EscalationAdmin(admin.ModelAdmin):
+    """A read-only record; agents act in the console, where every change is checked."""
+
+    list_display = (
+        "id",
+        "console_link",
+        "status",
+        "priority",
+        "trigger",
+        "reason",
+        "claimed_by",
+        "created_at",
+        "email_requested",
+    )
+    list_filter = ("status", "priority", "trigger", "email_requested")
+    search_fields = ("reason", "conversation__id", "customer__email")
+    date_hierarchy = "created_at"
+    inlines = [EscalationEventInline]
+    change_list_template = "escalations/admin_change_list.html"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="Conversation")
+    def console_link(self, obj: Escalation) -> str:
+        url = reverse("escalations:conversation", args=[obj.conversation_id])
+        return format_html('<a href="{}">{}</a>', url, str(obj.conversation_id)[:8])
+
+
+@admin.register(CannedReply)
+class CannedReplyAdmin(admin.ModelAdmin):
+    list_display = ("title", "active", "position", "updated_at")
+    list_editable = ("active", "position")
+    search_fields = ("title", "text")
+
+
+@admin.register(AgentNote)
+class AgentNoteAdmin(admin.ModelAdmin):
+    list_display = ("conversation", "author", "created_at", "text")
+    search_fields = ("text",)
+    readonly_fields = ("conversation", "escalation", "author", "text", "created_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(AgentPresence)
+class AgentPresenceAdmin(admin.ModelAdmin):
+    list_display = ("user", "connections", "last_seen", "max_conversations")
+    list_editable = ("max_conversations",)
+    readonly_fields = ("connections", "last_seen")

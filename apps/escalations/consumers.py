@@ -1,0 +1,156 @@
+"""The agent console's sockets (staff only).
+
+- /ws/agent/ : the live queue. Events for every escalation (created, summarised,
+  claimed, re-announced, closed) and a snapshot on connect.
+- /ws/agent/conversations/<id>/ : one conversation, live: every frame the customer
+  sees (from the conversation's group) plus staff-only events (private notes).
+
+Both refuse before `accept` anyone who is not active staff with
+`escalations.view_escalation`. They only read; changes go through the console's
+POST views (CSRF-protected), which call the services.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from apps.chat.models import Conversation, group_for
+
+from . import services
+
+
+class _StaffConsumer(AsyncWebsocketConsumer):
+    groups_joined: list[str]
+    user_id: int | None = None
+
+    async def refuse_unless_agent(self) -> bool:
+        user = self.scope.get("user")
+        if not await database_sync_to_async(services.is_agent)(user):
+            await self.close(code=4403)  # before accept: the handshake fails
+            return False
+        assert user is not None
+        self.user_id = user.pk
+        return True
+
+    async def join(self, *groups: str) -> None:
+        self.groups_joined = list(groups)
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        if self.user_id is not None and getattr(self, "groups_joined", None):
+            await database_sync_to_async(services.do_agent_disconnected)(self.user_id)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            frame = json.loads(text_data or "")
+        except json.JSONDecodeError:
+            frame = None
+        if not isinstance(frame, dict):
+            await self.send_frame({"type": "error", "code": "invalid_json"})
+            return
+        if frame.get("type") == "ping" and self.user_id is not None:
+            await database_sync_to_async(services.do_agent_seen)(self.user_id)
+            await self.send_frame({"type": "pong"})
+        elif frame.get("type") == "refresh":
+            await self.send_snapshot()
+        else:
+            await self.send_frame({"type": "error", "code": "unknown_type"})
+
+    async def send_snapshot(self) -> None:
+        pass
+
+    # --- Group handlers -------------------------------------------------------------
+
+    async def console_event(self, event: dict[str, Any]) -> None:
+        await self.send_frame(
+            {
+                "type": "event",
+                "event": event["event"],
+                "escalation": event.get("escalation"),
+                "data": event.get("data") or {},
+            }
+        )
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(frame, default=str))
+
+
+class QueueConsumer(_StaffConsumer):
+    async def connect(self) -> None:
+        if not await self.refuse_unless_agent():
+            return
+        await self.join(services.CONSOLE_GROUP)
+        await self.accept()
+        assert self.user_id is not None
+        await database_sync_to_async(services.do_agent_connected)(self.user_id)
+        await self.send_snapshot()
+
+    async def send_snapshot(self) -> None:
+        await self.send_frame(await database_sync_to_async(_queue_snapshot)(self.user_id))
+
+
+class ConversationConsumer(_StaffConsumer):
+    conversation_id: uuid.UUID
+
+    async def connect(self) -> None:
+        if not await self.refuse_unless_agent():
+            return
+        raw = self.scope["url_route"]["kwargs"]["conversation_id"]
+        try:
+            self.conversation_id = uuid.UUID(str(raw))
+        except ValueError:
+            await self.close(code=4404)
+            return
+        exists = await database_sync_to_async(
+            Conversation.objects.filter(pk=self.conversation_id).exists
+        )()
+        if not exists:
+            await self.close(code=4404)
+            return
+        await self.join(
+            group_for(self.conversation_id), services.console_group(self.conversation_id)
+        )
+        await self.accept()
+        assert self.user_id is not None
+        await database_sync_to_async(services.do_agent_connected)(self.user_id)
+        await self.send_snapshot()
+
+    async def send_snapshot(self) -> None:
+        await self.send_frame(
+            await database_sync_to_async(_conversation_snapshot)(self.conversation_id)
+        )
+
+    async def chat_event(self, event: dict[str, Any]) -> None:
+        """A frame the customer sees, shown to the agent as it happens."""
+        await self.send_frame({"type": "chat", "frame": event["frame"]})
+
+
+def _queue_snapshot(user_id: int | None) -> dict[str, Any]:
+    cards = [
+        services.escalation_card(escalation, position=position)
+        for position, escalation in enumerate(services.queued_escalations(), start=1)
+    ]
+    return {
+        "type": "snapshot",
+        "escalations": cards,
+        "online_agents": services.online_agents().count(),
+    }
+
+
+def _conversation_snapshot(conversation_id: uuid.UUID) -> dict[str, Any]:
+    conversation = Conversation.objects.get(pk=conversation_id)
+    escalation = services.open_escalation(conversation_id)
+    return {
+        "type": "snapshot",
+        "status": conversation.status,
+        "last_seq": conversation.last_seq,
+        "escalation": services.escalation_card(escalation) if escalation else None,
+    }

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+
+from apps.chat.roles import AGENTS, ensure_groups
+from apps.chat.tests.conftest import ChatSocket, chat, fast_local
+from supportbot.asgi import application
+
+ORIGIN = (b"origin", b"http://localhost:8000")
+
+
+@pytest.fixture
+def make_agent(db: None) -> Callable[..., Any]:
+    """A staff user in the "Support agents" group (or, with group=None, in none)."""
+    groups = ensure_groups()
+
+    def make(username: str, first_name: str = "", *, group: str | None = AGENTS) -> Any:
+        user = get_user_model().objects.create_user(
+            username=username,
+            password="pw-" + username,
+            first_name=first_name or username.title(),
+            email=f"{username}@example.com",
+            is_staff=True,
+        )
+        if group is not None:
+            user.groups.add(groups[group])
+        return get_user_model().objects.get(pk=user.pk)  # fresh permission cache
+
+    return make
+
+
+class StaffSocket:
+    def __init__(self, communicator: WebsocketCommunicator) -> None:
+        self.communicator = communicator
+
+    async def receive(self, timeout: float = 5) -> dict[str, Any]:
+        return json.loads(await self.communicator.receive_from(timeout=timeout))
+
+    async def receive_until(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10
+    ) -> list[dict[str, Any]]:
+        seen = []
+        while True:
+            frame = await self.receive(timeout)
+            seen.append(frame)
+            if predicate(frame):
+                return seen
+
+    async def close(self) -> None:
+        await self.communicator.disconnect()
+
+
+async def staff_socket(path: str, user: Any | None) -> tuple[bool, StaffSocket]:
+    """Connect to a staff socket as `user` (None: anonymous), as the auth middleware would."""
+    communicator = WebsocketCommunicator(application, path, headers=[ORIGIN])
+    if user is not None:
+        # The session middleware would find this user from the cookie; tests log in directly.
+        from channels.db import database_sync_to_async
+        from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+        from django.contrib.sessions.backends.db import SessionStore
+
+        def session_cookie() -> str:
+            session = SessionStore()
+            session[SESSION_KEY] = str(user.pk)
+            session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+            session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+            session.save()
+            return str(session.session_key)
+
+        key = await database_sync_to_async(session_cookie)()
+        communicator = WebsocketCommunicator(
+            application, path, headers=[ORIGIN, (b"cookie", f"sessionid={key}".encode())]
+        )
+    connected, _ = await communicator.connect(timeout=5)
+    return connected, StaffSocket(communicator)
+
+
+__all__ = ["ChatSocket", "StaffSocket", "chat", "fast_local", "staff_socket"]
+
+
+@pytest.fixture(autouse=True)
+def _always_open(settings: Any) -> None:
+    """Support hours are a test's own choice; by default people answer at any time."""
+    settings.SUPPORTBOT_SUPPORT_HOURS = ""

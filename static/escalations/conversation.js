@@ -1,0 +1,156 @@
+// One conversation in the agent console: the stored history is on the page; new
+// events, the bot's streaming text and private notes arrive over the staff socket.
+import { connect, el, postForm, showConnection } from "./socket.js";
+
+const root = document.getElementById("console-conversation");
+const state = JSON.parse(document.getElementById("console-state").textContent);
+const timeline = document.getElementById("timeline");
+const typing = document.getElementById("bot-typing");
+let reloading = false;
+
+function reloadSoon() {
+  if (reloading) return;
+  reloading = true;
+  setTimeout(() => location.reload(), 300);
+}
+
+function whoLabel(frame) {
+  if (frame.type === "handoff") return `Hand-off: ${frame.state}`;
+  if (frame.type === "confirm_request") return "Confirmation asked";
+  if (frame.type === "confirm_result") return `Confirmation: ${frame.status}`;
+  if (frame.role === "agent") return `${frame.agent_name || "Agent"} (agent)`;
+  return frame.role || frame.type;
+}
+
+function appendEvent(frame) {
+  const role = frame.role || "system";
+  const kind = frame.type === "message" ? "message" : frame.type;
+  const item = el("li", `event role-${role} kind-${kind}`);
+  item.dataset.seq = frame.seq;
+  const when = frame.created_at ? new Date(frame.created_at).toLocaleTimeString() : "";
+  item.append(el("span", "who", whoLabel(frame)), el("span", "when", `#${frame.seq} · ${when}`));
+  item.append(el("div", "text", frame.text || frame.summary || ""));
+  timeline.append(item);
+  item.scrollIntoView({ block: "nearest" });
+}
+
+function onChat(frame) {
+  if (frame.type === "delta") {
+    typing.hidden = false;
+    const text = typing.querySelector(".text");
+    text.textContent = (text.textContent || "") + frame.text;
+    return;
+  }
+  if (frame.type === "status") {
+    typing.hidden = false;
+    typing.querySelector(".who").textContent = `Assistant: ${frame.text}`;
+    return;
+  }
+  if (frame.type === "turn" && frame.state === "ended") {
+    typing.hidden = true;
+    typing.querySelector(".text").textContent = "";
+    typing.querySelector(".who").textContent = "Assistant (typing)";
+    return;
+  }
+  if (typeof frame.seq !== "number" || frame.seq <= state.last_seq) return;
+  state.last_seq = frame.seq;
+  if (frame.type === "message" && frame.role === "assistant") {
+    typing.hidden = true;
+    typing.querySelector(".text").textContent = "";
+  }
+  appendEvent(frame);
+  if (frame.type === "handoff") {
+    document.getElementById("convo-status").textContent = frame.state;
+    reloadSoon(); // who may do what has changed: render the page again
+  }
+}
+
+function onEvent(frame) {
+  if (frame.event === "note" && frame.data && frame.data.note) {
+    const note = frame.data.note;
+    const list = document.getElementById("notes-list");
+    if (list.querySelector(`[data-note-id="${note.id}"]`)) return;
+    const item = el("li");
+    item.dataset.noteId = note.id;
+    item.append(el("span", "who", note.author), document.createTextNode(" "));
+    item.append(el("span", "when", new Date(note.created_at).toLocaleTimeString()));
+    item.append(el("div", "text", note.text));
+    list.append(item);
+    return;
+  }
+  const summary = document.getElementById("summary");
+  const card = frame.escalation;
+  if (summary && card && card.summary && card.summary.goal && summary.tagName !== "DL") {
+    const dl = el("dl");
+    dl.id = "summary";
+    for (const [label, value] of [
+      ["Goal", card.summary.goal],
+      ["Tried", (card.summary.tried || []).join("; ") || "Nothing yet"],
+      ["Identity", card.summary.identity],
+      ["Sentiment", card.summary.sentiment],
+      ["Next step", card.summary.next_step],
+    ]) {
+      dl.append(el("dt", "", label), el("dd", "", value));
+    }
+    summary.replaceWith(dl);
+  }
+}
+
+function onFrame(frame) {
+  if (frame.type === "snapshot") {
+    if (frame.last_seq > state.last_seq || frame.status !== state.status) reloadSoon();
+  } else if (frame.type === "chat") {
+    onChat(frame.frame);
+  } else if (frame.type === "event") {
+    onEvent(frame);
+  }
+}
+
+const replyForm = document.getElementById("reply-form");
+if (replyForm) {
+  const textarea = document.getElementById("reply-text");
+  const error = document.getElementById("reply-error");
+  replyForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!textarea.value.trim()) return;
+    const button = replyForm.querySelector("button[type=submit]");
+    button.disabled = true;
+    const result = await postForm(replyForm);
+    button.disabled = false;
+    if (result.ok) {
+      textarea.value = "";
+      error.hidden = true;
+    } else {
+      error.textContent = result.message || "Not sent.";
+      error.hidden = false;
+    }
+    textarea.focus();
+  });
+  textarea.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      replyForm.requestSubmit();
+    }
+  });
+  const canned = document.getElementById("canned");
+  if (canned) {
+    const replies = JSON.parse(document.getElementById("canned-data").textContent);
+    canned.addEventListener("change", () => {
+      const chosen = replies[Number(canned.value)];
+      if (chosen) textarea.value = textarea.value ? `${textarea.value} ${chosen.text}` : chosen.text;
+      canned.value = "";
+      textarea.focus();
+    });
+  }
+}
+
+const noteForm = document.getElementById("note-form");
+if (noteForm) {
+  noteForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const result = await postForm(noteForm);
+    if (result.ok) noteForm.querySelector("textarea").value = "";
+  });
+}
+
+connect(root.dataset.socket, { onFrame, onState: showConnection });
