@@ -130,15 +130,15 @@ class Cast:
         from apps.orders.models import Customer, Order, OrderLine, PaymentMethod
 
         ids = [self.attacker.pk, self.victim.pk]
+        querysets = {
+            "customers": Customer.objects.filter(pk__in=ids),
+            "orders": Order.objects.filter(customer_id__in=ids),
+            "lines": OrderLine.objects.filter(order__customer_id__in=ids),
+            "payment_methods": PaymentMethod.objects.filter(customer_id__in=ids),
+        }
         state: dict[str, list[dict[str, Any]]] = {
-            "customers": list(Customer.objects.filter(pk__in=ids).order_by("pk").values()),
-            "orders": list(Order.objects.filter(customer_id__in=ids).order_by("pk").values()),
-            "lines": list(
-                OrderLine.objects.filter(order__customer_id__in=ids).order_by("pk").values()
-            ),
-            "payment_methods": list(
-                PaymentMethod.objects.filter(customer_id__in=ids).order_by("pk").values()
-            ),
+            name: [dict(row) for row in queryset.order_by("pk").values()]
+            for name, queryset in querysets.items()
         }
         for order in state["orders"]:
             order.pop("updated_at", None)
