@@ -581,10 +581,9 @@ async def _finish(
     metadata: dict[str, Any] = {"turn_id": str(state.turn_id)}
     if provider_name == "local":
         metadata["offline"] = True
-    if state.citations:
-        metadata["citations"] = [
-            {"title": c.title, "url": c.url} for c in _dedupe_citations(state.citations)[:3]
-        ]
+    cited = _cited(text, state.citations)
+    if cited:
+        metadata["citations"] = [{"title": c.title, "url": c.url} for c in cited]
     stored = await database_sync_to_async(_store_final)(
         state.turn_id, setup.ctx.conversation_id, text, audit, metadata
     )
@@ -592,14 +591,12 @@ async def _finish(
         raise HandedOff
 
 
-def _dedupe_citations(citations: list[Citation]) -> list[Citation]:
-    seen: set[str] = set()
-    unique = []
-    for citation in citations:
-        if citation.url not in seen:
-            seen.add(citation.url)
-            unique.append(citation)
-    return unique
+def _cited(text: str, citations: list[Citation]) -> list[Citation]:
+    """The articles shown under the answer: those the answer links, else the best one."""
+    unique = list({citation.url: citation for citation in reversed(citations)}.values())
+    unique.reverse()
+    referenced = [citation for citation in unique if citation.url in text]
+    return (referenced or unique[:1])[:3]
 
 
 async def _fail(

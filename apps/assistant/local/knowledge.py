@@ -113,12 +113,41 @@ def answer_text(data: Any, question: str) -> str:
             "I'm sorry, our help center doesn't cover that, and I'd rather not guess. "
             "Would you like me to connect you with a person from our team who can help?"
         )
-    best = passages[0]
+    best = _best_passage_of_top_article(passages, question)
     quote = quote_sentences(str(best.get("text", "")), question)
     title = str(best.get("title", "our help center"))
     url = str(best.get("url", ""))
     source = f"Source: {title} ({url})" if url else f"Source: {title}"
     return f'Here\'s what our help center says: "{quote}"\n\n{source}'
+
+
+def _best_passage_of_top_article(passages: list[dict[str, Any]], question: str) -> dict[str, Any]:
+    """Of the top article's passages, the one with the sentence closest to the question
+    (an article's introduction often ranks first but answers least)."""
+    top_url = passages[0].get("url")
+
+    def closeness(rank_and_passage: tuple[int, dict[str, Any]]) -> tuple[int, int]:
+        rank, passage = rank_and_passage
+        sentences = _SENTENCE_END.split(str(passage.get("text", "")))
+        best = max((sentence_score(question, s) for s in sentences), default=0)
+        return best, -rank
+
+    same_article = [(r, p) for r, p in enumerate(passages) if p.get("url") == top_url]
+    return max(same_article, key=closeness)[1]
+
+
+_WANTS_FIGURE = re.compile(
+    r"(?i)\b(how (long|much|many|soon|fast)|when|what time|cost|price|fee|charge|days?)\b"
+)
+_HAS_FIGURE = re.compile(r"\d|\$")
+
+
+def sentence_score(question: str, sentence: str) -> int:
+    """Shared words, plus a bonus when a how-long/how-much question meets a figure."""
+    score = len(set(analyze(question)) & set(analyze(sentence)))
+    if _WANTS_FIGURE.search(question) and _HAS_FIGURE.search(sentence):
+        score += 2
+    return score
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
@@ -129,8 +158,7 @@ def quote_sentences(text: str, question: str, limit: int = 3) -> str:
     sentences = [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
     if not sentences:
         return text[:MAX_QUOTE_CHARS]
-    wanted = set(analyze(question))
-    scores = [len(wanted & set(analyze(sentence))) for sentence in sentences]
+    scores = [sentence_score(question, sentence) for sentence in sentences]
     best = max(range(len(sentences)), key=lambda i: (scores[i], -i))
     chosen = [best]
     # A section's first sentence usually states its point; keep it when it fits.
