@@ -49,6 +49,8 @@ PROVIDER_FAILURE_CODES = {
     "bad_response",
     "internal_error",
 }
+# Worth another try later (the task backs off); anything else falls back to rules at once.
+TRANSIENT_PROVIDER_CODES = {"rate_limited", "timeout", "provider_unavailable", "stream_broken"}
 PRIORITIES = {label: value for value, label in Escalation.Priority.choices}
 
 
@@ -271,7 +273,7 @@ def do_escalate(
 
     with transaction.atomic():
         conversation = (
-            Conversation.objects.select_for_update()
+            Conversation.objects.select_for_update(of=("self",))
             .select_related("customer")
             .filter(pk=conversation_id)
             .first()
@@ -445,7 +447,7 @@ def check_take_over(conversation_id: uuid.UUID | str, agent: Any) -> Escalation:
     with transaction.atomic():
         _check_capacity(agent)
         conversation = (
-            Conversation.objects.select_for_update()
+            Conversation.objects.select_for_update(of=("self",))
             .select_related("customer")
             .filter(pk=conversation_id)
             .first()
@@ -864,7 +866,7 @@ def do_record_email_request(escalation_id: int, address: str | None) -> bool:
     """The customer asked to continue by email: record it and the address to use."""
     with transaction.atomic():
         escalation = (
-            Escalation.objects.select_for_update()
+            Escalation.objects.select_for_update(of=("self",))
             .select_related("conversation__customer")
             .filter(pk=escalation_id)
             .first()
@@ -903,8 +905,8 @@ def do_record_email_request(escalation_id: int, address: str | None) -> bool:
 
 
 def do_summarise(escalation_id: int, *, use_model: bool = True) -> bool:
-    """Write the agent's hand-over note once. Raises a retryable ProviderError so the
-    task can back off and retry; any other model failure falls back to rules."""
+    """Write the agent's hand-over note once. A transient model failure is raised so
+    the task can back off and retry; any other falls back to rules."""
     from apps.assistant.providers.base import ProviderError
 
     escalation = Escalation.objects.select_related("conversation").filter(pk=escalation_id).first()
@@ -917,8 +919,8 @@ def do_summarise(escalation_id: int, *, use_model: bool = True) -> bool:
             summary = summaries.model_summary(escalation)
             source = "model"
         except ProviderError as exc:
-            if exc.retryable:
-                raise
+            if exc.code in TRANSIENT_PROVIDER_CODES:
+                raise  # the task backs off and tries again
             log.warning("summary by model failed (%s); using rules", exc.code)
             summary = summaries.extractive_summary(escalation)
     else:

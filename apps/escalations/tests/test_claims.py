@@ -1,0 +1,184 @@
+"""Single owner: claims are atomic, capped per agent, and stop a streaming bot turn."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+from channels.db import database_sync_to_async
+from django.db import connection
+
+from apps.chat import engine
+from apps.chat import services as chat_services
+from apps.chat.models import Conversation, Message, Turn
+from apps.escalations import services
+from apps.escalations.models import AgentPresence, Escalation
+from apps.escalations.services import EscalationError
+from tests import fake_openai as fake
+
+NOTE = {
+    "goal": "Learn about shipping",
+    "tried": [],
+    "identity": "not verified",
+    "sentiment": "neutral",
+    "next_step": "Answer the question.",
+}
+
+
+def queued_conversation(reason: str = "help") -> Escalation:
+    conversation, _ = chat_services.do_create_conversation()
+    chat_services.do_append_event(conversation.pk, role="customer", text=reason)
+    escalation, created = services.do_escalate(
+        conversation.pk, trigger="customer_request", reason=reason
+    )
+    assert created and escalation is not None
+    return escalation
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_escalation_is_created_once_while_it_is_open():
+    escalation = queued_conversation()
+    again, created = services.do_escalate(
+        escalation.conversation_id, trigger="model", reason="again"
+    )
+    assert not created and again is not None and again.pk == escalation.pk
+    assert Escalation.objects.count() == 1
+    assert Message.objects.filter(kind="handoff").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_announces_the_agent_by_first_name_and_a_second_claim_is_refused(make_agent):
+    alex = make_agent("alex", "Alex")
+    sam = make_agent("sam", "Sam")
+    escalation = queued_conversation()
+    services.check_claim(escalation.pk, alex)
+    with pytest.raises(EscalationError) as refused:
+        services.check_claim(escalation.pk, sam)
+    assert refused.value.code == "taken" and "Alex" in refused.value.message
+    joined = Message.objects.get(kind="handoff", metadata__state="agent_joined")
+    assert joined.metadata["agent_name"] == "Alex" and joined.author_id == alex.pk
+    assert Conversation.objects.get(pk=escalation.conversation_id).status == "agent"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_agent_cannot_hold_more_conversations_than_their_cap(make_agent, settings):
+    settings.SUPPORTBOT_AGENT_MAX_CONVERSATIONS = 2
+    alex = make_agent("alex", "Alex")
+    first, second, third = (queued_conversation(f"q{i}") for i in range(3))
+    services.check_claim(first.pk, alex)
+    services.check_claim(second.pk, alex)
+    with pytest.raises(EscalationError) as refused:
+        services.check_claim(third.pk, alex)
+    assert refused.value.code == "at_capacity"
+    assert Escalation.objects.get(pk=third.pk).status == "queued"
+    # a per-agent cap set in the admin wins over the site default
+    AgentPresence.objects.filter(user=alex).update(max_conversations=3)
+    services.check_claim(third.pk, alex)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_the_agent_holding_a_conversation_may_write_in_it(make_agent):
+    alex = make_agent("alex", "Alex")
+    sam = make_agent("sam", "Sam")
+    escalation = queued_conversation()
+    with pytest.raises(EscalationError):
+        services.do_agent_message(escalation.conversation_id, alex, "before claiming")
+    services.check_claim(escalation.pk, alex)
+    with pytest.raises(EscalationError) as refused:
+        services.do_agent_message(escalation.conversation_id, sam, "not mine")
+    assert refused.value.code == "not_yours"
+    with pytest.raises(EscalationError):
+        services.do_hand_back(escalation.conversation_id, sam)
+    assert not Message.objects.filter(role="agent").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_agents_claiming_at_once_on_postgresql_one_wins(postgres_db, make_agent):
+    agents = [make_agent("alex", "Alex"), make_agent("sam", "Sam")]
+    for round_number in range(5):
+        escalation = queued_conversation(f"race {round_number}")
+        barrier = threading.Barrier(2)
+        outcomes: list[str] = []
+
+        def claim(agent, escalation_id=escalation.pk, barrier=barrier, outcomes=outcomes):
+            try:
+                barrier.wait()
+                services.check_claim(escalation_id, agent)
+                outcomes.append("won")
+            except EscalationError as exc:
+                outcomes.append(exc.code)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=claim, args=(agent,)) for agent in agents]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(15)
+        assert sorted(outcomes) == ["taken", "won"]
+        assert (
+            Message.objects.filter(
+                conversation_id=escalation.conversation_id,
+                kind="handoff",
+                metadata__state="agent_joined",
+            ).count()
+            == 1
+        )
+        # hand it back so both agents stay under their cap for the next round
+        winner = Escalation.objects.get(pk=escalation.pk).claimed_by
+        services.do_hand_back(escalation.conversation_id, winner)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_no_bot_text_reaches_the_customer_after_an_agent_takes_over_mid_stream(
+    chat, fake_openai, make_agent
+):
+    agent = await database_sync_to_async(make_agent)("alex", "Alex")
+    long_reply = " ".join(f"word{i}" for i in range(200))
+    fake_openai.script(fake.text(long_reply, chunk_size=8, delay=0.02), fake.json_output(NOTE))
+    socket = await chat()
+    await socket.say("tell me everything about shipping")
+    await socket.receive_until(lambda f: f["type"] == "delta")  # the bot is streaming
+
+    # when an agent takes over while the turn streams
+    await database_sync_to_async(services.check_take_over)(socket.conversation_id, agent)
+    frames = await socket.receive_until(lambda f: f["type"] == "turn" and f["state"] == "ended")
+    await engine.wait_idle(uuid.UUID(socket.conversation_id))
+
+    # then nothing from the bot follows the agent_joined frame, and no reply is stored
+    joined_at = next(
+        i for i, f in enumerate(frames) if f["type"] == "handoff" and f["state"] == "agent_joined"
+    )
+    after = frames[joined_at + 1 :]
+    assert not [f for f in after if f["type"] == "delta" or f.get("role") == "assistant"]
+    streamed = "".join(f["text"] for f in socket.frames if f["type"] == "delta")
+    assert 0 < len(streamed) < len(long_reply)
+    stored = await database_sync_to_async(
+        lambda: list(Turn.objects.filter(conversation_id=socket.conversation_id))
+    )()
+    assert [t.status for t in stored] == ["stopped"]
+    assert not await database_sync_to_async(
+        Message.objects.filter(conversation_id=socket.conversation_id, role="assistant").exists
+    )()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_no_bot_text_follows_a_hand_off_that_happens_mid_stream(chat, fake_openai):
+    long_reply = " ".join(f"word{i}" for i in range(200))
+    fake_openai.script(fake.text(long_reply, chunk_size=8, delay=0.02), fake.json_output(NOTE))
+    socket = await chat()
+    await socket.say("tell me everything about returns")
+    await socket.receive_until(lambda f: f["type"] == "delta")
+    await database_sync_to_async(services.do_escalate)(
+        socket.conversation_id, trigger="frustration", reason="upset"
+    )
+    frames = await socket.receive_until(lambda f: f["type"] == "turn" and f["state"] == "ended")
+    await engine.wait_idle(uuid.UUID(socket.conversation_id))
+    queued_at = next(i for i, f in enumerate(frames) if f["type"] == "handoff")
+    assert not [f for f in frames[queued_at + 1 :] if f["type"] == "delta"]
+    assert not await database_sync_to_async(
+        Message.objects.filter(conversation_id=socket.conversation_id, role="assistant").exists
+    )()
