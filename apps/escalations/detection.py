@@ -18,7 +18,8 @@ _PERSON = (
 _REACH = r"(?:talk|speak|chat|communicate|get\s+through)"
 # A question about when people work ("can I talk to someone on Sunday?") is not a request.
 _WHEN_QUESTION = re.compile(
-    r"(?i)\b(?:on\s+(?:weekends?|sundays?|saturdays?|holidays?)|what\s+(?:time|hours)|"
+    r"(?i)\b(?:on\s+(?:the\s+|a\s+)?(?:weekends?|sundays?|saturdays?|holidays?)|"
+    r"what\s+(?:time|hours)|"
     r"which\s+hours|opening\s+hours|business\s+hours|at\s+night|when\s+(?:can|is|are|do))\b"
 )
 _ASKS_FOR_PERSON = re.compile(
@@ -31,6 +32,8 @@ _ASKS_FOR_PERSON = re.compile(
         (?:a\s+|an\s+|some\s+|the\s+)?(?:human|real\s+person|live\s+(?:agent|person)|
         person|agent|representative|operator|supervisor|manager)\b
     | \bescalate\b
+    | \b(?:is|are)\s+there\s+(?:a\s+|an\s+|any\s+)?(?:real\s+|live\s+|actual\s+)?
+        (?:human|person|people|agent|one)\b.*\b(?:talk|speak|chat)\b
     | ^\s*(?:a\s+|an\s+)?(?:human|person|agent|representative|operator|real\s+person|
         live\s+agent|customer\s+service)(?:\s+please)?[\s.!]*$
     | \b(?:are\s+you|is\s+this)\s+(?:a\s+)?(?:bot|robot|machine)\b.*\b(?:human|person)\b
