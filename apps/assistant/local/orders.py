@@ -49,7 +49,7 @@ _HUMAN = re.compile(r"(?i)\b(human|person|agent|representative|operator|someone 
 _CANCEL = re.compile(r"(?i)\bcancel")
 _RETURN = re.compile(r"(?i)\b(return|send (?:it|them|this|these) back|refund)\b")
 _TRACK = re.compile(
-    r"(?i)\b(where(?:'s| is| are)|status|track|tracking|arriv|deliver|shipped|ship|"
+    r"(?i)\b(where(?:'s| is| are)|status|track|tracking|arriv|deliver|ship(?:s|ped)?|"
     r"when will)\b|\border\s*#?w\d"
 )
 _LIST = re.compile(
@@ -59,7 +59,15 @@ _LIST = re.compile(
 _GENERAL_QUESTION = re.compile(
     r"(?i)^\s*(?:how|what|when|why|which|is|are|does|do|will|would|should|can i|could i)\b"
 )
-_MINE = re.compile(r"(?i)\b(my|mine|it|i ordered|i bought)\b")
+_ORDER_NOUN = r"(?:orders?|packages?|parcels?|purchases?|shipments?)"
+# Words that make a message about an order even without its number.
+_ABOUT_ORDER = re.compile(rf"(?i)\b{_ORDER_NOUN}\b|\bi (?:ordered|bought|purchased)\b")
+# "my order", "my last two packages", "i bought": the customer's own order, in a question too.
+_MY_ORDER = re.compile(
+    rf"(?i)\b(?:my|mine)\b(?:\W+[a-z-]+){{0,3}}?\W+{_ORDER_NOUN}\b"
+    r"|\bi (?:ordered|bought|purchased)\b"
+)
+_REFERS_BACK = re.compile(r"(?i)\b(it|this|that|them|these|those|this one|that one)\b")
 
 _NO_LONGER = re.compile(r"(?i)\b(no longer|don'?t need|do not need|not needed|don'?t want)\b")
 _MISTAKE = re.compile(r"(?i)\b(mistake|by accident|accidental|wrong|mistakenly|accidentally)\b")
@@ -80,20 +88,36 @@ _ASKING = re.compile(
 # --------------------------------------------------------------------------- reading
 
 
-def intent_of(text: str) -> str | None:
-    """The order intent of one message: cancel, return, track, list, or none."""
+def intent_of(text: str, *, order_in_context: bool = False) -> str | None:
+    """The order intent of one message: cancel, return, track, list, or none.
+
+    A message is about an order when it names one (#W...), when an order verb
+    comes with "order", "package", "purchase"..., or when it follows up on the
+    order being discussed (`order_in_context`: "cancel it"). A general question
+    ("how long does a refund to my credit card take?") is for the help center
+    unless it is about the customer's own order.
+    """
     if _HUMAN.search(text):
         return None
-    if _GENERAL_QUESTION.match(text) and not _ORDER_ID.search(text) and not _MINE.search(text):
-        return None  # "how do returns work?" is for the help center
+    named = _ORDER_ID.search(text) is not None
     if _CANCEL.search(text):
-        return "cancel"
-    if _RETURN.search(text):
-        return "return"
-    if _LIST.search(text) and not _ORDER_ID.search(text):
+        verb: str | None = "cancel"
+    elif _RETURN.search(text):
+        verb = "return"
+    elif _LIST.search(text) and not named:
         return "list"
-    if _TRACK.search(text) or _ORDER_ID.search(text):
-        return "track"
+    elif _TRACK.search(text) or named:
+        verb = "track"
+    else:
+        return None
+    if named:
+        return verb
+    if _GENERAL_QUESTION.match(text):
+        if _MY_ORDER.search(text) or (order_in_context and _REFERS_BACK.search(text)):
+            return verb
+        return None  # "how do returns work?" is for the help center
+    if _ABOUT_ORDER.search(text) or order_in_context:
+        return verb
     return None
 
 
@@ -107,17 +131,24 @@ def current_intent(state: LocalState) -> tuple[str | None, int]:
     texts = state.user_texts
     if not texts:
         return None, -1
-    intent = intent_of(texts[-1])
+    in_context = _order_in_context(state)
+    intent = intent_of(texts[-1], order_in_context=in_context)
     if intent is not None:
         return intent, len(texts) - 1
     last_asked = state.assistant_texts[-1] if state.assistant_texts else ""
     if not _ASKING.search(last_asked):
         return None, -1
     for index in range(len(texts) - 2, max(-1, len(texts) - 1 - MAX_CARRY_MESSAGES), -1):
-        intent = intent_of(texts[index])
+        intent = intent_of(texts[index], order_in_context=in_context)
         if intent is not None:
             return intent, index
     return None, -1
+
+
+def _order_in_context(state: LocalState) -> bool:
+    """Whether an order is being discussed, so "cancel it" is a follow-up about it."""
+    earlier = [*state.assistant_texts[-3:], *state.user_texts[:-1]]
+    return any(_ORDER_ID.search(text) for text in earlier)
 
 
 def remembered_order_id(state: LocalState) -> str | None:

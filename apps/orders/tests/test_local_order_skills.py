@@ -32,9 +32,12 @@ def _state(user_texts: list[str], outputs: list[ToolOutput], assistant: list[str
     [
         ("where is my order #W2611340?", "track"),
         ("#W2611340", "track"),
-        ("cancel it", "cancel"),
+        ("cancel it", None),  # a follow-up only while an order is discussed
         ("Can you cancel order W2611340", "cancel"),
-        ("I want to return the lamp", "return"),
+        ("I want to return the lamp", None),
+        ("I want to return the lamp I bought", "return"),
+        ("how long does a refund to my credit card take?", None),
+        ("when will my package arrive?", "track"),
         ("show me my orders", "list"),
         ("I want to talk to a human about my order", None),
         ("what is your refund policy for gift cards", None),
@@ -46,6 +49,21 @@ def _state(user_texts: list[str], outputs: list[ToolOutput], assistant: list[str
 )
 def test_it_reads_the_intent_of_a_message(text: str, intent: str | None) -> None:
     assert intent_of(text) == intent
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("cancel it", "cancel"),
+        ("I want to return the lamp", "return"),
+        ("how long until it ships?", "track"),
+        ("how long does a refund to my credit card take?", None),
+    ],
+)
+def test_a_follow_up_about_the_order_being_discussed_keeps_its_intent(
+    text: str, intent: str | None
+) -> None:
+    assert intent_of(text, order_in_context=True) == intent
 
 
 @pytest.mark.parametrize(
