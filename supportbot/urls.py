@@ -3,6 +3,10 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+admin.site.site_header = "supportbot"
+admin.site.site_title = "supportbot admin"
+admin.site.index_title = "Support console"
+
 urlpatterns = [
     path("admin/reports/", include("apps.reports.urls")),
     path("admin/console/", include("apps.escalations.urls")),

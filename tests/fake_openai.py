@@ -624,6 +624,9 @@ def fake_openai(settings: Any) -> Iterator[FakeOpenAI]:
     settings.OPENAI_RETRY_BASE_DELAY = 0.05
     settings.OPENAI_RETRY_MAX_DELAY = 0.2
     settings.OPENAI_RETRY_AFTER_CAP = 5.0
+    # The model-based input screen would make a second, concurrent request each turn;
+    # tests that script it turn it on themselves (apps/chat/tests/test_model_screen.py).
+    settings.SUPPORTBOT_MODEL_SCREEN = False
     try:
         yield fake
     finally:

@@ -18,7 +18,7 @@ from django.contrib.admin import DateFieldListFilter, SimpleListFilter
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -296,7 +296,7 @@ class ConversationAdmin(admin.ModelAdmin):
             super()
             .get_queryset(request)
             .annotate(
-                is_escalated=escalated(),
+                is_escalated=ExpressionWrapper(escalated(), output_field=BooleanField()),
                 is_flagged=flagged(),
                 duration_ms=MillisBetween(
                     Coalesce(F("closed_at"), F("updated_at")), F("created_at")

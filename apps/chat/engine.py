@@ -132,6 +132,7 @@ class TurnSetup:
     conversation: list[dict[str, Any]]
     verdicts: list[Verdict]
     instructions: list[str]  # what the output guard must never let out verbatim
+    new_texts: list[str]  # the customer messages this turn answers
     limit_text: str = ""
 
 
@@ -167,10 +168,12 @@ async def run_turn(conversation_id: uuid.UUID) -> Turn | None:
         lambda text: _send_delta(conversation_id, turn.pk, text), settings.SUPPORTBOT_DELTA_INTERVAL
     )
     heartbeat = asyncio.get_running_loop().create_task(_heartbeat(conversation_id))
+    screen = _start_model_screen(provider, setup.new_texts)
     try:
         async with asyncio.timeout(settings.SUPPORTBOT_TURN_TIMEOUT):
             final_text = await _model_loop(setup, state, provider, guard, coalescer)
         state.verdicts.extend(verdict.as_dict() for verdict in guard.verdicts)
+        state.verdicts.extend(await _model_screen_verdicts(screen))
         await coalescer.close()
         await _finish(
             setup, state, final_text, model_name=provider.model, provider_name=provider.name
@@ -206,6 +209,8 @@ async def run_turn(conversation_id: uuid.UUID) -> Turn | None:
         )
     finally:
         heartbeat.cancel()
+        if screen is not None:
+            screen.cancel()
         await _send(conversation_id, {"type": "turn", "turn_id": str(turn.pk), "state": "ended"})
     return turn
 
@@ -406,6 +411,7 @@ def _begin_turn(conversation_id: uuid.UUID) -> TurnSetup | None:
         conversation=_conversation_layer(conversation),
         verdicts=verdicts,
         instructions=prompts.instruction_texts(),
+        new_texts=[message.text for message in new_messages],
         limit_text=limit_text,
     )
 
@@ -629,6 +635,26 @@ async def _escalation_hook(name: str, conversation_id: uuid.UUID, **kwargs: Any)
     hook = getattr(escalations, name, None)
     if hook is not None:
         await database_sync_to_async(hook)(conversation_id, **kwargs)
+
+
+def _start_model_screen(provider: Provider, texts: list[str]) -> asyncio.Task[Any] | None:
+    """The model-based screen runs beside the turn, so the first token never waits for it."""
+    if provider.name == "local" or not settings.SUPPORTBOT_MODEL_SCREEN or not texts:
+        return None
+    from apps.assistant.classifier import classify
+
+    return asyncio.get_running_loop().create_task(classify(provider, texts))
+
+
+async def _model_screen_verdicts(screen: asyncio.Task[Any] | None) -> list[dict[str, Any]]:
+    if screen is None:
+        return []
+    try:
+        async with asyncio.timeout(settings.SUPPORTBOT_MODEL_SCREEN_WAIT):
+            verdict = await screen
+    except TimeoutError:
+        return [Verdict(check="model_screen", tripwire=False, reason="timed out").as_dict()]
+    return [verdict.as_dict()] if verdict is not None else []
 
 
 async def _heartbeat(conversation_id: uuid.UUID) -> None:
