@@ -21,16 +21,18 @@ def escalation_model() -> Any:
         return None
 
 
-def escalated() -> Exists:
-    """For a Conversation queryset: did this conversation go to a person?"""
-    model = escalation_model()
-    if model is not None:
-        return Exists(model.objects.filter(conversation=OuterRef("pk")))
-    return Exists(
+def escalated() -> Q:
+    """For a Conversation queryset: did this conversation go to a person? An Escalation
+    row, or a hand-off to the queue stored in the conversation, counts."""
+    handed_off = Exists(
         Message.objects.filter(
             conversation=OuterRef("pk"), kind=Message.Kind.HANDOFF, metadata__state="queued"
         )
     )
+    model = escalation_model()
+    if model is not None:
+        return Q(Exists(model.objects.filter(conversation=OuterRef("pk")))) | Q(handed_off)
+    return Q(handed_off)
 
 
 def flagged_message_q() -> Q:
