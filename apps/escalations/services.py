@@ -904,9 +904,10 @@ def do_record_email_request(escalation_id: int, address: str | None) -> bool:
 # --- Task bodies ------------------------------------------------------------------------------
 
 
-def do_summarise(escalation_id: int, *, use_model: bool = True) -> bool:
+def do_summarise(escalation_id: int, *, use_model: bool = True, last_try: bool = False) -> bool:
     """Write the agent's hand-over note once. A transient model failure is raised so
-    the task can back off and retry; any other falls back to rules."""
+    the task can back off and retry, unless this is the last try; any other failure
+    falls back to rules at once. Every escalation ends up with a note."""
     from apps.assistant.providers.base import ProviderError
 
     escalation = Escalation.objects.select_related("conversation").filter(pk=escalation_id).first()
@@ -919,7 +920,7 @@ def do_summarise(escalation_id: int, *, use_model: bool = True) -> bool:
             summary = summaries.model_summary(escalation)
             source = "model"
         except ProviderError as exc:
-            if exc.code in TRANSIENT_PROVIDER_CODES:
+            if exc.code in TRANSIENT_PROVIDER_CODES and not last_try:
                 raise  # the task backs off and tries again
             log.warning("summary by model failed (%s); using rules", exc.code)
             summary = summaries.extractive_summary(escalation)

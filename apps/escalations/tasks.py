@@ -28,10 +28,11 @@ from . import services
     reject_on_worker_lost=True,
 )
 def summarise_escalation(self: Task[Any, Any], escalation_id: int) -> bool:
-    """The agent's hand-over note; the last attempt falls back to rules, so every
-    escalation gets a note even when the model is down."""
-    last_try = self.request.retries >= (self.max_retries or 0)
-    return services.do_summarise(escalation_id, use_model=not last_try)
+    """The agent's hand-over note. A transient model failure is retried with backoff;
+    the last try (and an in-process run, which cannot wait) falls back to rules, so
+    every escalation gets a note even when the model is down."""
+    last_try = bool(self.request.is_eager) or self.request.retries >= (self.max_retries or 0)
+    return services.do_summarise(escalation_id, last_try=last_try)
 
 
 @shared_task(
