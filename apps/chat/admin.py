@@ -297,7 +297,7 @@ class ConversationAdmin(admin.ModelAdmin):
             .get_queryset(request)
             .annotate(
                 is_escalated=ExpressionWrapper(escalated(), output_field=BooleanField()),
-                is_flagged=flagged(),
+                is_flagged=ExpressionWrapper(flagged(), output_field=BooleanField()),
                 duration_ms=MillisBetween(
                     Coalesce(F("closed_at"), F("updated_at")), F("created_at")
                 ),

@@ -54,7 +54,8 @@ class Percentile(Aggregate):
 
 
 class MillisBetween(Func):
-    """Milliseconds from `start` to `end` (two datetimes), as a float."""
+    """Milliseconds from `start` to `end` (two datetimes), as a float; NULL when `end` is
+    before `start` (a greeting before the question is no response time)."""
 
     output_field = FloatField()
     arity = 2
@@ -63,25 +64,17 @@ class MillisBetween(Func):
         super().__init__(end, start)
 
     def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:  # type: ignore[override]
-        raise NotImplementedError(f"MillisBetween is not written for {connection.vendor}")
-
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return super().as_sql(
-            compiler,
-            connection,
-            template="(EXTRACT(EPOCH FROM (%(expressions)s)) * 1000.0)",
-            arg_joiner=" - ",
-            **extra,
-        )
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return super().as_sql(
-            compiler,
-            connection,
-            template="((julianday(%(expressions)s)) * 86400000.0)",
-            arg_joiner=") - julianday(",
-            **extra,
-        )
+        end_sql, end_params = compiler.compile(self.source_expressions[0])
+        start_sql, start_params = compiler.compile(self.source_expressions[1])
+        if connection.vendor == "postgresql":
+            gap = f"EXTRACT(EPOCH FROM (({end_sql}) - ({start_sql}))) * 1000.0"
+        elif connection.vendor == "sqlite":
+            gap = f"(julianday({end_sql}) - julianday({start_sql})) * 86400000.0"
+        else:
+            raise NotImplementedError(f"MillisBetween is not written for {connection.vendor}")
+        sql = f"(CASE WHEN ({end_sql}) >= ({start_sql}) THEN {gap} END)"
+        params = [*end_params, *start_params, *end_params, *start_params]
+        return sql, params
 
 
 def percentiles(qs: QuerySet[Any], field_name: str, fractions: tuple[float, ...]) -> list[float]:
@@ -179,7 +172,7 @@ def compute_figures(start: date, end: date) -> Figures:
     totals = conversations.order_by().aggregate(
         total=Count("id"),
         cost=Sum("cost_usd"),
-        escalated=Count("id", filter=Q(escalated())),
+        escalated=Count("id", filter=escalated()),
         csat_avg=Avg("csat_score"),
         csat_n=Count("csat_score"),
     )
@@ -275,18 +268,32 @@ def _response_times(figures: Figures, since: datetime, until: datetime) -> None:
             ),
         )
     )
-    for name in ("bot", "human", "resolution"):
-        # A reply before the question (a greeting) or a missing side is not a response time.
-        values = per_conversation.filter(**{f"{name}__gte": 0})
+    names = {
+        "bot": "first_response_bot",
+        "human": "first_response_human",
+        "resolution": "resolution_time",
+    }
+    if connection.vendor == "postgresql":
+        # One pass: every percentile and count over the per-conversation rows at once.
+        aggregates: dict[str, Any] = {}
+        for name in names:
+            aggregates[f"{name}_p50"] = Percentile(name, 0.5)
+            aggregates[f"{name}_p90"] = Percentile(name, 0.9)
+            aggregates[f"{name}_n"] = Count(name)
+        row = per_conversation.aggregate(**aggregates)
+        for name, attribute in names.items():
+            median, p90 = (row[f"{name}_p{p}"] for p in (50, 90))
+            spread = Spread(
+                math.nan if median is None else median / 1000,
+                math.nan if p90 is None else p90 / 1000,
+                row[f"{name}_n"],
+            )
+            setattr(figures, attribute, spread)
+        return
+    for name, attribute in names.items():
+        values = per_conversation.filter(**{f"{name}__isnull": False})
         median, p90 = percentiles(values, name, (0.5, 0.9))
-        spread = Spread(median / 1000, p90 / 1000, values.count())
-        setattr(
-            figures,
-            {"bot": "first_response_bot", "human": "first_response_human"}.get(
-                name, "resolution_time"
-            ),
-            spread,
-        )
+        setattr(figures, attribute, Spread(median / 1000, p90 / 1000, values.count()))
 
 
 def _gap(end: Expression | F, start: Expression | F) -> MillisBetween:

@@ -23,16 +23,16 @@ def escalation_model() -> Any:
 
 def escalated() -> Q:
     """For a Conversation queryset: did this conversation go to a person? An Escalation
-    row, or a hand-off to the queue stored in the conversation, counts."""
-    handed_off = Exists(
-        Message.objects.filter(
-            conversation=OuterRef("pk"), kind=Message.Kind.HANDOFF, metadata__state="queued"
-        )
+    row, or a hand-off to the queue stored in the conversation, counts. Written as
+    `pk IN (...)` so PostgreSQL hashes each id list once instead of probing per row."""
+    handed_off = Message.objects.filter(kind=Message.Kind.HANDOFF, metadata__state="queued").values(
+        "conversation_id"
     )
+    condition = Q(pk__in=handed_off)
     model = escalation_model()
     if model is not None:
-        return Q(Exists(model.objects.filter(conversation=OuterRef("pk")))) | Q(handed_off)
-    return Q(handed_off)
+        condition |= Q(pk__in=model.objects.values("conversation_id"))
+    return condition
 
 
 def flagged_message_q() -> Q:
@@ -40,9 +40,9 @@ def flagged_message_q() -> Q:
     return Q(role=Message.Role.CUSTOMER, metadata__has_key="screen")
 
 
-def flagged() -> Exists:
+def flagged() -> Q:
     """For a Conversation queryset: did the input screen flag any customer message?"""
-    return Exists(Message.objects.filter(flagged_message_q(), conversation=OuterRef("pk")))
+    return Q(pk__in=Message.objects.filter(flagged_message_q()).values("conversation_id"))
 
 
 def handled_by(user_id: int) -> Exists | Q:
