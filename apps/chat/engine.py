@@ -105,6 +105,11 @@ def running_here(conversation_id: uuid.UUID) -> bool:
 async def wait_idle(conversation_id: uuid.UUID) -> None:
     """Wait for this process's turns of the conversation to end (tests, commands)."""
     while (task := _runners.get(conversation_id)) is not None:
+        if task.done():
+            # Awaiting a finished task does not yield, so its done callback (which
+            # forgets it) would never run and this loop would spin forever.
+            _forget(conversation_id, task)
+            continue
         await task
 
 
