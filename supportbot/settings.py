@@ -209,8 +209,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # A task whose worker died is redelivered after this many seconds.
+_VISIBILITY_TIMEOUT = env_int("SUPPORTBOT_TASK_VISIBILITY_TIMEOUT", 3600, minimum=1)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int("SUPPORTBOT_TASK_VISIBILITY_TIMEOUT", 3600, minimum=1)
+    "visibility_timeout": _VISIBILITY_TIMEOUT,
+    # Workers look for such tasks this often (kombu's default is ~100 s: 10 s x throttle 10).
+    "unacked_restore_interval": min(10, _VISIBILITY_TIMEOUT),
+    "unacked_restore_throttle": 1,
 }
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
