@@ -287,7 +287,29 @@ class ConversationAdmin(admin.ModelAdmin):
     actions = ["resend_transcripts"]
     change_list_template = "reports/conversation_change_list.html"
     change_form_template = "reports/conversation_detail.html"
-    exclude = ("token_hash", "client_key")
+    fieldsets = (
+        (None, {"fields": (("status", "customer", "verified_by"), ("created_at", "episode"))}),
+        (
+            "Close and rating",
+            {"fields": (("closed_at", "close_reason"), ("csat_score", "csat_comment"))},
+        ),
+        ("Usage", {"fields": (("turn_count", "prompt_tokens", "completion_tokens", "cost_usd"),)}),
+    )
+    readonly_fields = (
+        "status",
+        "customer",
+        "verified_by",
+        "created_at",
+        "episode",
+        "closed_at",
+        "close_reason",
+        "csat_score",
+        "csat_comment",
+        "turn_count",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost_usd",
+    )
 
     # --- queryset, columns
 
@@ -430,12 +452,12 @@ class ConversationAdmin(admin.ModelAdmin):
         conversation = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         if conversation is not None and self.has_view_permission(request, conversation):
-            extra["review"] = build_review(conversation)
-            extra["can_resend"] = self.has_resend_permission(request)
             if request.method == "GET":
                 do_record_staff_event(
                     request.user.pk, StaffAuditEvent.Action.VIEW, conversation_id=conversation.pk
                 )
+            extra["review"] = build_review(conversation)
+            extra["can_resend"] = self.has_resend_permission(request)
         return super().change_view(request, object_id, form_url, extra_context=extra)
 
     def export_view(self, request: HttpRequest, fmt: str) -> HttpResponseBase:
