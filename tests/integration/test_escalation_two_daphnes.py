@@ -46,13 +46,16 @@ async def test_customer_and_agent_on_different_processes_talk_both_ways(
 ):
     agent = await database_sync_to_async(make_agent)("alex", "Alex")
     session = await database_sync_to_async(session_for)(agent)
-    env = {
+    env: dict[str, Any] = {
         "REDIS_URL": redis_url,
         "SUPPORTBOT_CHANNEL_PREFIX": f"t{uuid.uuid4().hex[:8]}",
         "SUPPORTBOT_TASKS_EAGER": "true",  # tasks in-process: this test has no worker
         "SUPPORTBOT_SUPPORT_HOURS": "",
     }
-    with daphne(tmp_path, **env) as customer_side, daphne(tmp_path, **env) as agent_side:
+    with (
+        daphne(tmp_path, **env) as customer_side,
+        daphne(tmp_path, **env) as agent_side,
+    ):
         async with (
             aiohttp.ClientSession() as customer_http,
             aiohttp.ClientSession(
