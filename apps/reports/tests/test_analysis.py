@@ -184,3 +184,58 @@ def test_only_finished_customer_messages_feed_the_rules(build):
     facts = analysis.facts_of(b.conversation)
     assert facts.customer_texts == ["what's your return policy"]
     assert analysis.rules_analysis(facts).intent == "return_items"
+
+
+def test_the_nightly_batch_is_submitted_polled_and_collected_through_the_batch_api(
+    build, customer, settings, fake_openai
+):
+    from apps.reports.models import AnalysisBatch
+    from apps.reports.tasks import poll_analysis_batches_task, submit_analysis_batch_task
+
+    settings.SUPPORTBOT_ANALYSIS_MODE = "batch"
+    texts = ["cancel #W1 please", "where is #W2", "return my shoes"]
+    conversations = []
+    for text in texts:
+        b = build(timezone.now() - timedelta(minutes=9), customer)
+        b.customer(text)
+        b.bot("OK.")
+        b.close("customer")
+        analyze_conversation_task.delay(str(b.conversation.pk))
+        conversations.append(b.conversation)
+    # when: the nightly submit
+    submit_analysis_batch_task.delay()
+    batch = AnalysisBatch.objects.get()
+    assert (batch.status, batch.request_count) == ("submitted", 3)
+    [created] = [r["batch"] for r in fake_openai.requests if "batch" in r]
+    assert created["endpoint"] == "/v1/chat/completions"
+    assert created["completion_window"] == "24h"
+    # when: polled before the batch has finished
+    assert poll_analysis_batches_task.delay().get() == 0
+
+    # when: the batch finishes; one line failed
+    def answer(body):
+        user = body["messages"][1]["content"]
+        if "return my shoes" in user:
+            return RuntimeError("overloaded")
+        intent = "cancel_order" if "cancel #W1" in user else "order_status"
+        return {
+            "intent": intent,
+            "sentiment": "neutral",
+            "resolution": "resolved_by_bot",
+            "summary": f"A {intent} request.",
+        }
+
+    fake_openai.batch_answer = answer
+    assert poll_analysis_batches_task.delay().get() == 3
+    # then
+    stored = {a.conversation_id: a for a in ConversationAnalysis.objects.filter(batch=batch)}
+    cancel, status, shoes = (stored[c.pk] for c in conversations)
+    assert (cancel.source, cancel.intent, cancel.prompt_tokens) == ("batch", "cancel_order", 300)
+    assert (status.source, status.intent) == ("batch", "order_status")
+    assert (shoes.source, shoes.intent) == ("rules", "return_items")  # the failed line
+    batch.refresh_from_db()
+    assert batch.status == "completed" and batch.output_file_id
+    # and a second poll or submit does nothing
+    assert poll_analysis_batches_task.delay().get() == 0
+    submit_analysis_batch_task.delay()
+    assert AnalysisBatch.objects.count() == 1
