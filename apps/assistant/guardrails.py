@@ -1441,6 +1441,8 @@ class OutputGuard:
             squashed = re.sub(r"[^a-z0-9]", "", _normalise(text).lower())
             if any(key in squashed for key in self._canary_keys):
                 return self._trip("canary marker (obfuscated) in model output")
+        # Zero-width characters or look-alike letters inside the words must not hide a run.
+        text = _normalise(text)
         if self._shingles:
             words = _norm_words(text)
             for index in range(len(words) - _RUN_WORDS + 1):
