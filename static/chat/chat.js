@@ -291,7 +291,11 @@ function renderConfirm(frame) {
   summary.textContent = frame.summary;
   card.append(summary);
   const details = frame.details || {};
-  const keys = Object.keys(details);
+  // Only plain figures: lists and objects are internal detail (the summary says it in words).
+  const keys = Object.keys(details).filter((key) => {
+    const value = details[key];
+    return value !== null && value !== "" && typeof value !== "object";
+  });
   if (keys.length) {
     const dl = document.createElement("dl");
     for (const key of keys) {
@@ -299,7 +303,7 @@ function renderConfirm(frame) {
       dt.textContent = key.replace(/_/g, " ");
       const dd = document.createElement("dd");
       const value = details[key];
-      dd.textContent = typeof value === "object" ? JSON.stringify(value) : String(value);
+      dd.textContent = String(value);
       dl.append(dt, dd);
     }
     card.append(dl);
@@ -313,7 +317,7 @@ function renderConfirm(frame) {
   const decline = document.createElement("button");
   decline.type = "button";
   decline.className = "decline";
-  decline.textContent = "Cancel";
+  decline.textContent = "Decline"; // not "Cancel": on a cancel-order card that reads as yes
   for (const [button, decision] of [[approve, "approve"], [decline, "decline"]]) {
     button.addEventListener("click", () => {
       if (send({ type: "confirm", action_id: frame.action_id, decision })) {
