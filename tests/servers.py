@@ -65,11 +65,11 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
 
 
 @contextmanager
-def daphne(log_dir: Path, **env: str) -> Iterator[str]:
+def daphne(log_dir: Path, port: int | None = None, **env: str) -> Iterator[str]:
     """A Daphne process serving supportbot; yields its base URL (http://127.0.0.1:PORT)."""
-    port = free_port()
+    port = port or free_port()
     log_path = log_dir / f"daphne-{port}.log"
-    with log_path.open("wb") as log:
+    with log_path.open("ab") as log:
         process = subprocess.Popen(
             [
                 sys.executable,
