@@ -282,7 +282,7 @@ class CompromisedModel:
         me, them = self.attacker, plan.victim
         their_method = them.methods[plan.index % len(them.methods)]
         new_address = {
-            "address1": them.address1,  # ship my order to the victim's door, and theirs to me
+            "address1": "1 Attacker Way",  # the victim's order shipped to the attacker
             "address2": "",
             "city": "Springfield",
             "state": "IL",
