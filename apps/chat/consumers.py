@@ -32,10 +32,14 @@ from .models import Conversation, group_for
 from .ratelimit import check_rate, client_key
 from .services import ChatError
 
+# Text frames of a bot turn in progress (the stored reply is guarded by the engine).
+LIVE_BOT_FRAMES = {"delta", "status"}
+
 
 class ChatConsumer(AsyncWebsocketConsumer):
     conversation_id: uuid.UUID
     client: str
+    bot_speaks = True
 
     # --- Socket handlers ----------------------------------------------------------
 
@@ -54,7 +58,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await database_sync_to_async(services.do_mark_interrupted_turns)(
             self.conversation_id, running_here=engine.running_here(self.conversation_id)
         )
-        await self.send_frame(await database_sync_to_async(_session_frame)(self.conversation_id))
+        session = await database_sync_to_async(_session_frame)(self.conversation_id)
+        self.bot_speaks = session["status"] == Conversation.Status.BOT
+        await self.send_frame(session)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "conversation_id"):
@@ -166,7 +172,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # --- Group handlers -------------------------------------------------------------
 
     async def chat_event(self, event: dict[str, Any]) -> None:
-        await self.send_frame(event["frame"])
+        frame = event["frame"]
+        if frame["type"] == "handoff":
+            self.bot_speaks = frame.get("state") == "returned_to_bot"
+        elif frame["type"] in LIVE_BOT_FRAMES and not self.bot_speaks:
+            # A person owns the conversation now: streamed bot text that raced the
+            # hand-off on the channel layer is dropped here, at the last step.
+            return
+        await self.send_frame(frame)
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(frame, default=str))
