@@ -65,7 +65,7 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
 
 
 @contextmanager
-def daphne(log_dir: Path, port: int | None = None, **env: str) -> Iterator[str]:
+def daphne(log_dir: Path, *, port: int | None = None, **env: str) -> Iterator[str]:
     """A Daphne process serving supportbot; yields its base URL (http://127.0.0.1:PORT)."""
     port = port or free_port()
     log_path = log_dir / f"daphne-{port}.log"

@@ -29,8 +29,11 @@ async def next_frame(
 async def test_a_reply_made_on_one_process_reaches_a_socket_on_the_other(
     redis_url: str, tmp_path: Path
 ):
-    env = {"REDIS_URL": redis_url, "SUPPORTBOT_CHANNEL_PREFIX": f"t{uuid.uuid4().hex[:8]}"}
-    with daphne(tmp_path, **env) as first, daphne(tmp_path, **env) as second:
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    with (
+        daphne(tmp_path, REDIS_URL=redis_url, SUPPORTBOT_CHANNEL_PREFIX=prefix) as first,
+        daphne(tmp_path, REDIS_URL=redis_url, SUPPORTBOT_CHANNEL_PREFIX=prefix) as second,
+    ):
         async with aiohttp.ClientSession() as http:
             async with http.post(f"{first}/api/conversations/") as response:
                 assert response.status == 201

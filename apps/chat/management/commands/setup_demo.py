@@ -37,12 +37,6 @@ class Command(BaseCommand):
         commands = get_commands()
         if "load_help_center" in commands:
             call_command("load_help_center", verbosity=0)
-        if "seed_demo_conversations" in commands:
-            from apps.chat.models import Conversation
-
-            if not Conversation.objects.exists():
-                self.stdout.write("Seeding 30 days of demo conversations (first run)…")
-                call_command("seed_demo_conversations", days=30, verbosity=0)
         groups = ensure_groups()
         logins = []
         user_model = get_user_model()
@@ -58,6 +52,13 @@ class Command(BaseCommand):
             if group is not None:
                 user.groups.set([groups[group]])
             logins.append((username, password, group or "superuser"))
+        # After the staff exist, so seeded hand-offs are attributed to the demo agents.
+        if "seed_demo_conversations" in commands:
+            from apps.chat.models import Conversation
+
+            if not Conversation.objects.exists():
+                self.stdout.write("Seeding 30 days of demo conversations (first run)…")
+                call_command("seed_demo_conversations", days=30, verbosity=0)
         base = f"http://{options['host']}:{options['port']}"
         assistant = (
             f"OpenAI {settings.SUPPORTBOT_MODEL}"
