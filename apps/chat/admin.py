@@ -336,7 +336,7 @@ class ConversationAdmin(admin.ModelAdmin):
 
     def _analysis(self, obj: Conversation) -> ConversationAnalysis | None:
         try:
-            return obj.analysis  # type: ignore[attr-defined]
+            return obj.analysis
         except ConversationAnalysis.DoesNotExist:
             return None
 

@@ -364,23 +364,11 @@ def _begin_turn(conversation_id: uuid.UUID) -> TurnSetup | None:
         )
         if conversation is None or conversation.status != Conversation.Status.BOT:
             return None
-        latest_customer = (
-            Message.objects.filter(
-                conversation=conversation, role=Message.Role.CUSTOMER, kind=Message.Kind.MESSAGE
-            )
-            .order_by("-seq")
-            .values_list("seq", flat=True)
-            .first()
-        ) or 0
+        latest_customer = Message.objects.latest_customer_seq(conversation.pk)
         if latest_customer <= conversation.answered_seq and not conversation.turn_requested:
             return None
         new_messages = list(
-            Message.objects.filter(
-                conversation=conversation,
-                role=Message.Role.CUSTOMER,
-                kind=Message.Kind.MESSAGE,
-                seq__gt=conversation.answered_seq,
-            )
+            Message.objects.from_customer(conversation.pk).filter(seq__gt=conversation.answered_seq)
         )
         trigger = "message" if new_messages else "request"
         limit_text = ""

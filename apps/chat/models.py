@@ -68,6 +68,25 @@ def group_for(conversation_id: uuid.UUID | str) -> str:
     return f"conversation.{conversation_id}"
 
 
+class MessageQuerySet(models.QuerySet["Message"]):
+    def from_customer(self, conversation_id: uuid.UUID | str) -> MessageQuerySet:
+        """The customer's chat messages in a conversation (not cards, notices or hand-offs)."""
+        return self.filter(
+            conversation_id=conversation_id,
+            role=Message.Role.CUSTOMER,
+            kind=Message.Kind.MESSAGE,
+        )
+
+    def latest_customer_seq(self, conversation_id: uuid.UUID | str) -> int:
+        seq = (
+            self.from_customer(conversation_id)
+            .order_by("-seq")
+            .values_list("seq", flat=True)
+            .first()
+        )
+        return seq or 0
+
+
 class Message(models.Model):
     """One stored event of a conversation, in `seq` order. Most are messages;
     confirmation cards, their outcomes, hand-off changes and notices are stored
@@ -99,6 +118,8 @@ class Message(models.Model):
     )
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = MessageQuerySet.as_manager()
 
     class Meta:
         ordering = ["conversation", "seq"]

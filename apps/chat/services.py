@@ -265,12 +265,11 @@ def needs_answer(conversation_id: uuid.UUID | str) -> bool:
         return False
     if conversation.turn_requested:
         return True
-    return Message.objects.filter(
-        conversation_id=conversation_id,
-        role=Message.Role.CUSTOMER,
-        kind=Message.Kind.MESSAGE,
-        seq__gt=conversation.answered_seq,
-    ).exists()
+    return (
+        Message.objects.from_customer(conversation_id)
+        .filter(seq__gt=conversation.answered_seq)
+        .exists()
+    )
 
 
 def check_claim_turn_lease(conversation_id: uuid.UUID | str) -> bool:

@@ -357,9 +357,7 @@ def trigger_for_tool(conversation_id: uuid.UUID | str) -> str:
     ):
         return Escalation.Trigger.VERIFICATION
     latest = (
-        Message.objects.filter(
-            conversation=conversation, role=Message.Role.CUSTOMER, kind=Message.Kind.MESSAGE
-        )
+        Message.objects.from_customer(conversation.pk)
         .order_by("-seq")
         .values_list("text", flat=True)
         .first()
@@ -527,16 +525,7 @@ def do_hand_back(conversation_id: uuid.UUID | str, agent: Any) -> Escalation:
     handled are not answered again by the bot, only new ones."""
     with transaction.atomic():
         escalation = _held_by(conversation_id, agent)
-        latest_customer = (
-            Message.objects.filter(
-                conversation_id=conversation_id,
-                role=Message.Role.CUSTOMER,
-                kind=Message.Kind.MESSAGE,
-            )
-            .order_by("-seq")
-            .values_list("seq", flat=True)
-            .first()
-        ) or 0
+        latest_customer = Message.objects.latest_customer_seq(conversation_id)
         moved = Conversation.objects.filter(
             pk=conversation_id, status=Conversation.Status.AGENT
         ).update(
@@ -728,13 +717,7 @@ def _on_customer_message(conversation_id: uuid.UUID | str) -> None:
     conversation = Conversation.objects.filter(pk=conversation_id).first()
     if conversation is None:
         return
-    latest = (
-        Message.objects.filter(
-            conversation=conversation, role=Message.Role.CUSTOMER, kind=Message.Kind.MESSAGE
-        )
-        .order_by("-seq")
-        .first()
-    )
+    latest = Message.objects.from_customer(conversation.pk).order_by("-seq").first()
     if latest is None:
         return
     if conversation.status == Conversation.Status.QUEUED:
@@ -752,13 +735,11 @@ def _while_with_bot(conversation: Conversation, latest: Message) -> None:
         .first()
     )
     if offer is not None:
-        answered = Message.objects.filter(
-            conversation=conversation,
-            role=Message.Role.CUSTOMER,
-            kind=Message.Kind.MESSAGE,
-            seq__gt=offer.after_seq,
-            seq__lt=latest.seq,
-        ).exists()
+        answered = (
+            Message.objects.from_customer(conversation.pk)
+            .filter(seq__gt=offer.after_seq, seq__lt=latest.seq)
+            .exists()
+        )
         if not answered and detection.is_yes(latest.text):
             do_escalate(conversation.pk, trigger=offer.trigger, reason=offer.reason)
             return
@@ -766,12 +747,8 @@ def _while_with_bot(conversation: Conversation, latest: Message) -> None:
     if detection.asks_for_human(latest.text):
         return  # the assistant hands over itself (escalate_to_human)
     recent = list(
-        Message.objects.filter(
-            conversation=conversation,
-            role=Message.Role.CUSTOMER,
-            kind=Message.Kind.MESSAGE,
-            seq__gt=conversation.episode_start_seq,
-        )
+        Message.objects.from_customer(conversation.pk)
+        .filter(seq__gt=conversation.episode_start_seq)
         .order_by("-seq")
         .values_list("text", flat=True)[:4]
     )
