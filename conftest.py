@@ -80,6 +80,16 @@ def _tasks_in_process(settings: object) -> Iterator[None]:
     app.conf.task_always_eager = previous
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_persistent_connections() -> None:
+    """Tests close each connection after use: connections left open in pool threads
+    would keep PostgreSQL from dropping the test database at the end."""
+    from django.db import connections
+
+    for alias in connections.settings:
+        connections.settings[alias]["CONN_MAX_AGE"] = 0
+
+
 @pytest.fixture(autouse=True)
 def _fresh_channel_layer() -> Iterator[None]:
     """A new channel layer per test: each async test has its own event loop, and a

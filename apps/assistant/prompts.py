@@ -22,9 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+
+if TYPE_CHECKING:
+    from apps.assistant.models import OperatorPolicy
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "prompt_templates"
 PLATFORM_LAYER = "platform.v1"
@@ -126,10 +129,15 @@ class BuiltPrompt:
     context: dict[str, Any]  # structured session facts, for the local assistant
 
 
-def operator_text() -> tuple[str, str]:
+def current_policy() -> OperatorPolicy:
     from apps.assistant.models import OperatorPolicy
 
-    policy = OperatorPolicy.current()
+    return OperatorPolicy.current()
+
+
+def operator_text(policy: OperatorPolicy | None = None) -> tuple[str, str]:
+    """Layer 2 and its version. A turn passes the policy it pinned at its start."""
+    policy = policy or current_policy()
     fields = {
         "version": str(policy.version),
         "store_name": policy.store_name,
@@ -164,9 +172,13 @@ def session_text(facts: SessionFacts) -> str:
     return text
 
 
-def build(facts: SessionFacts, conversation: list[dict[str, Any]]) -> BuiltPrompt:
+def build(
+    facts: SessionFacts,
+    conversation: list[dict[str, Any]],
+    policy: OperatorPolicy | None = None,
+) -> BuiltPrompt:
     """Every model call's messages: three system layers, then the conversation."""
-    operator, operator_version = operator_text()
+    operator, operator_version = operator_text(policy)
     messages: list[dict[str, Any]] = [
         {"role": "system", "content": platform_text()},
         {"role": "system", "content": operator},
@@ -195,16 +207,14 @@ def user_message(text: str) -> dict[str, Any]:
     return {"role": "user", "content": neutralize(text)}
 
 
-def instruction_texts() -> list[str]:
+def instruction_texts(policy: OperatorPolicy | None = None) -> list[str]:
     """The texts an output guard must never let through verbatim.
 
     The store facts customers are meant to hear (store name, business hours,
     refund rules) are cut out of the operator text, so quoting them is no leak.
     """
-    from apps.assistant.models import OperatorPolicy
-
-    policy = OperatorPolicy.current()
-    pieces = [operator_text()[0]]
+    policy = policy or current_policy()
+    pieces = [operator_text(policy)[0]]
     for value in (policy.refund_rules, policy.business_hours, policy.store_name):
         shared = neutralize(value).replace("\n", " ").strip()
         if shared:

@@ -77,6 +77,7 @@ class ToolSpec:
     confirm: bool = False
     status: Callable[[BaseModel], str] | None = None
     execute: Handler | None = None
+    _schema: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def parse(self, raw_arguments: str) -> BaseModel:
         """Validate the model's raw JSON arguments; raise ToolError with a readable reason."""
@@ -106,6 +107,12 @@ class ToolSpec:
         return True
 
     def openai_schema(self) -> dict[str, Any]:
+        # Built once per tool: the schema follows from the declaration, which never changes.
+        if self._schema is None:
+            self._schema = self._build_schema()
+        return self._schema
+
+    def _build_schema(self) -> dict[str, Any]:
         return {
             "type": "function",
             "function": {

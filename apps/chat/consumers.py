@@ -11,12 +11,12 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from pydantic import ValidationError
 
 from . import engine, services
+from .asyncdb import in_db_thread
 from .frames import (
     FRAME_TYPES,
     ClientFrame,
@@ -47,7 +47,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         raw_id = self.scope["url_route"]["kwargs"]["conversation_id"]
         query = parse_qs(self.scope.get("query_string", b"").decode())
         token = (query.get("token") or [""])[0]
-        conversation = await database_sync_to_async(services.access_conversation)(raw_id, token)
+        conversation = await in_db_thread(services.access_conversation)(raw_id, token)
         if conversation is None:
             await self.close(code=4403)  # refused before accept: the handshake fails
             return
@@ -55,10 +55,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.client = client_key((self.scope.get("client") or [None])[0])
         await self.channel_layer.group_add(group_for(self.conversation_id), self.channel_name)
         await self.accept()
-        await database_sync_to_async(services.do_mark_interrupted_turns)(
+        await in_db_thread(services.do_mark_interrupted_turns)(
             self.conversation_id, running_here=engine.running_here(self.conversation_id)
         )
-        session = await database_sync_to_async(_session_frame)(self.conversation_id)
+        session = await in_db_thread(_session_frame)(self.conversation_id)
         self.bot_speaks = session["status"] == Conversation.Status.BOT
         await self.send_frame(session)
 
@@ -122,27 +122,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "message_too_long",
                 f"Messages may be at most {settings.SUPPORTBOT_MAX_MESSAGE_CHARS} characters.",
             )
-        allowed = await database_sync_to_async(check_rate)(
+        allowed = await in_db_thread(check_rate)(
             "message",
             f"{self.conversation_id}:{self.client}",
             limit=settings.SUPPORTBOT_RATE_MESSAGES,
         )
         if not allowed:
             raise ChatError("rate_limited", "You're sending messages too fast. Please wait a bit.")
-        message, created = await database_sync_to_async(services.do_store_customer_message)(
+        message, created = await in_db_thread(services.do_store_customer_message)(
             self.conversation_id, client_id=frame.client_id, text=text
         )
         if not created:
             # A resent frame: echo the stored message again, answer nothing twice.
             await self.send_frame(services.message_frame(message))
             return
-        await database_sync_to_async(_after_customer_message)(self.conversation_id)
+        await in_db_thread(_after_customer_message)(self.conversation_id)
         engine.kick(self.conversation_id)
 
     async def cmd_resume(self, frame: ResumeFrame) -> None:
-        frames = await database_sync_to_async(services.events_after)(
-            self.conversation_id, frame.last_seq
-        )
+        frames = await in_db_thread(services.events_after)(self.conversation_id, frame.last_seq)
         for event in frames:
             await self.send_frame(event)
         await self.send_frame(
@@ -150,22 +148,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
 
     async def cmd_confirm(self, frame: ConfirmFrame) -> None:
-        await database_sync_to_async(services.check_decide_action)(
+        await in_db_thread(services.check_decide_action)(
             self.conversation_id, frame.action_id, frame.decision
         )
         engine.kick(self.conversation_id)
 
     async def cmd_retry(self) -> None:
-        await database_sync_to_async(services.do_request_turn)(self.conversation_id)
+        await in_db_thread(services.do_request_turn)(self.conversation_id)
         engine.kick(self.conversation_id)
 
     async def cmd_end(self) -> None:
-        await database_sync_to_async(services.do_close_conversation)(
-            self.conversation_id, reason="customer"
-        )
+        await in_db_thread(services.do_close_conversation)(self.conversation_id, reason="customer")
 
     async def cmd_rate(self, frame: RateFrame) -> None:
-        await database_sync_to_async(services.check_rate_conversation)(
+        await in_db_thread(services.check_rate_conversation)(
             self.conversation_id, frame.score, frame.comment
         )
 

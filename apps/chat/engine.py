@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
@@ -35,6 +34,7 @@ from django.utils import timezone
 from apps.assistant import prompts
 from apps.assistant.costs import cost_usd
 from apps.assistant.guardrails import OutputGuard, Verdict, screen_input
+from apps.assistant.models import OperatorPolicy
 from apps.assistant.providers import get_provider
 from apps.assistant.providers.base import (
     Finished,
@@ -49,6 +49,7 @@ from apps.assistant.providers.base import (
 from apps.assistant.tools import Citation, ToolContext, ToolError, get_tool, tools_for
 
 from . import services
+from .asyncdb import in_db_thread
 from .models import Conversation, Message, Turn, group_for
 
 log = logging.getLogger(__name__)
@@ -115,15 +116,15 @@ async def wait_idle(conversation_id: uuid.UUID) -> None:
 
 async def _run_owed_turns(conversation_id: uuid.UUID) -> None:
     while True:
-        if not await database_sync_to_async(services.check_claim_turn_lease)(conversation_id):
+        if not await in_db_thread(services.check_claim_turn_lease)(conversation_id):
             return  # another process runs this conversation; it re-checks before releasing
         try:
-            while await database_sync_to_async(services.needs_answer)(conversation_id):
+            while await in_db_thread(services.needs_answer)(conversation_id):
                 await run_turn(conversation_id)
         finally:
-            await database_sync_to_async(services.do_release_turn_lease)(conversation_id)
+            await in_db_thread(services.do_release_turn_lease)(conversation_id)
         # A message stored while we released must not wait for the next kick.
-        if not await database_sync_to_async(services.needs_answer)(conversation_id):
+        if not await in_db_thread(services.needs_answer)(conversation_id):
             return
 
 
@@ -138,6 +139,7 @@ class TurnSetup:
     verdicts: list[Verdict]
     instructions: list[str]  # what the output guard must never let out verbatim
     new_texts: list[str]  # the customer messages this turn answers
+    policy: OperatorPolicy  # the operator policy version this turn uses throughout
     limit_text: str = ""
 
 
@@ -156,7 +158,7 @@ class TurnState:
 
 async def run_turn(conversation_id: uuid.UUID) -> Turn | None:
     """Run one assistant turn to its end; returns the stored Turn (None if none was owed)."""
-    setup = await database_sync_to_async(_begin_turn)(conversation_id)
+    setup = await in_db_thread(_begin_turn)(conversation_id)
     if setup is None:
         return None
     turn = setup.turn
@@ -170,7 +172,7 @@ async def run_turn(conversation_id: uuid.UUID) -> Turn | None:
     provider = get_provider()
     guard = OutputGuard(canary=prompts.canary(), instructions=setup.instructions)
     coalescer = DeltaCoalescer(
-        lambda text: _send_delta(conversation_id, turn.pk, text), settings.SUPPORTBOT_DELTA_INTERVAL
+        DeltaSender(conversation_id, turn.pk), settings.SUPPORTBOT_DELTA_INTERVAL
     )
     heartbeat = asyncio.get_running_loop().create_task(_heartbeat(conversation_id))
     screen = _start_model_screen(provider, setup.new_texts)
@@ -187,7 +189,7 @@ async def run_turn(conversation_id: uuid.UUID) -> Turn | None:
             await _offer_human(conversation_id, reason="tool step limit reached")
     except HandedOff:
         await coalescer.close(flush=False)
-        await database_sync_to_async(_stop_turn)(turn.pk, state)
+        await in_db_thread(_stop_turn)(turn.pk, state)
     except ProviderError as exc:
         await coalescer.close(flush=False)
         await _fail(
@@ -231,7 +233,7 @@ async def _model_loop(
     ctx = setup.ctx
     for step in range(settings.SUPPORTBOT_MAX_TOOL_STEPS + 1):
         state.steps = step + 1
-        built, tool_specs = await database_sync_to_async(_prompt_for)(ctx, conversation)
+        built, tool_specs = await in_db_thread(_prompt_for)(ctx, conversation, setup.policy)
         request = ModelRequest(
             messages=built.messages,
             tools=[spec.openai_schema() for spec in tool_specs],
@@ -239,7 +241,7 @@ async def _model_loop(
             context=built.context,
         )
         if step == 0:
-            await database_sync_to_async(_record_layers)(state.turn_id, built.layers)
+            await in_db_thread(_record_layers)(state.turn_id, built.layers)
         calls: tuple[ToolCall, ...] = ()
         # Text from an earlier step stays apart from this step's text.
         separator = "\n\n" if guard.buffer.strip() else ""
@@ -282,7 +284,7 @@ async def _model_loop(
             content = await _run_tool(setup, state, ctx, call)
             conversation.append({"role": "tool", "tool_call_id": call.id, "content": content})
         # Verification may have bound a customer: later steps see the new session layer.
-        ctx = await database_sync_to_async(_refresh_ctx)(ctx)
+        ctx = await in_db_thread(_refresh_ctx)(ctx)
     state.verdicts.append(
         Verdict(check="limits", tripwire=True, reason="tool step limit reached").as_dict()
     )
@@ -304,12 +306,12 @@ async def _run_tool(setup: TurnSetup, state: TurnState, ctx: ToolContext, call: 
             ctx.conversation_id,
             {"type": "status", "turn_id": str(state.turn_id), "text": spec.status_text(args)},
         )
-        result = await database_sync_to_async(spec.handler)(ctx, args)
+        result = await in_db_thread(spec.handler)(ctx, args)
         data = result.data
         audit["ok"] = result.ok
         state.citations.extend(c for c in result.citations if c not in state.citations)
         if result.proposal is not None and result.ok:
-            action = await database_sync_to_async(services.do_propose_action)(
+            action = await in_db_thread(services.do_propose_action)(
                 ctx.conversation_id,
                 turn_id=state.turn_id,
                 tool_name=spec.name,
@@ -398,13 +400,15 @@ def _begin_turn(conversation_id: uuid.UUID) -> TurnSetup | None:
     ctx = ToolContext(
         conversation_id=conversation.pk, customer_id=conversation.customer_id, turn_id=turn.pk
     )
+    policy = prompts.current_policy()
     return TurnSetup(
         turn=turn,
         ctx=ctx,
         conversation=_conversation_layer(conversation),
         verdicts=verdicts,
-        instructions=prompts.instruction_texts(),
+        instructions=prompts.instruction_texts(policy),
         new_texts=[message.text for message in new_messages],
+        policy=policy,
         limit_text=limit_text,
     )
 
@@ -455,7 +459,7 @@ def _conversation_layer(conversation: Conversation) -> list[dict[str, Any]]:
 
 
 def _prompt_for(
-    ctx: ToolContext, conversation: list[dict[str, Any]]
+    ctx: ToolContext, conversation: list[dict[str, Any]], policy: OperatorPolicy
 ) -> tuple[prompts.BuiltPrompt, list[Any]]:
     identity = None
     if ctx.customer_id:
@@ -472,7 +476,7 @@ def _prompt_for(
     facts = prompts.SessionFacts(
         identity=identity, now=timezone.now(), tool_names=[spec.name for spec in specs]
     )
-    return prompts.build(facts, conversation), specs
+    return prompts.build(facts, conversation, policy), specs
 
 
 def _refresh_ctx(ctx: ToolContext) -> ToolContext:
@@ -583,7 +587,7 @@ async def _finish(
     cited = _cited(text, state.citations)
     if cited:
         metadata["citations"] = [{"title": c.title, "url": c.url} for c in cited]
-    stored = await database_sync_to_async(_store_final)(
+    stored = await in_db_thread(_store_final)(
         state.turn_id, setup.ctx.conversation_id, text, audit, metadata
     )
     if not stored:
@@ -602,7 +606,7 @@ async def _fail(
     setup: TurnSetup, state: TurnState, provider: Provider, code: str, text: str, detail: str
 ) -> None:
     audit = _audit_fields(state, provider.model, provider.name)
-    await database_sync_to_async(_store_failure)(
+    await in_db_thread(_store_failure)(
         state.turn_id, setup.ctx.conversation_id, code, text, detail, audit
     )
     await _send(
@@ -627,7 +631,7 @@ async def _escalation_hook(name: str, conversation_id: uuid.UUID, **kwargs: Any)
         return
     hook = getattr(escalations, name, None)
     if hook is not None:
-        await database_sync_to_async(hook)(conversation_id, **kwargs)
+        await in_db_thread(hook)(conversation_id, **kwargs)
 
 
 def _start_model_screen(provider: Provider, texts: list[str]) -> asyncio.Task[Any] | None:
@@ -653,7 +657,7 @@ async def _model_screen_verdicts(screen: asyncio.Task[Any] | None) -> list[dict[
 async def _heartbeat(conversation_id: uuid.UUID) -> None:
     while True:
         await asyncio.sleep(services.LEASE_SECONDS / 4)
-        await database_sync_to_async(services.do_heartbeat_turn_lease)(conversation_id)
+        await in_db_thread(services.do_heartbeat_turn_lease)(conversation_id)
 
 
 async def _send(conversation_id: uuid.UUID, frame: dict[str, Any]) -> None:
@@ -666,11 +670,29 @@ def _still_bot(conversation_id: uuid.UUID) -> bool:
     return Conversation.objects.filter(pk=conversation_id, status=Conversation.Status.BOT).exists()
 
 
-async def _send_delta(conversation_id: uuid.UUID, turn_id: uuid.UUID, text: str) -> None:
-    # Re-checked at the moment text would go out: after a hand-off, not one more word.
-    if not await database_sync_to_async(_still_bot)(conversation_id):
-        raise HandedOff
-    await _send(conversation_id, {"type": "delta", "turn_id": str(turn_id), "text": text})
+class DeltaSender:
+    """Sends a turn's streamed text, stopping the turn once a person owns the conversation.
+
+    Ownership is re-read from the database at most every `OWNERSHIP_CHECK_INTERVAL`
+    seconds, not for every frame; the customer's socket drops any text frame that
+    arrives after the hand-off itself (consumers.LIVE_BOT_FRAMES), and the final reply
+    is stored only under the row lock (`_store_final`).
+    """
+
+    OWNERSHIP_CHECK_INTERVAL = 0.25
+
+    def __init__(self, conversation_id: uuid.UUID, turn_id: uuid.UUID) -> None:
+        self.conversation_id = conversation_id
+        self.turn_id = str(turn_id)
+        self.checked_at = -1.0
+
+    async def __call__(self, text: str) -> None:
+        now = time.monotonic()
+        if now - self.checked_at >= self.OWNERSHIP_CHECK_INTERVAL:
+            if not await in_db_thread(_still_bot)(self.conversation_id):
+                raise HandedOff
+            self.checked_at = now
+        await _send(self.conversation_id, {"type": "delta", "turn_id": self.turn_id, "text": text})
 
 
 class DeltaCoalescer:

@@ -16,9 +16,9 @@ import json
 import uuid
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from apps.chat.asyncdb import in_db_thread
 from apps.chat.models import Conversation, group_for
 
 from . import services
@@ -30,7 +30,7 @@ class _StaffConsumer(AsyncWebsocketConsumer):
 
     async def refuse_unless_agent(self) -> bool:
         user = self.scope.get("user")
-        if not await database_sync_to_async(services.is_agent)(user):
+        if not await in_db_thread(services.is_agent)(user):
             await self.close(code=4403)  # before accept: the handshake fails
             return False
         assert user is not None
@@ -46,7 +46,7 @@ class _StaffConsumer(AsyncWebsocketConsumer):
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
         if self.user_id is not None and getattr(self, "groups_joined", None):
-            await database_sync_to_async(services.do_agent_disconnected)(self.user_id)
+            await in_db_thread(services.do_agent_disconnected)(self.user_id)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -57,7 +57,7 @@ class _StaffConsumer(AsyncWebsocketConsumer):
             await self.send_frame({"type": "error", "code": "invalid_json"})
             return
         if frame.get("type") == "ping" and self.user_id is not None:
-            await database_sync_to_async(services.do_agent_seen)(self.user_id)
+            await in_db_thread(services.do_agent_seen)(self.user_id)
             await self.send_frame({"type": "pong"})
         elif frame.get("type") == "refresh":
             await self.send_snapshot()
@@ -90,11 +90,11 @@ class QueueConsumer(_StaffConsumer):
         await self.join(services.CONSOLE_GROUP)
         await self.accept()
         assert self.user_id is not None
-        await database_sync_to_async(services.do_agent_connected)(self.user_id)
+        await in_db_thread(services.do_agent_connected)(self.user_id)
         await self.send_snapshot()
 
     async def send_snapshot(self) -> None:
-        await self.send_frame(await database_sync_to_async(_queue_snapshot)(self.user_id))
+        await self.send_frame(await in_db_thread(_queue_snapshot)(self.user_id))
 
 
 class ConversationConsumer(_StaffConsumer):
@@ -109,9 +109,7 @@ class ConversationConsumer(_StaffConsumer):
         except ValueError:
             await self.close(code=4404)
             return
-        exists = await database_sync_to_async(
-            Conversation.objects.filter(pk=self.conversation_id).exists
-        )()
+        exists = await in_db_thread(Conversation.objects.filter(pk=self.conversation_id).exists)()
         if not exists:
             await self.close(code=4404)
             return
@@ -120,13 +118,11 @@ class ConversationConsumer(_StaffConsumer):
         )
         await self.accept()
         assert self.user_id is not None
-        await database_sync_to_async(services.do_agent_connected)(self.user_id)
+        await in_db_thread(services.do_agent_connected)(self.user_id)
         await self.send_snapshot()
 
     async def send_snapshot(self) -> None:
-        await self.send_frame(
-            await database_sync_to_async(_conversation_snapshot)(self.conversation_id)
-        )
+        await self.send_frame(await in_db_thread(_conversation_snapshot)(self.conversation_id))
 
     async def chat_event(self, event: dict[str, Any]) -> None:
         """A frame the customer sees, shown to the agent as it happens."""
