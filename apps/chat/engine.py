@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 HISTORY_LIMIT = 40
 TOOL_RESULT_AUDIT_CHARS = 2000
 _runners: dict[uuid.UUID, asyncio.Task[None]] = {}
+_wakeups: set[uuid.UUID] = set()  # kicked while their runner was finishing
 
 STEP_LIMIT_TEXT = (
     "I'm having trouble finishing this one on my own. Would you like me to connect you "
@@ -87,6 +88,8 @@ def kick(conversation_id: uuid.UUID) -> None:
     """Make sure this conversation's owed turns run. Safe to call often."""
     task = _runners.get(conversation_id)
     if task is not None and not task.done():
+        # The runner may be past its last check; it looks here before it exits.
+        _wakeups.add(conversation_id)
         return
     task = asyncio.get_running_loop().create_task(_run_owed_turns(conversation_id))
     _runners[conversation_id] = task
@@ -116,15 +119,21 @@ async def wait_idle(conversation_id: uuid.UUID) -> None:
 
 async def _run_owed_turns(conversation_id: uuid.UUID) -> None:
     while True:
-        if not await in_db_thread(services.check_claim_turn_lease)(conversation_id):
-            return  # another process runs this conversation; it re-checks before releasing
-        try:
-            while await in_db_thread(services.needs_answer)(conversation_id):
-                await run_turn(conversation_id)
-        finally:
-            await in_db_thread(services.do_release_turn_lease)(conversation_id)
-        # A message stored while we released must not wait for the next kick.
-        if not await in_db_thread(services.needs_answer)(conversation_id):
+        _wakeups.discard(conversation_id)
+        # Another process may hold the lease; it re-checks for owed turns before it
+        # lets go, so a message it has not seen yet is still answered.
+        if await in_db_thread(services.check_claim_turn_lease)(conversation_id):
+            try:
+                while await in_db_thread(services.needs_answer)(conversation_id):
+                    await run_turn(conversation_id)
+            finally:
+                await in_db_thread(services.do_release_turn_lease)(conversation_id)
+            # A message stored while we released must not wait for the next kick.
+            if await in_db_thread(services.needs_answer)(conversation_id):
+                continue
+        # No await between this check and returning: a kick either lands before it
+        # (and we go round again) or finds this task done and starts a new one.
+        if conversation_id not in _wakeups:
             return
 
 
@@ -154,6 +163,7 @@ class TurnState:
     tool_audit: list[dict[str, Any]] = field(default_factory=list)
     citations: list[Citation] = field(default_factory=list)
     verdicts: list[dict[str, Any]] = field(default_factory=list)
+    layers: dict[str, str] = field(default_factory=dict)  # prompt layer -> version used
 
 
 async def run_turn(conversation_id: uuid.UUID) -> Turn | None:
@@ -240,8 +250,7 @@ async def _model_loop(
             max_tokens=settings.SUPPORTBOT_MAX_OUTPUT_TOKENS,
             context=built.context,
         )
-        if step == 0:
-            await in_db_thread(_record_layers)(state.turn_id, built.layers)
+        state.layers = built.layers
         calls: tuple[ToolCall, ...] = ()
         # Text from an earlier step stays apart from this step's text.
         separator = "\n\n" if guard.buffer.strip() else ""
@@ -490,10 +499,6 @@ def _refresh_ctx(ctx: ToolContext) -> ToolContext:
     )
 
 
-def _record_layers(turn_id: uuid.UUID, layers: dict[str, str]) -> None:
-    Turn.objects.filter(pk=turn_id).update(layers=layers)
-
-
 def _audit_fields(state: TurnState, model_name: str, provider_name: str) -> dict[str, Any]:
     now = time.monotonic()
     cost = cost_usd(model_name, state.prompt_tokens, state.completion_tokens)
@@ -510,6 +515,7 @@ def _audit_fields(state: TurnState, model_name: str, provider_name: str) -> dict
         "duration_ms": round((now - state.started) * 1000),
         "tool_calls": state.tool_audit,
         "verdicts": state.verdicts,
+        "layers": state.layers,
         "finished_at": timezone.now(),
     }
 

@@ -169,7 +169,8 @@ def do_append_event(
     author_id: int | None = None,
 ) -> Message:
     """Store one event with the conversation's next seq, and announce it after commit."""
-    with transaction.atomic():
+    # No savepoint: nothing inside is recovered from, so a caller's transaction suffices.
+    with transaction.atomic(savepoint=False):
         # The UPDATE takes the row lock, so seqs are handed out one at a time.
         updated = Conversation.objects.filter(pk=conversation_id).update(
             last_seq=F("last_seq") + 1, updated_at=timezone.now()
