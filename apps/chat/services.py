@@ -101,6 +101,7 @@ def message_frame(message: Message) -> dict[str, Any]:
             "summary": message.text,
             "details": meta.get("details", {}),
             "expires_at": meta.get("expires_at"),
+            "turn_id": meta.get("turn_id"),
             "created_at": created_at,
         }
     if message.kind == Message.Kind.CONFIRM_RESULT:
@@ -391,6 +392,7 @@ def do_propose_action(
                 "tool": tool_name,
                 "details": details,
                 "expires_at": expires_at.isoformat(),
+                "turn_id": str(turn_id) if turn_id else None,
             },
         )
     return action

@@ -165,13 +165,16 @@ function handle(frame) {
   }
 }
 
-function bubble(role, extraClass) {
+function bubble(role, extraClass, turnId) {
   const row = document.createElement("div");
   row.className = `row row-${role}${extraClass ? " " + extraClass : ""}`;
   const body = document.createElement("div");
   body.className = "bubble";
   row.append(body);
-  log.append(row);
+  // A turn's reply reads before the confirmation cards it proposed.
+  const card = turnId ? log.querySelector(`.confirm-card[data-turn-id="${CSS.escape(turnId)}"]`) : null;
+  if (card) card.before(row);
+  else log.append(row);
   return { row, body };
 }
 
@@ -205,7 +208,7 @@ function renderMessage(frame) {
   }
   let target = frame.turn_id ? state.streaming.get(frame.turn_id) : null;
   if (!target) {
-    target = bubble(frame.role);
+    target = bubble(frame.role, "", frame.turn_id);
     if (frame.role === "agent") target.row.prepend(label(frame.agent_name ? `${frame.agent_name} (support team)` : "Support team"));
   }
   state.streaming.delete(frame.turn_id);
@@ -232,7 +235,7 @@ function renderMessage(frame) {
 function renderDelta(frame) {
   let target = state.streaming.get(frame.turn_id);
   if (!target) {
-    target = bubble("assistant", "streaming");
+    target = bubble("assistant", "streaming", frame.turn_id);
     target.raw = "";
     state.streaming.set(frame.turn_id, target);
   }
@@ -286,6 +289,7 @@ function renderConfirm(frame) {
   const card = document.createElement("div");
   card.className = "confirm-card";
   card.dataset.actionId = frame.action_id;
+  if (frame.turn_id) card.dataset.turnId = frame.turn_id;
   card.append(label("Please confirm this change", "confirm-title"));
   const summary = document.createElement("p");
   summary.textContent = frame.summary;
@@ -294,7 +298,8 @@ function renderConfirm(frame) {
   // Only plain figures: lists and objects are internal detail (the summary says it in words).
   const keys = Object.keys(details).filter((key) => {
     const value = details[key];
-    return value !== null && value !== "" && typeof value !== "object";
+    // "action" is the tool's internal name; the title and summary say it in words.
+    return key !== "action" && value !== null && value !== "" && typeof value !== "object";
   });
   if (keys.length) {
     const dl = document.createElement("dl");
