@@ -459,6 +459,16 @@ class HelpIndex:
                 break
         return SearchResult(query, terms, hits, bool(hits) and is_good(hits[0]), unknown)
 
+    def sections_of(self, article_id: int, query: str, limit: int = 2) -> list[IndexedPassage]:
+        """An article's sections that best match the question, best first."""
+        terms = [t for word, raw in analyze_words(query) if (t := self._correct(word, raw))]
+        if not terms or self.section_bm25 is None:
+            return []
+        scores = self.section_bm25.get_scores(terms)
+        own = [i for i, passage in enumerate(self.passages) if passage.article_id == article_id]
+        ranked = sorted(own, key=lambda i: -scores[i])
+        return [self.passages[i] for i in ranked[:limit] if scores[i] > 0]
+
 
 def is_good(hit: Hit) -> bool:
     """Whether a hit answers the question well enough to be shown at all."""

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from apps.assistant.tools import Citation, ToolContext, ToolResult, tool
 
-from .search import Hit, is_good
+from .search import Hit, current_index, is_good
 from .services import do_search_help_center
 
 EXCERPT_CHARS = 700
@@ -69,15 +69,22 @@ def search_help_center(ctx: ToolContext, args: SearchHelpCenterArgs) -> ToolResu
             data={"query": args.query, "covered": False, "passages": [], "note": NOT_COVERED_NOTE}
         )
     hits = relevant_hits(result.hits)
+    shown = [hit.passage for hit in hits]
+    # The best article's other well-matching section too: its introduction often
+    # ranks first while the figures the customer wants sit in a later section.
+    for section in current_index().sections_of(hits[0].passage.article_id, args.query):
+        if section not in shown:
+            shown.insert(1, section)
+            break
     passages: list[dict[str, Any]] = [
         {
-            "article_id": hit.passage.article_id,
-            "title": hit.passage.title,
-            "url": hit.passage.url,
-            "heading": hit.passage.heading,
-            "text": _excerpt(hit.passage.text),
+            "article_id": passage.article_id,
+            "title": passage.title,
+            "url": passage.url,
+            "heading": passage.heading,
+            "text": _excerpt(passage.text),
         }
-        for hit in hits
+        for passage in shown
     ]
     citations = [
         Citation(article_id=hit.passage.article_id, title=hit.passage.title, url=hit.passage.url)

@@ -146,7 +146,7 @@ def sentence_score(question: str, sentence: str) -> int:
     """Shared words, plus a bonus when a how-long/how-much question meets a figure."""
     score = len(set(analyze(question)) & set(analyze(sentence)))
     if _WANTS_FIGURE.search(question) and _HAS_FIGURE.search(sentence):
-        score += 2
+        score += 3
     return score
 
 

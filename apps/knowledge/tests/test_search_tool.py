@@ -42,7 +42,8 @@ def test_it_returns_top_passages_with_article_ids_urls_and_citations(help_center
     assert result.ok
     assert result.data["covered"] is True
     passages = result.data["passages"]
-    assert 1 <= len(passages) <= 3
+    # up to three articles, the best one with a second matching section
+    assert 1 <= len(passages) <= 4
     best = passages[0]
     article = Article.objects.get(slug="refund-timelines")
     assert best["article_id"] == article.pk
@@ -51,7 +52,8 @@ def test_it_returns_top_passages_with_article_ids_urls_and_citations(help_center
     assert best["heading"] and "5 to 7 business days" in best["text"]
     assert set(best) == {"article_id", "title", "url", "heading", "text"}
     assert result.citations[0] == Citation(article.pk, article.title, "/help/refund-timelines/")
-    assert len(result.citations) == len(passages)
+    # one citation per article, in the order the passages rank them
+    assert [c.url for c in result.citations] == list(dict.fromkeys(p["url"] for p in passages))
 
 
 def test_its_output_is_wrapped_as_untrusted_data_with_role_markers_neutralised(
