@@ -193,6 +193,7 @@ def _session_frame(conversation_id: uuid.UUID) -> dict[str, Any]:
         "customer_name": customer.first_name if customer is not None else None,
         "assistant": "offline" if not settings.OPENAI_API_KEY else "ai",
         "turn_running": bool(conversation.turn_owner),
+        "csat_score": conversation.csat_score,
     }
 
 

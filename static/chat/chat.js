@@ -20,6 +20,7 @@ const state = {
   retryDelay: 500,
   reconnectTimer: null,
   status: "bot",
+  csatScore: null, // the closed episode's stored rating, from the session frame
 };
 
 // --- Conversation and socket ----------------------------------------------------
@@ -130,6 +131,11 @@ function handle(frame) {
   switch (frame.type) {
     case "session":
       if (frame.status) setStatus(frame.status);
+      state.csatScore = typeof frame.csat_score === "number" ? frame.csat_score : null;
+      break;
+    case "resumed":
+      // The replayed close re-offers the rating card; once rated, it only says thanks.
+      if (state.status === "closed" && state.csatScore !== null) markRated(state.csatScore);
       break;
     case "message":
       renderMessage(frame);
@@ -203,6 +209,8 @@ function renderMessage(frame) {
     return;
   }
   if (frame.role === "system") {
+    // A new episode: an unanswered rating card belongs to the closed one, which can't be rated now.
+    if (frame.notice === "episode") log.querySelectorAll(".rating-card:not(.done)").forEach((c) => c.remove());
     renderNotice(frame.text, frame.retry ? "notice-error" : "", frame.retry);
     return;
   }
