@@ -29,12 +29,27 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from benchmarks.dashboard import ensure_database, p95
+from tests.servers import child_env, daphne, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/sb_bench_chat"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/8"
 TARGET_FIRST_DELTA_MS = 250.0
 TARGET_KIB_PER_CONVERSATION = 2048.0
+
+
+def pid_listening_on(port: int) -> int:
+    """The Daphne process serving `port` (found by its command line)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"daphne" in args and str(port).encode() in args:
+            return int(entry.name)
+    raise RuntimeError(f"no Daphne process found on port {port}")
 
 
 def rss_kib(pid: int) -> int:
@@ -94,63 +109,30 @@ def main() -> int:
     messages = int(os.environ.get("BENCH_MESSAGES", "5"))
     think = float(os.environ.get("BENCH_THINK_SECONDS", "5"))
     ensure_database(db_url)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("OPENAI_")}
-    env.update(
-        DATABASE_URL=db_url,
+    env = dict(
         REDIS_URL=redis_url,
         SUPPORTBOT_CHANNEL_PREFIX=f"bench{uuid.uuid4().hex[:6]}",
         SUPPORTBOT_LOCAL_WORD_DELAY="0",
         SUPPORTBOT_RATE_MESSAGES="100000",
         SUPPORTBOT_RATE_CONVERSATIONS="100000",
         DJANGO_LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="supportbot.settings",
     )
     subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
-    )
-    port = 18000 + os.getpid() % 1000
-    base = f"http://127.0.0.1:{port}"
-    log = (ROOT / "var" / "bench-daphne.log").open("wb")
-    server = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "supportbot.asgi:application",
-        ],
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
         cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        env=child_env(db_url, **env),
+        check=True,
     )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                import socket
-
-                with socket.create_connection(("127.0.0.1", port), 0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    print("Daphne did not start; see var/bench-daphne.log", file=sys.stderr)
-                    return 1
-                time.sleep(0.2)
+    port = free_port()
+    with daphne(ROOT / "var", port=port, database=db_url, **env) as base:
+        pid = pid_listening_on(port)
         asyncio.run(run_load(base, 2, 1))  # warm-up: imports, connections
-        before = rss_kib(server.pid)
+        before = rss_kib(pid)
         started = time.perf_counter()
         burst = asyncio.run(run_load(base, conversations, messages))
         burst_elapsed = time.perf_counter() - started
         paced = asyncio.run(run_load(base, conversations, messages, think))
-        after = rss_kib(server.pid)
-    finally:
-        server.terminate()
-        server.wait(10)
-        log.close()
+        after = rss_kib(pid)
     turns = len(burst["reply"])
     capacity = turns / burst_elapsed
     per_conversation = max(0, after - before) / (2 * conversations)

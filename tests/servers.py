@@ -34,7 +34,7 @@ def database_url() -> str:
     return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
 
 
-def child_env(**extra: str) -> dict[str, str]:
+def child_env(database: str | None = None, **extra: str) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -42,7 +42,7 @@ def child_env(**extra: str) -> dict[str, str]:
     }
     env.update(
         DJANGO_SETTINGS_MODULE="supportbot.settings",
-        DATABASE_URL=database_url(),
+        DATABASE_URL=database or database_url(),
         SUPPORTBOT_LOCAL_WORD_DELAY="0.01",
         PYTHONUNBUFFERED="1",
     )
@@ -65,8 +65,13 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
 
 
 @contextmanager
-def daphne(log_dir: Path, *, port: int | None = None, **env: str) -> Iterator[str]:
-    """A Daphne process serving supportbot; yields its base URL (http://127.0.0.1:PORT)."""
+def daphne(
+    log_dir: Path, *, port: int | None = None, database: str | None = None, **env: str
+) -> Iterator[str]:
+    """A Daphne process serving supportbot; yields its base URL (http://127.0.0.1:PORT).
+
+    It uses the running test's database unless `database` (a URL) names another.
+    """
     port = port or free_port()
     log_path = log_dir / f"daphne-{port}.log"
     with log_path.open("ab") as log:
@@ -82,7 +87,7 @@ def daphne(log_dir: Path, *, port: int | None = None, **env: str) -> Iterator[st
                 "supportbot.asgi:application",
             ],
             cwd=ROOT,
-            env=child_env(**env),
+            env=child_env(database, **env),
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -15,21 +15,15 @@ from supportbot.asgi import application
 ORIGIN = (b"origin", b"http://localhost:8000")
 
 
-class ChatSocket:
-    """A customer's socket in tests, speaking the v1 protocol through the real ASGI app."""
+class FrameSocket:
+    """A socket in tests that speaks JSON frames through the real ASGI app."""
 
-    def __init__(self, communicator: WebsocketCommunicator, conversation_id: str) -> None:
+    def __init__(self, communicator: WebsocketCommunicator) -> None:
         self.communicator = communicator
-        self.conversation_id = conversation_id
         self.frames: list[dict[str, Any]] = []
 
     async def send(self, frame: dict[str, Any]) -> None:
         await self.communicator.send_to(text_data=json.dumps(frame))
-
-    async def say(self, text: str, client_id: str | None = None) -> str:
-        client_id = client_id or str(uuid.uuid4())
-        await self.send({"type": "message", "client_id": client_id, "text": text})
-        return client_id
 
     async def receive(self, timeout: float = 5) -> dict[str, Any]:
         frame = json.loads(await self.communicator.receive_from(timeout=timeout))
@@ -47,15 +41,28 @@ class ChatSocket:
             if predicate(frame):
                 return seen
 
+    async def close(self) -> None:
+        await self.communicator.disconnect()
+
+
+class ChatSocket(FrameSocket):
+    """A customer's socket, speaking the v1 protocol."""
+
+    def __init__(self, communicator: WebsocketCommunicator, conversation_id: str) -> None:
+        super().__init__(communicator)
+        self.conversation_id = conversation_id
+
+    async def say(self, text: str, client_id: str | None = None) -> str:
+        client_id = client_id or str(uuid.uuid4())
+        await self.send({"type": "message", "client_id": client_id, "text": text})
+        return client_id
+
     async def reply(self, timeout: float = 10) -> dict[str, Any]:
         """Frames until the next stored assistant message; returns that message."""
         frames = await self.receive_until(
             lambda f: f["type"] == "message" and f["role"] == "assistant", timeout
         )
         return frames[-1]
-
-    async def close(self) -> None:
-        await self.communicator.disconnect()
 
 
 async def connect(

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -9,7 +8,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 
 from apps.chat.roles import AGENTS, ensure_groups
-from apps.chat.tests.conftest import ChatSocket, chat, fast_local
+from apps.chat.tests.conftest import ChatSocket, FrameSocket, chat, fast_local
 from supportbot.asgi import application
 
 ORIGIN = (b"origin", b"http://localhost:8000")
@@ -35,25 +34,8 @@ def make_agent(db: None) -> Callable[..., Any]:
     return make
 
 
-class StaffSocket:
-    def __init__(self, communicator: WebsocketCommunicator) -> None:
-        self.communicator = communicator
-
-    async def receive(self, timeout: float = 5) -> dict[str, Any]:
-        return json.loads(await self.communicator.receive_from(timeout=timeout))
-
-    async def receive_until(
-        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10
-    ) -> list[dict[str, Any]]:
-        seen = []
-        while True:
-            frame = await self.receive(timeout)
-            seen.append(frame)
-            if predicate(frame):
-                return seen
-
-    async def close(self) -> None:
-        await self.communicator.disconnect()
+class StaffSocket(FrameSocket):
+    """An agent console socket."""
 
 
 async def staff_socket(path: str, user: Any | None) -> tuple[bool, StaffSocket]:
