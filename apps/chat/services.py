@@ -571,7 +571,13 @@ def do_reopen_conversation(conversation_id: uuid.UUID | str) -> bool:
             kind=Message.Kind.NOTICE,
             role=Message.Role.SYSTEM,
             text=f"New conversation started. Earlier: {summary}",
-            metadata={"notice": "episode", "episode": episode, "previous_summary": summary},
+            metadata={
+                "notice": "episode",
+                "episode": episode,
+                "previous_summary": summary,
+                "previous_csat": conversation.csat_score,
+                "previous_csat_comment": conversation.csat_comment,
+            },
         )
         transaction.on_commit(
             lambda: conversation_reopened.send(
@@ -597,6 +603,9 @@ def episode_summary(conversation: Conversation) -> str:
         parts.append(f"{done} confirmed change(s)")
     if conversation.close_reason:
         parts.append(f"closed by {conversation.close_reason}")
+    if conversation.csat_score:
+        # The conversation's rating fields belong to the new episode from here on.
+        parts.append(f"rated {conversation.csat_score}/5")
     return "; ".join(parts) + "."
 
 
