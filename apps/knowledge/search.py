@@ -241,8 +241,13 @@ def _stem(word: str) -> str:
 _STEMMED_SYNONYMS: dict[str, str] = {}
 
 
+# "How does X work?" asks about X; the "work" there is filler, unlike in "doesn't work".
+_HOW_DOES_IT_WORK = re.compile(r"\bhow (?:do|does|did)\b(.*?)\bwork(?:s)?\b")
+
+
 def _prepare(text: str) -> str:
     text = text.lower().replace("’", "'")
+    text = _HOW_DOES_IT_WORK.sub(r"how \1", text)
     text = re.sub(r"n't\b", "nt", text).replace("'s", "")
     for pattern, canonical in _PHRASES:
         text = pattern.sub(f" {canonical} ", text)

@@ -292,6 +292,34 @@ def _next_step(state: LocalState, *, verified: bool) -> LocalReply | None:
     return LocalReply.call("get_order", order_id=order_id)
 
 
+CARD_PROMPT = "on the card"  # every reply about an open confirmation card says it
+_AGREES = re.compile(
+    r"(?i)^\s*(y|yes|yeah|yep|yup|sure|ok(ay)?|confirm(ed)?|correct|right|do it|go ahead|"
+    r"please do|that'?s (right|correct|it)|sounds good|approved?)\b"
+)
+_DECLINES = re.compile(r"(?i)^\s*(n|no|nope|nah|don'?t|do not|never ?mind|wait|stop)\b")
+
+
+@skill(priority=80)
+def answer_about_the_card(state: LocalState) -> LocalReply | None:
+    """Typing "yes" under a confirmation card: only the customer's click on it counts."""
+    if state.tool_outputs or not state.assistant_texts:
+        return None
+    if CARD_PROMPT not in state.assistant_texts[-1]:
+        return None
+    if _AGREES.match(state.user_text):
+        return LocalReply(
+            text="Thanks! To make the change, please press **Confirm** on the card above. "
+            "I can't confirm it for you: only your click on the card carries it out."
+        )
+    if _DECLINES.match(state.user_text):
+        return LocalReply(
+            text="No problem. Press **Decline** on the card, or simply leave it: nothing "
+            "changes without your confirmation. Is there anything else I can help with?"
+        )
+    return None
+
+
 @skill(priority=55)
 def order_request(state: LocalState) -> LocalReply | None:
     """A new customer message about their orders."""

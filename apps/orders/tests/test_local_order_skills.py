@@ -141,3 +141,33 @@ def test_an_error_from_a_change_tool_is_passed_on() -> None:
 
     assert reply is not None
     assert "Non-pending order cannot be cancelled" in reply.text
+
+
+CARD_TEXT = (
+    "Here's what I've prepared: Cancel order #W5918442. Nothing has changed yet. Please review "
+    "it and press Confirm on the card if it's right, or Decline if not."
+)
+
+
+@pytest.mark.parametrize("text", ["yes", "Yes the water bottle", "ok go ahead", "confirm"])
+def test_a_typed_yes_under_a_card_points_to_the_confirm_button(text: str) -> None:
+    from apps.assistant.local.skills import decide
+
+    reply = decide(_state(["cancel #W5918442", text], [], [CARD_TEXT]))
+    assert not reply.tool_calls  # typing cannot confirm: no change tool, no other call
+    assert "press **Confirm** on the card" in reply.text
+
+
+def test_a_typed_no_under_a_card_says_nothing_changes() -> None:
+    from apps.assistant.local.skills import decide
+
+    reply = decide(_state(["cancel #W5918442", "no wait"], [], [CARD_TEXT]))
+    assert not reply.tool_calls
+    assert "nothing changes without your confirmation" in reply.text
+
+
+def test_yes_without_an_open_card_is_not_about_a_card() -> None:
+    from apps.assistant.local.skills import decide
+
+    reply = decide(_state(["hello", "yes"], [], ["Hi there! How can I help?"]))
+    assert "Confirm" not in reply.text
