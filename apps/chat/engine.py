@@ -148,6 +148,7 @@ class TurnSetup:
     verdicts: list[Verdict]
     instructions: list[str]  # what the output guard must never let out verbatim
     new_texts: list[str]  # the customer messages this turn answers
+    start_seq: int  # the conversation's last seq when the turn began
     policy: OperatorPolicy  # the operator policy version this turn uses throughout
     limit_text: str = ""
 
@@ -182,7 +183,7 @@ async def run_turn(conversation_id: uuid.UUID) -> Turn | None:
     provider = get_provider()
     guard = OutputGuard(canary=prompts.canary(), instructions=setup.instructions)
     coalescer = DeltaCoalescer(
-        DeltaSender(conversation_id, turn.pk), settings.SUPPORTBOT_DELTA_INTERVAL
+        DeltaSender(conversation_id, turn.pk, setup.start_seq), settings.SUPPORTBOT_DELTA_INTERVAL
     )
     heartbeat = asyncio.get_running_loop().create_task(_heartbeat(conversation_id))
     screen = _start_model_screen(provider, setup.new_texts)
@@ -417,6 +418,7 @@ def _begin_turn(conversation_id: uuid.UUID) -> TurnSetup | None:
         verdicts=verdicts,
         instructions=prompts.instruction_texts(policy),
         new_texts=[message.text for message in new_messages],
+        start_seq=conversation.last_seq,
         policy=policy,
         limit_text=limit_text,
     )
@@ -523,14 +525,16 @@ def _audit_fields(state: TurnState, model_name: str, provider_name: str) -> dict
 def _store_final(
     turn_id: uuid.UUID,
     conversation_id: uuid.UUID,
+    since_seq: int,
     text: str,
     audit: dict[str, Any],
     metadata: dict[str, Any],
 ) -> bool:
-    """Store the reply only if the bot still owns the conversation (re-checked under lock)."""
+    """Store the reply only if the bot owned the conversation throughout the turn
+    (re-checked under the conversation's row lock, which every hand-off takes too)."""
     with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
-        if conversation.status != Conversation.Status.BOT:
+        Conversation.objects.select_for_update().get(pk=conversation_id)
+        if not _bot_kept_it(conversation_id, since_seq):
             Turn.objects.filter(pk=turn_id).update(status=Turn.Status.STOPPED, **audit)
             return False
         message = services.do_append_event(
@@ -594,7 +598,7 @@ async def _finish(
     if cited:
         metadata["citations"] = [{"title": c.title, "url": c.url} for c in cited]
     stored = await in_db_thread(_store_final)(
-        state.turn_id, setup.ctx.conversation_id, text, audit, metadata
+        state.turn_id, setup.ctx.conversation_id, setup.start_seq, text, audit, metadata
     )
     if not stored:
         raise HandedOff
@@ -672,8 +676,19 @@ async def _send(conversation_id: uuid.UUID, frame: dict[str, Any]) -> None:
         await layer.group_send(group_for(conversation_id), {"type": "chat.event", "frame": frame})
 
 
-def _still_bot(conversation_id: uuid.UUID) -> bool:
-    return Conversation.objects.filter(pk=conversation_id, status=Conversation.Status.BOT).exists()
+def _bot_kept_it(conversation_id: uuid.UUID, since_seq: int) -> bool:
+    """Whether the bot has owned the conversation all along since `since_seq`.
+
+    Being in bot mode now is not enough: a person may have taken over and handed
+    back meanwhile, and a reply written before that must not follow the person's.
+    Every change of owner stores a hand-off event, so none may stand after the turn
+    began.
+    """
+    if not Conversation.objects.filter(pk=conversation_id, status=Conversation.Status.BOT).exists():
+        return False
+    return not Message.objects.filter(
+        conversation_id=conversation_id, kind=Message.Kind.HANDOFF, seq__gt=since_seq
+    ).exists()
 
 
 class DeltaSender:
@@ -687,15 +702,16 @@ class DeltaSender:
 
     OWNERSHIP_CHECK_INTERVAL = 0.25
 
-    def __init__(self, conversation_id: uuid.UUID, turn_id: uuid.UUID) -> None:
+    def __init__(self, conversation_id: uuid.UUID, turn_id: uuid.UUID, since_seq: int) -> None:
         self.conversation_id = conversation_id
         self.turn_id = str(turn_id)
+        self.since_seq = since_seq
         self.checked_at = -1.0
 
     async def __call__(self, text: str) -> None:
         now = time.monotonic()
         if now - self.checked_at >= self.OWNERSHIP_CHECK_INTERVAL:
-            if not await in_db_thread(_still_bot)(self.conversation_id):
+            if not await in_db_thread(_bot_kept_it)(self.conversation_id, self.since_seq):
                 raise HandedOff
             self.checked_at = now
         await _send(self.conversation_id, {"type": "delta", "turn_id": self.turn_id, "text": text})

@@ -182,3 +182,31 @@ async def test_no_bot_text_follows_a_hand_off_that_happens_mid_stream(chat, fake
     assert not await database_sync_to_async(
         Message.objects.filter(conversation_id=socket.conversation_id, role="assistant").exists
     )()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_reply_begun_before_a_take_over_is_not_stored_after_the_hand_back(
+    chat, fake_openai, make_agent
+):
+    # given a bot turn still being written when an agent takes over and hands back
+    agent = await database_sync_to_async(make_agent)("sam", "Sam")
+    long_reply = " ".join(f"word{i}" for i in range(120))
+    fake_openai.script(fake.text(long_reply, chunk_size=8, delay=0.02), fake.json_output(NOTE))
+    socket = await chat()
+    await socket.say("tell me everything about exchanges")
+    await socket.receive_until(lambda f: f["type"] == "delta")
+
+    # when the agent takes over and at once hands the conversation back to the bot
+    await database_sync_to_async(services.check_take_over)(socket.conversation_id, agent)
+    await database_sync_to_async(services.do_hand_back)(socket.conversation_id, agent)
+    await engine.wait_idle(uuid.UUID(socket.conversation_id))
+
+    # then the old turn stops: its text, written for before the agent, is never stored
+    [turn] = await database_sync_to_async(
+        lambda: list(Turn.objects.filter(conversation_id=socket.conversation_id))
+    )()
+    assert turn.status == "stopped"
+    assert not await database_sync_to_async(
+        Message.objects.filter(conversation_id=socket.conversation_id, role="assistant").exists
+    )()
