@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -78,6 +79,25 @@ def _tasks_in_process(settings: object) -> Iterator[None]:
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _end_child_sessions_before_teardown(
+    django_db_setup: None, django_db_blocker: Any
+) -> Iterator[None]:
+    """Servers started by tests (Daphne, Celery) may still be closing their database
+    sessions when the run ends; PostgreSQL cannot drop the test database until they
+    are gone, so end them first."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
 
 
 @pytest.fixture(autouse=True, scope="session")
