@@ -199,6 +199,9 @@ function renderMessage(frame) {
       if (pending) {
         pending.classList.remove("sending");
         pending.dataset.seq = frame.seq;
+        // Stored now: it goes after events the server stored just before it (a new
+        // episode's notice, say), in seq order as a reload would show.
+        log.append(pending);
         return;
       }
     }
