@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
 
 from apps.assistant.guardrails import Verdict
 from apps.assistant.providers.base import Provider, ProviderError
+from apps.assistant.tools import strict_schema
 
 log = logging.getLogger(__name__)
 
-CATEGORIES = [
+Category = Literal[
     "none",
     "injection",
     "prompt_extraction",
@@ -27,18 +30,20 @@ CATEGORIES = [
     "exfiltration",
     "encoded_payload",
 ]
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "attack": {"type": "boolean"},
-        "category": {"type": "string", "enum": CATEGORIES},
-        "confidence": {"type": "number"},
-        "reason": {"type": "string"},
-    },
-    "required": ["attack", "category", "confidence", "reason"],
-    "additionalProperties": False,
-}
-TEMPLATE = Path(__file__).resolve().parent / "prompt_templates" / "screen_classifier.v1.txt"
+
+
+class ScreenAnswer(BaseModel):
+    attack: bool
+    category: Category
+    confidence: float
+    reason: str
+
+
+SCHEMA: dict[str, Any] = strict_schema(ScreenAnswer)
+# Read once: every turn with a real provider uses it.
+INSTRUCTIONS = (
+    Path(__file__).resolve().parent / "prompt_templates" / "screen_classifier.v1.txt"
+).read_text(encoding="utf-8")
 MAX_CHARS = 4000
 
 
@@ -49,7 +54,7 @@ async def classify(provider: Provider, texts: list[str]) -> Verdict | None:
         return None
     try:
         result, _usage = await provider.complete_json(
-            system=TEMPLATE.read_text(encoding="utf-8"),
+            system=INSTRUCTIONS,
             user=text,
             schema_name="input_screen",
             schema=SCHEMA,
@@ -58,12 +63,15 @@ async def classify(provider: Provider, texts: list[str]) -> Verdict | None:
     except ProviderError as exc:
         log.warning("model screen failed: %s", exc.code)
         return None
-    attack = bool(result.get("attack"))
-    category = str(result.get("category") or "none")
+    try:
+        answer = ScreenAnswer.model_validate(result)
+    except ValidationError:
+        log.warning("model screen answered outside its schema")
+        return None
     return Verdict(
         check="model_screen",
-        tripwire=attack,
-        reason=str(result.get("reason") or "")[:300],
-        categories=[category] if attack and category != "none" else [],
-        score=float(result.get("confidence") or 0.0),
+        tripwire=answer.attack,
+        reason=answer.reason[:300],
+        categories=[answer.category] if answer.attack and answer.category != "none" else [],
+        score=answer.confidence,
     )

@@ -13,7 +13,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 from pydantic import BaseModel, ValidationError
 
+from apps.assistant.tools import strict_schema
 from apps.chat.models import Conversation, Message, Turn
 
 from .models import AnalysisBatch, ConversationAnalysis
@@ -34,20 +35,6 @@ PROMPT = (Path(__file__).parent / "prompt_templates" / f"{PROMPT_NAME}.txt").rea
 MAX_OUTPUT_TOKENS = 300
 MAX_TRANSCRIPT_CHARS = 12_000
 
-INTENTS = (
-    "order_status",
-    "cancel_order",
-    "return_items",
-    "exchange_items",
-    "change_address",
-    "change_payment",
-    "modify_items",
-    "product_info",
-    "help_center",
-    "account",
-    "human_request",
-    "other",
-)
 Intent = Literal[
     "order_status",
     "cancel_order",
@@ -62,6 +49,7 @@ Intent = Literal[
     "human_request",
     "other",
 ]
+INTENTS: tuple[str, ...] = get_args(Intent)
 
 
 class AnalysisResult(BaseModel):
@@ -71,17 +59,8 @@ class AnalysisResult(BaseModel):
     summary: str
 
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "intent": {"type": "string", "enum": list(INTENTS)},
-        "sentiment": {"type": "string", "enum": ["positive", "neutral", "negative"]},
-        "resolution": {"type": "string", "enum": ["resolved_by_bot", "escalated", "abandoned"]},
-        "summary": {"type": "string"},
-    },
-    "required": ["intent", "sentiment", "resolution", "summary"],
-    "additionalProperties": False,
-}
+# The strict json_schema the model answers in, generated from the result model.
+SCHEMA: dict[str, Any] = strict_schema(AnalysisResult)
 
 
 # --- Facts of a conversation ---------------------------------------------------------
