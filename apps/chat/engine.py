@@ -374,11 +374,9 @@ def _begin_turn(conversation_id: uuid.UUID) -> TurnSetup | None:
             .filter(pk=conversation_id)
             .first()
         )
-        if conversation is None or conversation.status != Conversation.Status.BOT:
+        if conversation is None or not conversation.owes_bot_turn():
             return None
         latest_customer = Message.objects.latest_customer_seq(conversation.pk)
-        if latest_customer <= conversation.answered_seq and not conversation.turn_requested:
-            return None
         new_messages = list(
             Message.objects.from_customer(conversation.pk).filter(seq__gt=conversation.answered_seq)
         )

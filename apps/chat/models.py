@@ -63,6 +63,16 @@ class Conversation(models.Model):
     def group_name(self) -> str:
         return group_for(self.id)
 
+    def owes_bot_turn(self) -> bool:
+        """Whether the bot owes a turn: it is in bot mode, and a customer message came
+        after the last one answered, or a turn was asked for (a retry, a confirmed
+        change to explain)."""
+        if self.status != self.Status.BOT:
+            return False
+        if self.turn_requested:
+            return True
+        return Message.objects.from_customer(self.pk).filter(seq__gt=self.answered_seq).exists()
+
 
 def group_for(conversation_id: uuid.UUID | str) -> str:
     return f"conversation.{conversation_id}"

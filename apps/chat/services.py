@@ -260,18 +260,9 @@ def do_record_verification_failure(conversation_id: uuid.UUID | str) -> int:
 
 
 def needs_answer(conversation_id: uuid.UUID | str) -> bool:
-    """True when a bot turn is owed: a customer message after the last answered one,
-    or an explicit request (retry, the outcome of a confirmed change)."""
+    """True when a bot turn is owed (see Conversation.owes_bot_turn)."""
     conversation = Conversation.objects.filter(pk=conversation_id).first()
-    if conversation is None or conversation.status != Conversation.Status.BOT:
-        return False
-    if conversation.turn_requested:
-        return True
-    return (
-        Message.objects.from_customer(conversation_id)
-        .filter(seq__gt=conversation.answered_seq)
-        .exists()
-    )
+    return conversation is not None and conversation.owes_bot_turn()
 
 
 def check_claim_turn_lease(conversation_id: uuid.UUID | str) -> bool:
