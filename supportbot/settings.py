@@ -187,18 +187,40 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_url("REDIS_URL", {"redis", "rediss", "unix"})
 CHANNEL_LAYER_PREFIX = env_str("SUPPORTBOT_CHANNEL_PREFIX", "supportbot")
-if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNEL_LAYER_PREFIX, "capacity": 1000},
-        }
+# channels_redis waits for a socket's next message with a blocking pop of 5 s
+# (RedisChannelLayer.brpop_timeout); redis-py's client read timeout defaults to 5 s
+# too, so an idle socket's pop timed out and the consumer died with a 1011. The
+# read timeout must stay well above the pop; it still bounds a dead Redis.
+REDIS_SOCKET_TIMEOUT = env_float("SUPPORTBOT_REDIS_SOCKET_TIMEOUT", 30.0, minimum=10.0)
+REDIS_CONNECT_TIMEOUT = env_float("SUPPORTBOT_REDIS_CONNECT_TIMEOUT", 5.0, minimum=0.5)
+
+
+def redis_channel_layer(url: str, prefix: str) -> dict[str, object]:
+    """The channel layer on Redis at `url` (tests build theirs with this too)."""
+    host = {
+        "address": url,
+        "socket_timeout": REDIS_SOCKET_TIMEOUT,
+        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+        "socket_keepalive": True,
+        "health_check_interval": 15,
     }
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [host], "prefix": prefix, "capacity": 1000},
+    }
+
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL, CHANNEL_LAYER_PREFIX)}
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": CHANNEL_LAYER_PREFIX,
+            "OPTIONS": {
+                "socket_timeout": REDIS_SOCKET_TIMEOUT,
+                "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+            },
         }
     }
 else:

@@ -29,6 +29,7 @@ from apps.escalations import services, tasks
 from apps.escalations.models import Escalation, EscalationEvent
 from apps.escalations.tests.conftest import make_agent
 from supportbot.celery import app
+from supportbot.settings import redis_channel_layer
 from tests import fake_openai as fake
 from tests.servers import ROOT, child_env
 
@@ -127,12 +128,7 @@ def rig(redis_url: str, postgres_db: None, settings: Any, tmp_path: Path) -> Ite
     prefix = f"t{uuid.uuid4().hex[:8]}"
     mail_dir = tmp_path / "mail"
     mail_dir.mkdir()
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [redis_url], "prefix": prefix},
-        }
-    }
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_url, prefix)}
     saved = {
         key: app.conf[key] for key in ("broker_url", "task_default_queue", "task_always_eager")
     }
