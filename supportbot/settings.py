@@ -81,6 +81,27 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_origins(name: str) -> list[str]:
+    """Comma-separated web origins (`scheme://host[:port]`, no path), normalised."""
+    origins = []
+    for item in env_list(name, []):
+        parsed = urlparse(item)
+        if (
+            parsed.scheme not in {"http", "https"}
+            or not parsed.hostname
+            or parsed.path not in {"", "/"}
+            or parsed.query
+            or parsed.fragment
+            or parsed.username
+        ):
+            raise ImproperlyConfigured(
+                f"{name} must list origins like https://shop.example.com, got {item!r}"
+            )
+        port = f":{parsed.port}" if parsed.port else ""
+        origins.append(f"{parsed.scheme}://{parsed.hostname.lower()}{port}")
+    return origins
+
+
 # --- Mode -------------------------------------------------------------------
 
 SUPPORTBOT_ENV = env_str("SUPPORTBOT_ENV", "development")
@@ -285,6 +306,11 @@ SUPPORTBOT_IDENTITY_SECRET = env_str("SUPPORTBOT_IDENTITY_SECRET")
 if PRODUCTION and not SUPPORTBOT_IDENTITY_SECRET:
     SUPPORTBOT_IDENTITY_SECRET = ""  # signed identity tokens are then refused
 SUPPORTBOT_STORE_DOMAINS = env_list("SUPPORTBOT_STORE_DOMAINS", [])
+# Store sites allowed to embed the messenger (widget.js): the frame's
+# `Content-Security-Policy: frame-ancestors` and the customer socket's origin check.
+SUPPORTBOT_EMBED_ORIGINS = env_origins("SUPPORTBOT_EMBED_ORIGINS")
+# The demo store at /demo-store/ (development only unless switched on).
+SUPPORTBOT_DEMO_STORE = env_bool("SUPPORTBOT_DEMO_STORE", default=not PRODUCTION)
 
 # --- Auth, i18n, static -----------------------------------------------------
 

@@ -35,6 +35,11 @@ def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         ("SUPPORTBOT_MAX_TOOL_STEPS", "0", "SUPPORTBOT_MAX_TOOL_STEPS must be at least 1"),
         ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG must be true or false"),
         ("SUPPORTBOT_ENV", "staging", "SUPPORTBOT_ENV must be development or production"),
+        (
+            "SUPPORTBOT_EMBED_ORIGINS",
+            "https://shop.example.com/cart",
+            "SUPPORTBOT_EMBED_ORIGINS must list origins like https://shop.example.com",
+        ),
     ],
 )
 def test_a_bad_value_fails_at_start_up_naming_the_variable(name, value, message):

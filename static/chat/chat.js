@@ -3,6 +3,10 @@
 import { renderMarkdown } from "./markdown.js";
 
 const STORE_KEY = "supportbot.conversation";
+const chatEl = document.getElementById("chat");
+const EMBEDDED = chatEl.dataset.embedded === "true";
+// In the messenger frame the store passes a signed identity token in the fragment.
+const IDENTITY = EMBEDDED ? new URLSearchParams(location.hash.slice(1)).get("identity") || "" : "";
 const log = document.getElementById("log");
 const form = document.getElementById("composer");
 const input = document.getElementById("input");
@@ -21,14 +25,39 @@ const state = {
   reconnectTimer: null,
   status: "bot",
   csatScore: null, // the closed episode's stored rating, from the session frame
+  identityRefused: false, // the store's token was forged or expired: chatting as a guest
 };
+const listeners = [];
+
+// For the messenger frame (embed.js): every frame after it is handled, and the state.
+export function onFrame(listener) {
+  listeners.push(listener);
+}
+export function chatState() {
+  return { conversationId: state.conversation && state.conversation.id, lastSeq: state.lastSeq, status: state.status };
+}
+
+// Whose chat a stored conversation is: the token's subject, read without trusting it
+// (the server checks the signature). A different shopper on this browser, or a
+// signed-in shopper who signed out, starts a new conversation rather than reading
+// someone else's.
+function identitySubject(token) {
+  if (!token) return "";
+  try {
+    const payload = token.split(".")[0].replace(/-/g, "+").replace(/_/g, "/");
+    const body = JSON.parse(atob(payload + "===".slice((payload.length + 3) % 4)));
+    return typeof body.sub === "string" ? body.sub : "?";
+  } catch (_) {
+    return "?";
+  }
+}
 
 // --- Conversation and socket ----------------------------------------------------
 
 function loadConversation() {
   try {
     const saved = JSON.parse(localStorage.getItem(STORE_KEY) || "null");
-    if (saved && saved.id && saved.token) return saved;
+    if (saved && saved.id && saved.token && (saved.identity || "") === identitySubject(IDENTITY)) return saved;
   } catch (_) {
     /* a corrupt entry is replaced below */
   }
@@ -36,10 +65,23 @@ function loadConversation() {
 }
 
 async function createConversation() {
-  const response = await fetch("/api/conversations/", { method: "POST" });
+  let response;
+  if (IDENTITY) {
+    response = await fetch("/api/conversations/", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ identity: IDENTITY }),
+    });
+    if (response.status === 400) {
+      // A forged or expired token is refused; the shopper still chats, unverified.
+      state.identityRefused = true;
+      response = null;
+    }
+  }
+  if (!response) response = await fetch("/api/conversations/", { method: "POST" });
   if (!response.ok) throw new Error(`could not start a conversation (${response.status})`);
   const body = await response.json();
-  const conversation = { id: body.conversation_id, token: body.token };
+  const conversation = { id: body.conversation_id, token: body.token, identity: identitySubject(IDENTITY) };
   localStorage.setItem(STORE_KEY, JSON.stringify(conversation));
   return conversation;
 }
@@ -132,6 +174,7 @@ function handle(frame) {
     case "session":
       if (frame.status) setStatus(frame.status);
       state.csatScore = typeof frame.csat_score === "number" ? frame.csat_score : null;
+      showSignedIn(frame.verified && frame.customer_name);
       break;
     case "resumed":
       // The replayed close re-offers the rating card; once rated, it only says thanks.
@@ -169,6 +212,13 @@ function handle(frame) {
     default:
       break;
   }
+  for (const listener of listeners) listener(frame);
+}
+
+function showSignedIn(name) {
+  const line = document.getElementById("signed-in");
+  line.hidden = !name;
+  line.textContent = name ? `Signed in as ${name}` : "";
 }
 
 function bubble(role, extraClass, turnId) {
@@ -524,9 +574,16 @@ async function start() {
       return;
     }
     renderNotice("Hi! Ask me about your orders or our store policies.", "notice-welcome", false);
+    if (state.identityRefused) {
+      renderNotice(
+        "We couldn't confirm your store sign-in, so you're chatting as a guest. To look up an order, I'll ask for your email and zip code.",
+        "notice-identity",
+        false,
+      );
+    }
   }
   connect();
-  input.focus();
+  if (!EMBEDDED) input.focus();
 }
 
 start();

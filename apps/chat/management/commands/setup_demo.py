@@ -69,6 +69,11 @@ class Command(BaseCommand):
             "",
             "supportbot is ready.",
             f"  Customer chat:  {base}/",
+            *(
+                [f"  Demo store:     {base}/demo-store/  (the embedded messenger)"]
+                if settings.SUPPORTBOT_DEMO_STORE
+                else []
+            ),
             f"  Admin:          {base}/admin/",
             f"  Help center:    {base}/help/",
             "  Demo logins (new passwords on every run):",
