@@ -45,10 +45,27 @@ class Event:
 
 
 @dataclass
+class ActionView:
+    action: PendingAction
+    outcome: str
+
+
+def action_outcome(action: PendingAction) -> str:
+    """What came of a confirmation, in words; a stored result may carry a message, an
+    error, both or neither (pending, expired)."""
+    result = action.result if isinstance(action.result, dict) else {}
+    for key in ("message", "error", "detail"):
+        value = result.get(key)
+        if value:
+            return str(value)
+    return ""
+
+
+@dataclass
 class Review:
     conversation: Conversation
     events: list[Event] = field(default_factory=list)
-    actions: list[PendingAction] = field(default_factory=list)
+    actions: list[ActionView] = field(default_factory=list)
     escalations: list[dict[str, Any]] = field(default_factory=list)
     agent_notes: list[dict[str, Any]] = field(default_factory=list)
     transcripts: list[TranscriptDelivery] = field(default_factory=list)
@@ -108,9 +125,10 @@ def build_review(conversation: Conversation) -> Review:
         keyed.append((position, Event("turn", turn=turn_view(turn))))
     keyed.sort(key=lambda pair: pair[0])
     review.events = [event for _, event in keyed]
-    review.actions = list(
-        PendingAction.objects.filter(conversation=conversation).order_by("created_at")
-    )
+    review.actions = [
+        ActionView(action, action_outcome(action))
+        for action in PendingAction.objects.filter(conversation=conversation).order_by("created_at")
+    ]
     review.transcripts = list(
         TranscriptDelivery.objects.filter(conversation=conversation).order_by("episode")
     )

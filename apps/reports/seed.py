@@ -1,7 +1,10 @@
 """Realistic demo history for the dashboard: conversations over N days with messages,
 audited turns (tokens, cost, time to first token), confirmations, hand-offs to agents,
 flagged attempts, CSAT ratings and analyses. Written with bulk_create, so a month of
-history (or the benchmark's 100,000 messages) takes seconds."""
+history (or the benchmark's 100,000 messages) takes seconds.
+
+Seeded conversations carry `client_key = SEED_CLIENT_KEY`; seeding again replaces them
+(same seed, same data) and leaves conversations from real chats alone."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import hashlib
 import random
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -26,6 +29,7 @@ from .models import ConversationAnalysis
 from .queries import escalation_model
 
 MODEL = "gpt-4o-mini"
+SEED_CLIENT_KEY = "demo-seed"
 LAYERS = {"platform": "platform.v1", "operator": "operator.v1@3", "session": "session.v1"}
 SCREEN_OK = {
     "check": "input_screen",
@@ -120,15 +124,25 @@ class SeedStats:
     turns: int = 0
     escalations: int = 0
     analyses: int = 0
+    replaced: int = 0
 
 
 @contextmanager
 def historical_timestamps() -> Iterator[None]:
     """Let bulk_create keep the past timestamps we set instead of stamping "now"."""
     switched: list[tuple[models.Field[Any, Any], bool, bool]] = []
-    models_ = [Conversation, Message, Turn, PendingAction, ConversationAnalysis]
-    if escalation_model() is not None:
-        models_.append(escalation_model())
+    from django.apps import apps
+
+    models_: list[type[models.Model]] = [
+        Conversation,
+        Message,
+        Turn,
+        PendingAction,
+        ConversationAnalysis,
+    ]
+    for name in ("Escalation", "EscalationEvent", "AgentNote"):
+        with suppress(LookupError):
+            models_.append(apps.get_model("escalations", name))
     for model in models_:
         for f in model._meta.concrete_fields:
             if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
@@ -149,6 +163,25 @@ class _Batch:
     actions: list[PendingAction] = field(default_factory=list)
     analyses: list[ConversationAnalysis] = field(default_factory=list)
     escalations: list[dict[str, Any]] = field(default_factory=list)
+
+
+# How a proposed change ended: (weight, status, what the customer's card says, result).
+CHANGE_OUTCOMES: list[tuple[int, str, str, dict[str, str]]] = [
+    (80, PendingAction.Status.DONE, "Done: {summary}", {"message": "Done: {summary}"}),
+    (
+        10,
+        PendingAction.Status.DECLINED,
+        "You declined this change.",
+        {"message": "You declined this change."},
+    ),
+    (5, PendingAction.Status.EXPIRED, "This confirmation expired; nothing was changed.", {}),
+    (
+        5,
+        PendingAction.Status.FAILED,
+        "That change could not be made: {error}",
+        {"error": "the order is no longer pending"},
+    ),
+]
 
 
 @dataclass
@@ -178,6 +211,7 @@ class Seeder:
             id=uuid.UUID(int=rng.getrandbits(128), version=4),
             token_hash=hashlib.sha256(rng.randbytes(16)).hexdigest(),
             created_at=start,
+            client_key=SEED_CLIENT_KEY,
             customer=customer if scenario not in {"faq", "attack", "product"} else None,
             verified_by="email_zip" if customer is not None else "",
         )
@@ -282,6 +316,34 @@ class Seeder:
             totals.turns += 1
             return message
 
+        def failed_turn(answers: int) -> None:
+            """The model kept failing: a failed turn and the notice the customer can retry."""
+            nonlocal clock
+            started = clock
+            clock += timedelta(seconds=rng.uniform(5, 30))
+            turn = Turn(
+                conversation=conversation,
+                status=Turn.Status.FAILED,
+                trigger="message",
+                answers_seq=answers,
+                provider="openai",
+                model=MODEL,
+                layers=LAYERS,
+                verdicts=[SCREEN_OK],
+                steps=1,
+                error_code="provider_error",
+                error_message="the model did not answer in time",
+                started_at=started,
+                finished_at=clock,
+            )
+            batch.turns.append((turn, None))
+            add(
+                Message.Kind.NOTICE,
+                Message.Role.SYSTEM,
+                "Sorry, I couldn't answer just now. Please try again.",
+                {"notice": "provider_error", "retry": True, "turn_id": str(turn.id)},
+            )
+
         def wait(low: float, high: float) -> None:
             nonlocal clock
             clock += timedelta(seconds=rng.uniform(low, high))
@@ -341,10 +403,16 @@ class Seeder:
                     "agent": agent,
                     "claimed_at": queued_at + timedelta(seconds=rng.uniform(10, 500)),
                     "reason": "customer asked for a human" if scenario == "human" else "abuse",
+                    "note": rng.random() < 0.3,
                 }
             )
         else:
             wait(1, 3)
+            if rng.random() < 0.03:
+                failed_turn(first.seq)
+                wait(5, 30)
+                first = customer_says(rng.choice(OPENERS[scenario]))
+                wait(1, 3)
             if customer is not None and tools and tools[0] == "get_order":
                 bot_turn(
                     "I can help with that. Could you confirm your email and zip code?",
@@ -372,14 +440,20 @@ class Seeder:
                 )
                 asked = clock
                 wait(5, 40)
-                approved = rng.random() < 0.85
-                status = PendingAction.Status.DONE if approved else PendingAction.Status.DECLINED
-                outcome = ("Done: " + summary) if approved else "You declined this change."
+                _, status, card, stored = rng.choices(
+                    CHANGE_OUTCOMES, [weight for weight, *_ in CHANGE_OUTCOMES]
+                )[0]
+                approved = status == PendingAction.Status.DONE
+                if status == PendingAction.Status.EXPIRED:
+                    clock = max(clock, asked + timedelta(minutes=10))
+                error = stored.get("error", "")
+                outcome = card.format(summary=summary, error=error)
                 add(
                     Message.Kind.CONFIRM_RESULT,
                     Message.Role.SYSTEM,
                     outcome,
-                    {"action_id": str(action_id), "status": status, "tool": tools[-1]},
+                    {"action_id": str(action_id), "status": status, "tool": tools[-1]}
+                    | ({"error": error} if error else {}),
                 )
                 batch.actions.append(
                     PendingAction(
@@ -390,15 +464,15 @@ class Seeder:
                         summary=summary,
                         details={},
                         status=status,
-                        result={"message": outcome},
+                        result={k: v.format(summary=summary) for k, v in stored.items()},
                         created_at=asked,
                         expires_at=asked + timedelta(minutes=10),
-                        decided_at=clock,
+                        decided_at=None if status == PendingAction.Status.EXPIRED else clock,
                     )
                 )
                 wait(0.5, 2)
                 bot_turn(
-                    "All set — the change is made." if approved else "No problem, nothing changed.",
+                    "All set — the change is made." if approved else "Nothing was changed.",
                     seq,
                     [],
                 )
@@ -490,6 +564,7 @@ def seed_conversations(
     stats = SeedStats()
     tz = timezone.get_current_timezone()
     today = timezone.localdate(now)
+    stats.replaced = _remove_seeded()
     with historical_timestamps():
         for offset in range(days - 1, -1, -1):
             day = today - timedelta(days=offset)
@@ -505,6 +580,17 @@ def seed_conversations(
                 seeder.conversation(batch, start, now)
             _write(batch, stats)
     return stats
+
+
+def _remove_seeded() -> int:
+    """Drop earlier seeded history (and everything hanging off it) so a second run
+    replaces it instead of colliding with it."""
+    seeded = Conversation.objects.filter(client_key=SEED_CLIENT_KEY)
+    count = seeded.count()
+    if count:
+        with transaction.atomic():
+            seeded.delete()
+    return count
 
 
 def _customers_with_orders(rng: random.Random) -> list[tuple[Any, list[str]]]:
@@ -562,4 +648,42 @@ def _write_escalations(rows: list[dict[str, Any]]) -> int:
         for row in rows
     ]
     model.objects.bulk_create(objects, batch_size=1000)
+    _write_escalation_history(objects, rows)
     return len(objects)
+
+
+def _write_escalation_history(escalations: list[Any], rows: list[dict[str, Any]]) -> None:
+    """What the console and the review show for a hand-off: its events (created,
+    claimed, closed) and, for some, a private agent note."""
+    from django.apps import apps
+
+    try:
+        event_model = apps.get_model("escalations", "EscalationEvent")
+        note_model = apps.get_model("escalations", "AgentNote")
+    except LookupError:
+        return
+    events, notes = [], []
+    for escalation, row in zip(escalations, rows, strict=True):
+        if escalation.pk is None:  # a backend that does not return ids from bulk_create
+            return
+        agent = row["agent"]
+        for kind, when, actor in (
+            ("created", row["created_at"], None),
+            ("claimed", row["claimed_at"], agent),
+            ("closed", escalation.closed_at or row["claimed_at"], agent),
+        ):
+            events.append(
+                event_model(escalation=escalation, kind=kind, actor=actor, created_at=when)
+            )
+        if row.get("note"):
+            notes.append(
+                note_model(
+                    conversation=row["conversation"],
+                    escalation=escalation,
+                    author=agent,
+                    text="Customer was polite; order checked, nothing else needed.",
+                    created_at=row["claimed_at"],
+                )
+            )
+    event_model.objects.bulk_create(events, batch_size=1000)
+    note_model.objects.bulk_create(notes, batch_size=1000)

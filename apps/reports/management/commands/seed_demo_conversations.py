@@ -30,6 +30,8 @@ class Command(BaseCommand):
         stats = seed_conversations(
             days=options["days"], per_day=options["per_day"], seed=options["seed"]
         )
+        if stats.replaced:
+            self.stdout.write(f"Replaced {stats.replaced} earlier seeded conversations.")
         self.stdout.write(
             f"Seeded {stats.conversations} conversations, {stats.messages} messages, "
             f"{stats.turns} turns, {stats.escalations} escalations and {stats.analyses} analyses "
