@@ -36,6 +36,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "escalations.change_cannedreply",
         "escalations.add_cannedreply",
         "escalations.view_agentnote",
+        "escalations.view_copilotsuggestion",
         "knowledge.view_article",
         "knowledge.change_article",
         "knowledge.add_article",

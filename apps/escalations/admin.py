@@ -7,7 +7,14 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from .models import AgentNote, AgentPresence, CannedReply, Escalation, EscalationEvent
+from .models import (
+    AgentNote,
+    AgentPresence,
+    CannedReply,
+    CopilotSuggestion,
+    Escalation,
+    EscalationEvent,
+)
 
 
 class EscalationEventInline(admin.TabularInline):
@@ -76,6 +83,25 @@ class AgentNoteAdmin(admin.ModelAdmin):
 
 @admin.register(AgentPresence)
 class AgentPresenceAdmin(admin.ModelAdmin):
-    list_display = ("user", "connections", "last_seen", "max_conversations")
+    list_display = ("user", "status", "connections", "last_seen", "max_conversations")
     list_editable = ("max_conversations",)
     readonly_fields = ("connections", "last_seen")
+
+
+@admin.register(CopilotSuggestion)
+class CopilotSuggestionAdmin(admin.ModelAdmin):
+    """What the copilot suggested and what the agent did with it (read-only)."""
+
+    list_display = ("created_at", "agent", "kind", "source", "status", "text")
+    list_filter = ("kind", "source", "status")
+    search_fields = ("text", "sent_text")
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -134,9 +134,22 @@ def _queue_snapshot(user_id: int | None) -> dict[str, Any]:
         services.escalation_card(escalation, position=position)
         for position, escalation in enumerate(services.queued_escalations(), start=1)
     ]
+    from django.contrib.auth import get_user_model
+
+    from . import inbox
+
+    open_cards = inbox.open_cards()
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id is not None else None
+    unread = (
+        inbox.unread_counts(user, [card["conversation_id"] for card in open_cards])
+        if user is not None
+        else {}
+    )
     return {
         "type": "snapshot",
         "escalations": cards,
+        "open": open_cards,  # queued and claimed, for the inbox's lists
+        "unread": unread,  # this agent's unread customer messages per conversation
         "online_agents": services.online_agents().count(),
     }
 

@@ -184,14 +184,21 @@ class AgentNote(models.Model):
 
 
 class AgentPresence(models.Model):
-    """Whether an agent has the console open (sockets, with a heartbeat), and how
-    many conversations they may hold at once (blank: the site default)."""
+    """Whether an agent has the console open (sockets, with a heartbeat), whether
+    they said they are away, and how many conversations they may hold at once
+    (blank: the site default). An agent counts as available only when connected,
+    seen recently and not away."""
+
+    class Status(models.TextChoices):
+        ONLINE = "online", "Online"
+        AWAY = "away", "Away"
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
     )
     connections = models.PositiveIntegerField(default=0)
     last_seen = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ONLINE)
     max_conversations = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Blank: the site default."
     )
@@ -201,3 +208,75 @@ class AgentPresence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ({self.connections} open)"
+
+
+class ReadMark(models.Model):
+    """How far one agent has read one conversation (its last seq they saw): the
+    inbox's unread counts are the customer messages after it."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(
+        "chat.Conversation", on_delete=models.CASCADE, related_name="read_marks"
+    )
+    seq = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "conversation"], name="one_read_mark_per_agent")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} read {self.conversation_id} to {self.seq}"
+
+
+class CopilotSuggestion(models.Model):
+    """One thing the copilot offered an agent, and what the agent did with it.
+
+    A reply starts `shown` (streamed into the composer) and ends `sent` (as is),
+    `edited` (sent after changes) or `discarded`. A summary is `shown` only."""
+
+    class Kind(models.TextChoices):
+        REPLY = "reply", "Suggested reply"
+        SUMMARY = "summary", "Summary and next step"
+
+    class Source(models.TextChoices):
+        MODEL = "model", "Model"
+        CANNED = "canned", "Canned reply (offline)"
+        EXTRACTIVE = "extractive", "Rules (offline)"
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Being written"
+        SHOWN = "shown", "Shown"
+        EDITED = "edited", "Edited, then sent"
+        SENT = "sent", "Sent as is"
+        DISCARDED = "discarded", "Discarded"
+        FAILED = "failed", "Failed"
+
+    conversation = models.ForeignKey(
+        "chat.Conversation", on_delete=models.CASCADE, related_name="copilot_suggestions"
+    )
+    escalation = models.ForeignKey(
+        Escalation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.REPLY)
+    source = models.CharField(max_length=12, choices=Source.choices)
+    status = models.CharField(
+        max_length=10, choices=Outcome.choices, default=Outcome.PENDING, db_index=True
+    )
+    text = models.TextField(blank=True, default="")  # what the copilot wrote
+    sent_text = models.TextField(blank=True, default="")  # what the agent sent
+    data = models.JSONField(default=dict, blank=True)  # a summary's fields
+    after_seq = models.PositiveIntegerField(default=0)  # the conversation it read
+    message_seq = models.PositiveIntegerField(null=True, blank=True)  # the reply it became
+    error_code = models.CharField(max_length=40, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.get_status_display()})"

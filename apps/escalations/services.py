@@ -33,7 +33,14 @@ from apps.chat.services import do_append_event, do_close_conversation
 
 from . import detection, summaries
 from .hours import within_support_hours
-from .models import AgentNote, AgentPresence, Escalation, EscalationEvent, HandoffOffer
+from .models import (
+    AgentNote,
+    AgentPresence,
+    CopilotSuggestion,
+    Escalation,
+    EscalationEvent,
+    HandoffOffer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -158,9 +165,16 @@ def open_escalation(conversation_id: uuid.UUID | str) -> Escalation | None:
 
 
 def online_agents() -> QuerySet[AgentPresence]:
+    """Agents who can answer now: the console open, seen recently, and not away."""
     return AgentPresence.objects.filter(
-        connections__gt=0, last_seen__gte=timezone.now() - ONLINE_WINDOW
+        connections__gt=0,
+        last_seen__gte=timezone.now() - ONLINE_WINDOW,
+        status=AgentPresence.Status.ONLINE,
     )
+
+
+def is_available(user: Any) -> bool:
+    return online_agents().filter(user=user).exists()
 
 
 def agent_capacity(user: Any) -> int:
@@ -490,6 +504,106 @@ def _held_by(conversation_id: uuid.UUID | str, agent: Any) -> Escalation:
     return escalation
 
 
+TRANSFERRED_TEXT = "{name} passed your chat to {to}, who can see everything so far."
+REQUEUED_TEXT = (
+    "{name} passed your chat to the next free person on our team. You're number {position} "
+    "in the queue."
+)
+
+
+def may_take_escalations(user: Any) -> bool:
+    return bool(is_agent(user) and user.has_perm("escalations.change_escalation"))
+
+
+def check_transfer(conversation_id: uuid.UUID | str, agent: Any, to: Any | None) -> Escalation:
+    """The holding agent passes the conversation to another agent (`to`), or back to
+    the queue (`to` None). The receiver must be able to take escalations, be online
+    (not away) and under their cap; the customer is told who has them now."""
+    with transaction.atomic():
+        escalation = _held_by(conversation_id, agent)
+        holder = escalation.claimed_by
+        now = timezone.now()
+        if to is not None:
+            if to.pk == escalation.claimed_by_id:
+                raise EscalationError("same_agent", "That agent already has this conversation.")
+            if not may_take_escalations(to):
+                raise EscalationError("not_an_agent", f"{agent_name(to)} cannot take chats.")
+            if not is_available(to):
+                raise EscalationError("unavailable", f"{agent_name(to)} is away or offline.")
+            _lock_agent(to)
+            if agent_load(to) >= agent_capacity(to):
+                raise EscalationError(
+                    "at_capacity", f"{agent_name(to)} already has {agent_capacity(to)} open."
+                )
+            moved = Escalation.objects.filter(
+                pk=escalation.pk, status=Escalation.Status.CLAIMED, claimed_by=holder
+            ).update(claimed_by=to, claimed_at=now)
+        else:
+            moved = Escalation.objects.filter(
+                pk=escalation.pk, status=Escalation.Status.CLAIMED, claimed_by=holder
+            ).update(status=Escalation.Status.QUEUED, claimed_by=None, claimed_at=None)
+            if moved == 1:
+                moved = Conversation.objects.filter(
+                    pk=conversation_id, status=Conversation.Status.AGENT
+                ).update(status=Conversation.Status.QUEUED, updated_at=now)
+        if moved != 1:
+            raise EscalationError("not_available", "This conversation changed meanwhile.")
+        escalation.refresh_from_db()
+        _log(
+            escalation,
+            "transferred" if to is not None else "requeued",
+            actor=agent,
+            **({"to": agent_name(to), "to_id": to.pk} if to is not None else {}),
+            **({"from": agent_name(holder)} if holder is not None else {}),
+        )
+        _discard_suggestions(conversation_id, holder)
+        name = agent_name(agent)
+        if to is not None:
+            do_append_event(
+                conversation_id,
+                kind=Message.Kind.HANDOFF,
+                role=Message.Role.SYSTEM,
+                text=TRANSFERRED_TEXT.format(name=name, to=agent_name(to)),
+                metadata={
+                    "state": "agent_joined",
+                    "agent_name": agent_name(to),
+                    "escalation_id": escalation.pk,
+                    "transferred_from": name,
+                },
+                author_id=agent.pk,
+            )
+        else:
+            position = queue_position(escalation)
+            do_append_event(
+                conversation_id,
+                kind=Message.Kind.HANDOFF,
+                role=Message.Role.SYSTEM,
+                text=REQUEUED_TEXT.format(name=name, position=position),
+                metadata={"state": "queued", "position": position, "escalation_id": escalation.pk},
+                author_id=agent.pk,
+            )
+        publish_console(
+            "transferred" if to is not None else "requeued",
+            escalation,
+            by=name,
+            to=agent_name(to) if to is not None else None,
+            to_id=to.pk if to is not None else None,
+        )
+    return escalation
+
+
+def _discard_suggestions(conversation_id: uuid.UUID | str, agent: Any) -> None:
+    """Copilot suggestions an agent never sent are discarded when the chat leaves them."""
+    if agent is None:
+        return
+    CopilotSuggestion.objects.filter(
+        conversation_id=conversation_id,
+        agent=agent,
+        kind=CopilotSuggestion.Kind.REPLY,
+        status__in=[CopilotSuggestion.Outcome.PENDING, CopilotSuggestion.Outcome.SHOWN],
+    ).update(status=CopilotSuggestion.Outcome.DISCARDED, resolved_at=timezone.now())
+
+
 def do_agent_message(conversation_id: uuid.UUID | str, agent: Any, text: str) -> Message:
     """The agent's reply, shown to the customer with the agent's first name."""
     text = text.strip()
@@ -541,6 +655,7 @@ def do_hand_back(conversation_id: uuid.UUID | str, agent: Any) -> Escalation:
             status=Escalation.Status.RETURNED, returned_at=now
         )
         _log(escalation, "returned", actor=agent)
+        _discard_suggestions(conversation_id, agent)
         do_append_event(
             conversation_id,
             kind=Message.Kind.HANDOFF,
@@ -562,6 +677,7 @@ def do_close(conversation_id: uuid.UUID | str, agent: Any) -> bool:
         closed = do_close_conversation(conversation_id, reason="agent", actor_id=agent.pk)
         if escalation is not None:
             _close_escalation(escalation, actor=agent)
+        _discard_suggestions(conversation_id, agent)
     return closed
 
 
@@ -628,6 +744,23 @@ def do_agent_disconnected(user_id: int) -> None:
     AgentPresence.objects.filter(user_id=user_id).update(
         connections=Greatest(F("connections") - 1, 0), last_seen=timezone.now()
     )
+
+
+def do_set_presence(agent: Any, status: str) -> AgentPresence:
+    """The agent says they are online or away. Away agents are not offered
+    transfers, are not counted as available (so a waiting customer is offered
+    email), and are not emailed by the SLA sweep while others are online."""
+    if status not in AgentPresence.Status.values:
+        raise EscalationError("invalid_status", "Presence is online or away.")
+    with transaction.atomic():
+        presence = _lock_agent(agent)
+        if presence.status != status:
+            AgentPresence.objects.filter(pk=presence.pk).update(status=status)
+            presence.status = status
+            publish_console(
+                "presence", None, agent=agent_name(agent), agent_id=agent.pk, status=status
+            )
+    return presence
 
 
 # --- Hooks from the chat app -----------------------------------------------------------------
@@ -720,10 +853,13 @@ def _on_customer_message(conversation_id: uuid.UUID | str) -> None:
     latest = Message.objects.from_customer(conversation.pk).order_by("-seq").first()
     if latest is None:
         return
-    if conversation.status == Conversation.Status.QUEUED:
+    if conversation.status in {Conversation.Status.QUEUED, Conversation.Status.AGENT}:
         escalation = open_escalation(conversation.pk)
         if escalation is not None:
-            _while_queued(escalation, latest)
+            # The inbox counts unread customer messages live.
+            publish_console("message", escalation, seq=latest.seq, preview=latest.text[:140])
+            if conversation.status == Conversation.Status.QUEUED:
+                _while_queued(escalation, latest)
     elif conversation.status == Conversation.Status.BOT:
         _while_with_bot(conversation, latest)
 
@@ -914,7 +1050,8 @@ def do_summarise(escalation_id: int, *, use_model: bool = True, last_try: bool =
 
 
 def agent_recipients() -> list[str]:
-    """Email addresses of active staff who may take escalations."""
+    """Email addresses of active staff who may take escalations: those available
+    now (online, not away) when there are any, else everyone who could answer."""
     perm = Q(
         groups__permissions__codename="change_escalation",
         groups__permissions__content_type__app_label="escalations",
@@ -930,6 +1067,9 @@ def agent_recipients() -> list[str]:
         .distinct()
         .order_by("pk")
     )
+    available = users.filter(pk__in=online_agents().values("user_id"))
+    if available.exists():
+        users = available
     return [str(user.email) for user in users]
 
 

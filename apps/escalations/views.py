@@ -17,7 +17,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -29,7 +29,7 @@ from . import services
 from .models import AgentNote, CannedReply, Escalation
 from .services import EscalationError
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def console_view(permission: str) -> Callable[[View], View]:
@@ -260,6 +260,11 @@ def reply(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
         )
     except EscalationError as error:
         return _refused(request, error, _conversation_url(conversation_id))
+    suggestion_id = request.POST.get("suggestion_id", "")
+    if suggestion_id.isdigit():
+        from .copilot import do_record_sent
+
+        do_record_sent(int(suggestion_id), request.user, message)
     if _wants_json(request):
         return JsonResponse({"ok": True, "seq": message.seq})
     return redirect(_conversation_url(conversation_id))
