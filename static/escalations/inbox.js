@@ -250,6 +250,10 @@ function onQueueFrame(frame) {
     }
   }
   if (!card) return;
+  if (!cards.has(card.id) && (card.status === "queued" || card.status === "claimed")) {
+    // A conversation new to this list: the snapshot brings this agent's exact unread count.
+    queueSocket.send({ type: "refresh" });
+  }
   if (card.status === "queued" || card.status === "claimed") {
     cards.set(card.id, card);
   } else {
@@ -274,7 +278,7 @@ function showConnection(which) {
   node.className = `connection connection-${which}`;
 }
 
-connect("/ws/agent/", { onFrame: onQueueFrame, onState: showConnection });
+const queueSocket = connect("/ws/agent/", { onFrame: onQueueFrame, onState: showConnection });
 
 // --- Presence ------------------------------------------------------------------------
 
@@ -282,8 +286,8 @@ const presence = document.getElementById("presence");
 const csrf = document.querySelector("[name=csrfmiddlewaretoken]").value;
 
 async function post(url, fields) {
-  const body = new FormData();
-  for (const [key, value] of Object.entries(fields)) body.append(key, value);
+  const body = new URLSearchParams();
+  for (const [key, value] of Object.entries(fields)) body.append(key, String(value));
   const response = await fetch(url, {
     method: "POST",
     body,

@@ -1,0 +1,267 @@
+"""The agents' inbox in real browsers: two agents and a customer.
+
+The list updates live; agent A claims and replies, transfers to agent B; B replies
+and hands back, and the assistant answers the customer's pending question; the
+keyboard drives it; axe-core finds no serious or critical accessibility problem;
+screenshots at desktop and tablet widths land in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from apps.chat import services as chat_services
+from apps.escalations import services
+from apps.escalations.models import CopilotSuggestion, Escalation
+from apps.escalations.tests.conftest import make_agent
+from tests.fake_openai import FakeOpenAI, json_output, text
+from tests.servers import daphne
+
+__all__ = ["make_agent"]  # a fixture, used by name
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+DESKTOP = {"width": 1440, "height": 900}
+TABLET = {"width": 820, "height": 1180}
+
+
+def log_in(browser: Any, url: str, username: str, viewport: dict[str, int] = DESKTOP) -> Any:
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    page.goto(url + "/admin/login/?next=/admin/console/inbox/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", f"pw-{username}")
+    page.click("input[type=submit]")
+    expect(page.locator("#connection")).to_have_text("Live", timeout=10_000)
+    return page
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """Serious and critical axe-core findings on the page as it is now."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "async () => { const r = await axe.run(document, {resultTypes: ['violations']});"
+        " return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        " nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))})); }"
+    )
+    return [v for v in result if v["impact"] in {"serious", "critical"}]
+
+
+def assert_accessible(page: Any, where: str) -> None:
+    found = axe_violations(page)
+    assert not found, f"{where}: " + json.dumps(found, indent=1)
+
+
+def test_two_agents_share_a_customer_live_from_claim_to_transfer_to_hand_back(
+    browser: Any, live_server_url: str, artifacts: Path, make_agent: Any
+):
+    make_agent("alex", "Alex")
+    make_agent("sam", "Sam")
+    alex = log_in(browser, live_server_url, "alex")
+    sam = log_in(browser, live_server_url, "sam")
+    expect(alex.locator("#conversation-list")).to_contain_text("No one is waiting")
+    assert_accessible(alex, "empty inbox")
+
+    # a customer asks for a person: both lists update without a reload
+    customer_context = browser.new_context(viewport={"width": 420, "height": 800})
+    customer = customer_context.new_page()
+    customer.goto(live_server_url + "/")
+    customer.fill("#input", "I want to talk to a real person")
+    customer.keyboard.press("Enter")
+    expect(customer.locator(".notice.handoff-queued")).to_contain_text("queue", timeout=15_000)
+    for page in (alex, sam):
+        expect(page.locator("#conversation-list .item")).to_have_count(1, timeout=10_000)
+        expect(page.locator('[data-count="queued"]')).to_have_text("1")
+    expect(alex).to_have_title("(1) Inbox · supportbot")
+
+    # Alex opens it with the keyboard (j), claims it (c) and replies (r, Enter)
+    alex.keyboard.press("j")
+    expect(alex.locator("#timeline")).to_contain_text("I want to talk to a real person")
+    expect(alex.locator("#timeline")).to_contain_text("Waiting for an agent")
+    alex.keyboard.press("c")
+    expect(alex.locator("#reply-text")).to_be_visible(timeout=10_000)
+    expect(customer.locator(".notice.handoff-agent_joined")).to_contain_text("Alex", timeout=10_000)
+    expect(alex.locator('[data-count="mine"]')).to_have_text("1", timeout=10_000)
+    expect(sam.locator('[data-count="queued"]')).to_have_text("0", timeout=10_000)
+    expect(alex.locator("#connection")).to_have_text("Live", timeout=10_000)
+    alex.keyboard.press("r")
+    expect(alex.locator("#reply-text")).to_be_focused()
+    alex.keyboard.type("Hi, I'm Alex. Let me look at this.")
+    alex.keyboard.press("Enter")
+    expect(customer.locator(".row-agent")).to_contain_text("I'm Alex", timeout=10_000)
+    expect(alex.locator("#timeline .role-agent")).to_contain_text("I'm Alex")
+
+    # the customer writes; the text stays text, and Alex's open conversation shows it live
+    customer.fill("#input", "My lamp arrived <b>broken</b>")
+    customer.keyboard.press("Enter")
+    expect(alex.locator("#timeline")).to_contain_text("My lamp arrived <b>broken</b>")
+    assert alex.locator("#timeline b").count() == 0
+    expect(alex.locator("#announcer")).to_have_text(
+        "Customer: My lamp arrived <b>broken</b>", timeout=5_000
+    )
+    # Sam, who is not reading it, sees it counted as unread
+    sam.keyboard.press("3")
+    expect(sam.locator("#conversation-list .unread")).to_have_text("2", timeout=10_000)
+
+    # the help overlay opens with ? and closes with Escape
+    alex.locator("#timeline").focus()
+    alex.keyboard.press("?")
+    expect(alex.locator("#help")).to_be_visible()
+    expect(alex.locator("#help")).to_contain_text("Hand back to the assistant")
+    assert_accessible(alex, "help overlay")
+    alex.keyboard.press("Escape")
+    expect(alex.locator("#help")).to_be_hidden()
+
+    # screenshots of a working conversation, desktop and tablet
+    alex.screenshot(path=str(artifacts / "inbox-desktop.png"))
+    assert_accessible(alex, "inbox with a conversation")
+    tablet = log_in(browser, live_server_url, "alex", TABLET)
+    tablet.goto(alex.url)
+    expect(tablet.locator("#reply-text")).to_be_visible()
+    tablet.screenshot(path=str(artifacts / "inbox-tablet.png"))
+    assert_accessible(tablet, "inbox at tablet width")
+    tablet.context.close()
+
+    # Alex transfers to Sam; the customer is told; Sam finds it under "Mine"
+    alex.select_option("#transfer-to", label="Sam (online, 0 of 3)")
+    alex.click("#transfer")
+    expect(customer.locator(".notice.handoff-agent_joined").last).to_contain_text(
+        "Alex passed your chat to Sam", timeout=10_000
+    )
+    expect(alex.locator("#reply-text")).to_have_count(0, timeout=10_000)
+    sam.keyboard.press("2")
+    expect(sam.locator('[data-count="mine"]')).to_have_text("1", timeout=10_000)
+    sam.locator("#conversation-list a.item-link").first.click()
+    expect(sam.locator("#timeline")).to_contain_text("Alex passed your chat to Sam")
+    sam.keyboard.press("r")
+    sam.keyboard.type("Sam here, I have your conversation.")
+    sam.keyboard.press("Enter")
+    expect(customer.locator(".row-agent").last).to_contain_text("Sam here", timeout=10_000)
+
+    # Sam hands back (b)
+    sam.locator("#timeline").focus()
+    sam.keyboard.press("b")
+    expect(customer.locator(".notice.handoff-returned_to_bot")).to_be_visible(timeout=10_000)
+    expect(sam.locator("#reply-text")).to_have_count(0, timeout=10_000)
+    customer.screenshot(path=str(artifacts / "inbox-customer-after-hand-back.png"), full_page=True)
+
+    escalation = Escalation.objects.get()
+    assert escalation.status == "returned"
+    kinds = list(escalation.events.values_list("kind", flat=True))
+    assert [k for k in kinds if k in {"claimed", "transferred", "returned"}] == [
+        "claimed",
+        "transferred",
+        "returned",
+    ]
+    for page in (alex, sam):
+        page.context.close()
+    customer_context.close()
+
+
+# --- The copilot with a scripted model ----------------------------------------------------
+
+SUGGESTION = (
+    "I'm sorry the lamp arrived broken. I can start a return for order #W2611340 "
+    "so we can send a replacement."
+)
+
+
+@pytest.fixture
+def fake_model() -> Iterator[FakeOpenAI]:
+    fake = FakeOpenAI(api_key="test-key").start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+    fake.raise_errors()
+
+
+@pytest.fixture
+def ai_server_url(tmp_path: Path, transactional_db: None, fake_model: FakeOpenAI) -> Iterator[str]:
+    with daphne(
+        tmp_path,
+        OPENAI_API_KEY="test-key",
+        OPENAI_BASE_URL=fake_model.base_url,
+        OPENAI_READ_TIMEOUT="10",
+        SUPPORTBOT_MODEL_SCREEN="false",
+    ) as url:
+        yield url
+
+
+def test_a_copilot_suggestion_streams_into_the_composer_and_is_edited_then_sent(
+    browser: Any, ai_server_url: str, fake_model: FakeOpenAI, artifacts: Path, make_agent: Any
+):
+    # given a customer waiting for a person
+    make_agent("alex", "Alex")
+    manager = make_agent("morgan", "Morgan", group="Support managers")
+    conversation, _ = chat_services.do_create_conversation()
+    chat_services.do_append_event(
+        conversation.pk, role="customer", text="My lamp arrived broken, what now?"
+    )
+    escalation, _ = services.do_escalate(
+        conversation.pk, trigger="customer_request", reason="Broken lamp"
+    )
+    assert escalation is not None and manager is not None
+    fake_model.script(
+        text(SUGGESTION, chunk_size=8, delay=0.03),
+        json_output(
+            {
+                "goal": "Replace a lamp that arrived broken.",
+                "tried": ["Nothing yet"],
+                "identity": "not verified",
+                "sentiment": "negative",
+                "next_step": "Verify the customer, then start a return.",
+            }
+        ),
+    )
+
+    # when Alex claims it and asks the copilot (s)
+    alex = log_in(browser, ai_server_url, "alex")
+    alex.goto(f"{ai_server_url}/admin/console/inbox/{conversation.pk}/")
+    alex.keyboard.press("c")
+    expect(alex.locator("#reply-text")).to_be_visible(timeout=10_000)
+    alex.locator("#timeline").focus()
+    alex.keyboard.press("s")
+    expect(alex.locator("#reply-text")).to_have_value(SUGGESTION, timeout=10_000)
+    expect(alex.locator("#copilot-status")).to_contain_text("never sent on its own")
+    assert CopilotSuggestion.objects.get().status == "shown"
+    # nothing reached the customer yet
+    assert not conversation.messages.filter(role="agent").exists()
+
+    # the model read the conversation as untrusted data, with no tools
+    request = fake_model.requests[0]
+    assert "tools" not in request
+    assert "My lamp arrived broken" in request["messages"][1]["content"]
+    assert "untrusted_data" in request["messages"][1]["content"]
+
+    # one click: a summary with the next step
+    alex.click("#copilot-summary")
+    expect(alex.locator("#copilot-summary-result")).to_contain_text(
+        "Verify the customer, then start a return.", timeout=10_000
+    )
+
+    # Alex edits the suggestion and sends it
+    alex.locator("#reply-text").press("End")
+    alex.locator("#reply-text").type(" Could you share the order number?")
+    alex.locator("#reply-text").press("Enter")
+    expect(alex.locator("#timeline .role-agent")).to_contain_text("share the order number")
+    alex.screenshot(path=str(artifacts / "inbox-copilot-desktop.png"))
+
+    reply = CopilotSuggestion.objects.get(kind="reply")
+    assert reply.status == "edited" and reply.source == "model"
+    assert reply.text == SUGGESTION
+    assert reply.sent_text == SUGGESTION + " Could you share the order number?"
+    assert CopilotSuggestion.objects.get(kind="summary").source == "model"
+
+    # managers see what the copilot did
+    report = log_in(browser, ai_server_url, "morgan")
+    report.goto(f"{ai_server_url}/admin/console/copilot/")
+    expect(report.locator("main")).to_contain_text("Edited, then sent")
+    assert_accessible(report, "copilot report")
+    report.context.close()
+    alex.context.close()
