@@ -179,15 +179,24 @@ TEMPLATES = [
 # --- Database ---------------------------------------------------------------
 
 DATABASE_URL = env_url("DATABASE_URL", {"postgres", "postgresql", "sqlite"})
+# Seconds a connection is kept; the chat path makes many short queries per turn, each in
+# a thread of the pool that keeps its own connection. 0: a new connection per step.
+_CONN_MAX_AGE = env_int("DATABASE_CONN_MAX_AGE", 600)
+# SQLite, however it is named: write transactions take the write lock when they begin
+# (no deadlock between two readers that both want to write), a writer waits for the
+# lock instead of failing with "database is locked", and WAL lets readers run while
+# one writes.
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+}
 if DATABASE_URL:
     import dj_database_url
 
-    # Persistent connections: the chat path makes many short queries per turn.
     DATABASES = {
         "default": dj_database_url.parse(
-            DATABASE_URL,
-            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
-            conn_health_checks=True,
+            DATABASE_URL, conn_max_age=_CONN_MAX_AGE, conn_health_checks=True
         )
     }
 else:
@@ -196,12 +205,16 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(BASE_DIR / "var" / "db.sqlite3"),
-            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
-            # A file, not memory, so a Daphne or Celery process started by a test
-            # sees the test's rows; one per test run, so runs don't share it.
-            "TEST": {"NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")},
+            "CONN_MAX_AGE": _CONN_MAX_AGE,
+            "CONN_HEALTH_CHECKS": True,
         }
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    _sqlite = DATABASES["default"]
+    _sqlite["OPTIONS"] = {**SQLITE_OPTIONS, **_sqlite.get("OPTIONS", {})}
+    # A file, not memory, so a Daphne or Celery process started by a test sees the
+    # test's rows; one per test run, so runs don't share it.
+    _sqlite.setdefault("TEST", {"NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer, cache (rate limits), Celery broker ---------------

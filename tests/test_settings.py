@@ -77,3 +77,17 @@ def test_nothing_set_means_the_embedded_default(settings):
     assert live.CHANNEL_LAYERS["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
     assert live.CELERY_TASK_ALWAYS_EAGER is True
     assert live.SUPPORTBOT_MODEL == "gpt-4o-mini"
+
+
+@pytest.mark.parametrize("url", ["", "sqlite:///var/other.sqlite3", "sqlite:////tmp/x.sqlite3"])
+def test_sqlite_gets_the_same_options_however_it_is_named(url):
+    script = (
+        "from django.conf import settings as s; d = s.DATABASES['default']; "
+        "print(d['ENGINE'], d['OPTIONS'], d['CONN_MAX_AGE'] > 0, bool(d['TEST'].get('NAME')))"
+    )
+    result = run_manage("shell", "-c", script, **({"DATABASE_URL": url} if url else {}))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == (
+        "django.db.backends.sqlite3 {'transaction_mode': 'IMMEDIATE', 'timeout': 20, "
+        "'init_command': 'PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL'} True True"
+    )
