@@ -294,6 +294,15 @@ OPENAI_RETRY_BASE_DELAY = env_float("OPENAI_RETRY_BASE_DELAY", 0.5)
 OPENAI_RETRY_MAX_DELAY = env_float("OPENAI_RETRY_MAX_DELAY", 8.0)
 OPENAI_RETRY_AFTER_CAP = env_float("OPENAI_RETRY_AFTER_CAP", 20.0)
 SUPPORTBOT_MAX_OUTPUT_TOKENS = env_int("SUPPORTBOT_MAX_OUTPUT_TOKENS", 600, minimum=16)
+if SUPPORTBOT_MAX_OUTPUT_TOKENS > 16_384:  # gpt-4o-mini's completion limit
+    raise ImproperlyConfigured("SUPPORTBOT_MAX_OUTPUT_TOKENS must be at most 16384")
+# Low by default: a support assistant should answer the same question the same way.
+SUPPORTBOT_TEMPERATURE = env_float("SUPPORTBOT_TEMPERATURE", 0.2)
+if SUPPORTBOT_TEMPERATURE > 2:
+    raise ImproperlyConfigured("SUPPORTBOT_TEMPERATURE must be between 0 and 2")
+# Earlier turns' messages, tool calls and results the model sees, in tokens (estimated);
+# the oldest are compacted first.
+SUPPORTBOT_HISTORY_TOKENS = env_int("SUPPORTBOT_HISTORY_TOKENS", 8000, minimum=500)
 # A model-based input screen beside each turn (real providers only); it never blocks.
 SUPPORTBOT_MODEL_SCREEN = env_bool("SUPPORTBOT_MODEL_SCREEN", default=True)
 SUPPORTBOT_MODEL_SCREEN_WAIT = env_float("SUPPORTBOT_MODEL_SCREEN_WAIT", 3.0, minimum=0.1)

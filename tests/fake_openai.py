@@ -5,6 +5,12 @@ client: `POST /v1/chat/completions`, streamed (SSE chunks in OpenAI's exact
 shape, a usage chunk when `stream_options.include_usage` is set, `[DONE]`) or
 not, error bodies in OpenAI's shape, and `GET /v1/models`.
 
+It is strict: every request is checked against OpenAI's documented contract
+(tests/openai_contract.py) and a violation is answered with a 400 in OpenAI's
+shape, without taking a planned response. The violation is also recorded as an
+error, so a request a real model would refuse fails the test; a test that sends
+one on purpose calls `fake.expect_refusals()`.
+
 It is scripted: a test queues planned responses and each request takes the
 next one. A request that finds the queue empty gets an HTTP 500 naming the
 problem and is recorded as an error, which the `fake_openai` fixture re-raises
@@ -46,6 +52,8 @@ from typing import Any, Protocol
 
 import pytest
 from aiohttp import web
+
+from tests.openai_contract import check_request
 
 JsonDict = dict[str, Any]
 
@@ -429,6 +437,8 @@ class FakeOpenAI:
         self.requests: list[JsonDict] = []
         self.headers: list[dict[str, str]] = []
         self.errors: list[str] = []
+        self.refusals: list[JsonDict] = []  # the 400 bodies sent for contract violations
+        self.refusals_expected = False
         self.port = 0
         self._queue: collections.deque[Planned] = collections.deque()
         self._lock = threading.Lock()
@@ -459,6 +469,10 @@ class FakeOpenAI:
 
     def next_number(self) -> int:
         return next(self._numbers)
+
+    def expect_refusals(self) -> None:
+        """This test sends requests OpenAI refuses on purpose: answer 400, record nothing."""
+        self.refusals_expected = True
 
     def raise_errors(self) -> None:
         if self.errors:
@@ -558,9 +572,18 @@ class FakeOpenAI:
             body = await request.json()
         except json.JSONDecodeError:
             return self._fail("a chat completion request body was not JSON")
+        invalid = check_request(body)
         with self._lock:
             self.requests.append(body)
             self.headers.append(dict(request.headers))
+            if invalid is not None:
+                self.refusals.append(invalid.body())
+                if not self.refusals_expected:
+                    self.errors.append(
+                        f"request #{len(self.requests)} breaks OpenAI's contract and would get "
+                        f"a 400: {invalid.message} (param {invalid.param})"
+                    )
+                return web.json_response(invalid.body(), status=400)
             planned = self._queue.popleft() if self._queue else None
         if planned is None:
             return self._fail(
@@ -675,7 +698,15 @@ def add_batch_routes(app: web.Application, fake: FakeOpenAI) -> None:
         answer = getattr(fake, "batch_answer", None)
         if batch["status"] == "in_progress" and answer is not None:
             lines = state.files[batch["input_file_id"]].decode().splitlines()
-            output = [_batch_line(json.loads(line), answer) for line in lines if line.strip()]
+            requests = [json.loads(line) for line in lines if line.strip()]
+            for request_line in requests:
+                invalid = check_request(request_line["body"])
+                if invalid is not None and not fake.refusals_expected:
+                    fake.errors.append(
+                        f"batch line {request_line['custom_id']} breaks OpenAI's contract: "
+                        f"{invalid.message}"
+                    )
+            output = [_batch_line(request_line, answer) for request_line in requests]
             output_id = f"file-fake{fake.next_number()}"
             state.files[output_id] = ("\n".join(output) + "\n").encode()
             batch.update(status="completed", output_file_id=output_id)
@@ -701,6 +732,16 @@ def _file_card(file_id: str, size: int, purpose: str) -> JsonDict:
 
 def _batch_line(request_line: JsonDict, answer: Callable[[JsonDict], Any]) -> str:
     custom_id = request_line["custom_id"]
+    invalid = check_request(request_line["body"])
+    if invalid is not None:
+        # The Batch API answers a line OpenAI refuses with that line's 400.
+        return json.dumps(
+            {
+                "custom_id": custom_id,
+                "response": {"status_code": 400, "body": invalid.body()},
+                "error": None,
+            }
+        )
     result = answer(request_line["body"])
     if isinstance(result, Exception):
         line: JsonDict = {

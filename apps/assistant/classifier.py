@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from apps.assistant.guardrails import Verdict
 from apps.assistant.providers.base import Provider, ProviderError
-from apps.assistant.tools import strict_schema
+from apps.assistant.tools import response_format
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ class ScreenAnswer(BaseModel):
     reason: str
 
 
-SCHEMA: dict[str, Any] = strict_schema(ScreenAnswer)
+SCHEMA_NAME = "input_screen"
+SCHEMA: dict[str, Any] = response_format(SCHEMA_NAME, ScreenAnswer)
 # Read once: every turn with a real provider uses it.
 INSTRUCTIONS = (
     Path(__file__).resolve().parent / "prompt_templates" / "screen_classifier.v1.txt"
@@ -56,7 +57,7 @@ async def classify(provider: Provider, texts: list[str]) -> Verdict | None:
         result, _usage = await provider.complete_json(
             system=INSTRUCTIONS,
             user=text,
-            schema_name="input_screen",
+            schema_name=SCHEMA_NAME,
             schema=SCHEMA,
             max_tokens=120,
         )

@@ -186,6 +186,18 @@ def get_tool(tool_name: str) -> ToolSpec | None:
     return REGISTRY.get(tool_name)
 
 
+# Every structured-output (json_schema) call the project makes, by schema name, so a
+# test can hold each against OpenAI's contract.
+RESPONSE_FORMATS: dict[str, dict[str, Any]] = {}
+
+
+def response_format(name: str, schema: type[BaseModel] | dict[str, Any]) -> dict[str, Any]:
+    """Declare the strict schema a `complete_json(schema_name=name)` call answers in."""
+    built = strict_schema(schema) if isinstance(schema, type) else schema
+    RESPONSE_FORMATS[name] = built
+    return built
+
+
 def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model's JSON schema in the form OpenAI's strict mode accepts.
 

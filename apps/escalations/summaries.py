@@ -15,6 +15,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from apps.assistant.tools import response_format
 from apps.chat.models import Conversation, Message, Turn
 
 from .detection import frustration_score
@@ -35,18 +36,22 @@ class Summary(BaseModel):
     next_step: str = Field(max_length=600)
 
 
-SUMMARY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "goal": {"type": "string"},
-        "tried": {"type": "array", "items": {"type": "string"}},
-        "identity": {"type": "string"},
-        "sentiment": {"type": "string", "enum": ["positive", "neutral", "negative", "angry"]},
-        "next_step": {"type": "string"},
+SUMMARY_SCHEMA_NAME = "handover_summary"
+SUMMARY_SCHEMA: dict[str, Any] = response_format(
+    SUMMARY_SCHEMA_NAME,
+    {
+        "type": "object",
+        "properties": {
+            "goal": {"type": "string"},
+            "tried": {"type": "array", "items": {"type": "string"}},
+            "identity": {"type": "string"},
+            "sentiment": {"type": "string", "enum": ["positive", "neutral", "negative", "angry"]},
+            "next_step": {"type": "string"},
+        },
+        "required": ["goal", "tried", "identity", "sentiment", "next_step"],
+        "additionalProperties": False,
     },
-    "required": ["goal", "tried", "identity", "sentiment", "next_step"],
-    "additionalProperties": False,
-}
+)
 
 NEXT_STEP: dict[str, str] = {
     Escalation.Trigger.VERIFICATION: (
@@ -154,7 +159,7 @@ def model_summary(escalation: Escalation) -> dict[str, Any]:
     result, _usage = async_to_sync(provider.complete_json)(
         system=PROMPT_PATH.read_text(),
         user=wrap_untrusted("conversation", data),
-        schema_name="handover_summary",
+        schema_name=SUMMARY_SCHEMA_NAME,
         schema=SUMMARY_SCHEMA,
         max_tokens=min(settings.SUPPORTBOT_MAX_OUTPUT_TOKENS, 500),
     )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from apps.assistant.tools import Citation, ToolContext, ToolResult, tool
 
@@ -26,13 +26,23 @@ COVERED_NOTE = (
 )
 
 
+MAX_QUERY_CHARS = 300
+
+
+def _query(value: str) -> str:
+    # Checked here, not with minLength/maxLength: OpenAI's strict mode refuses those.
+    value = " ".join(value.split())
+    if not value:
+        raise ValueError("the query is empty; give the customer's question in a few words")
+    return value[:MAX_QUERY_CHARS]
+
+
 class SearchHelpCenterArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(
-        min_length=1,
-        max_length=300,
-        description="The customer's question in a few words, e.g. 'how long do refunds take'.",
+    query: Annotated[str, AfterValidator(_query)] = Field(
+        description="The customer's question in a few words, in their language, e.g. "
+        "'how long do refunds take'. Up to 300 characters.",
     )
 
 

@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 from pydantic import BaseModel, ValidationError
 
-from apps.assistant.tools import strict_schema
+from apps.assistant.tools import response_format
 from apps.chat.models import Conversation, Message, Turn
 
 from .models import AnalysisBatch, ConversationAnalysis
@@ -60,7 +60,8 @@ class AnalysisResult(BaseModel):
 
 
 # The strict json_schema the model answers in, generated from the result model.
-SCHEMA: dict[str, Any] = strict_schema(AnalysisResult)
+SCHEMA_NAME = "conversation_analysis"
+SCHEMA: dict[str, Any] = response_format(SCHEMA_NAME, AnalysisResult)
 
 
 # --- Facts of a conversation ---------------------------------------------------------
@@ -246,7 +247,7 @@ def model_analysis(facts: Facts) -> tuple[AnalysisResult, int, int, str]:
     parsed, usage = async_to_sync(provider.complete_json)(
         system=system,
         user=user,
-        schema_name="conversation_analysis",
+        schema_name=SCHEMA_NAME,
         schema=SCHEMA,
         max_tokens=MAX_OUTPUT_TOKENS,
     )
@@ -333,7 +334,7 @@ def batch_request_line(conversation_id: uuid.UUID | str, facts: Facts, model: st
         "max_tokens": MAX_OUTPUT_TOKENS,
         "response_format": {
             "type": "json_schema",
-            "json_schema": {"name": "conversation_analysis", "schema": SCHEMA, "strict": True},
+            "json_schema": {"name": SCHEMA_NAME, "schema": SCHEMA, "strict": True},
         },
     }
     line = {

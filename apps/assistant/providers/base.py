@@ -28,8 +28,9 @@ class ToolCallsReady:
 
 @dataclass(frozen=True)
 class Usage:
-    prompt_tokens: int
+    prompt_tokens: int  # all input tokens, cached ones included
     completion_tokens: int
+    cached_tokens: int = 0  # the part of prompt_tokens read from OpenAI's prompt cache
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,11 @@ StreamEvent = TextDelta | ToolCallsReady | Usage | Finished
 class ModelRequest:
     messages: list[dict[str, Any]]  # Chat Completions messages, layers first
     tools: list[dict[str, Any]] = field(default_factory=list)  # strict function schemas
-    max_tokens: int = 600
+    max_tokens: int = 600  # sent as max_completion_tokens
+    temperature: float = 0.2
+    # OpenAI routes requests with the same key and prefix to the same prompt cache;
+    # one key per conversation keeps a chat's turns together.
+    cache_key: str = ""
     # Structured session facts (verified or not, customer name). The OpenAI provider
     # ignores them: the model reads the session layer instead. The local assistant,
     # which has no language model, reads them here.

@@ -77,17 +77,46 @@ class OpenAIProvider:
 
     # --- The provider interface -------------------------------------------------
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+    def stream_params(self, request: ModelRequest) -> dict[str, Any]:
+        """The exact Chat Completions body of a streamed turn step."""
         params: dict[str, Any] = {
             "model": self.model,
             "messages": request.messages,
-            "max_tokens": request.max_tokens,
+            "max_completion_tokens": request.max_tokens,
+            "temperature": request.temperature,
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        if request.cache_key:
+            # Requests sharing a key and a prefix are routed to the same cache.
+            params["prompt_cache_key"] = request.cache_key
         if request.tools:
             params["tools"] = request.tools
-            params["parallel_tool_calls"] = True
+            # Strict schemas are only guaranteed for one call per response, and the
+            # product confirms one change at a time.
+            params["parallel_tool_calls"] = False
+        return params
+
+    def json_params(
+        self, *, system: str, user: str, schema_name: str, schema: dict[str, Any], max_tokens: int
+    ) -> dict[str, Any]:
+        """The exact Chat Completions body of a structured-output call."""
+        return {
+            "model": self.model,
+            "messages": [
+                {"role": "system", "content": system},
+                {"role": "user", "content": user},
+            ],
+            "max_completion_tokens": max_tokens,
+            "temperature": 0,
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": schema_name, "schema": schema, "strict": True},
+            },
+        }
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        params = self.stream_params(request)
         attempt = 0
         while True:
             assembler = StreamAssembler()
@@ -118,18 +147,9 @@ class OpenAIProvider:
         schema: dict[str, Any],
         max_tokens: int,
     ) -> tuple[dict[str, Any], Usage]:
-        params: dict[str, Any] = {
-            "model": self.model,
-            "messages": [
-                {"role": "system", "content": system},
-                {"role": "user", "content": user},
-            ],
-            "max_tokens": max_tokens,
-            "response_format": {
-                "type": "json_schema",
-                "json_schema": {"name": schema_name, "schema": schema, "strict": True},
-            },
-        }
+        params = self.json_params(
+            system=system, user=user, schema_name=schema_name, schema=schema, max_tokens=max_tokens
+        )
         completion = await self._with_retries(lambda: self._create(params))
         if not completion.choices:
             raise ProviderError("bad_response", "the model returned no choices")
@@ -340,9 +360,11 @@ def _retry_after_seconds(headers: Any) -> float | None:
 def _usage_of(usage: Any) -> Usage:
     if usage is None:
         return Usage(prompt_tokens=0, completion_tokens=0)
+    details = getattr(usage, "prompt_tokens_details", None)
     return Usage(
         prompt_tokens=int(usage.prompt_tokens or 0),
         completion_tokens=int(usage.completion_tokens or 0),
+        cached_tokens=int(getattr(details, "cached_tokens", 0) or 0),
     )
 
 

@@ -57,9 +57,14 @@ class ChunkChoice(TypedDict, total=False):
     finish_reason: str | None
 
 
+class PromptTokensDetails(TypedDict, total=False):
+    cached_tokens: int
+
+
 class ChunkUsage(TypedDict, total=False):
     prompt_tokens: int
     completion_tokens: int
+    prompt_tokens_details: PromptTokensDetails | None
 
 
 class Chunk(TypedDict, total=False):
@@ -101,9 +106,11 @@ class StreamAssembler:
             raise ProviderError("stream_broken", f"the model stream reported an error: {message}")
         usage = data.get("usage")
         if usage:
+            details = usage.get("prompt_tokens_details") or {}
             self.usage = Usage(
                 prompt_tokens=int(usage.get("prompt_tokens") or 0),
                 completion_tokens=int(usage.get("completion_tokens") or 0),
+                cached_tokens=int(details.get("cached_tokens") or 0),
             )
         events: list[TextDelta] = []
         for choice in data.get("choices") or ():

@@ -54,6 +54,9 @@ ORDER_TOOL: dict[str, Any] = {
     },
 }
 
+# The smallest schema strict mode accepts: an object with no properties left open.
+OK_SCHEMA = {"type": "object", "properties": {}, "required": [], "additionalProperties": False}
+
 
 def request(text: str = "Where is my order?", **kwargs: Any) -> ModelRequest:
     messages = [
@@ -92,7 +95,7 @@ async def test_text_streams_as_deltas_then_usage_and_finish(fake_openai: FakeOpe
     assert sent["model"] == "gpt-4o-mini"
     assert sent["stream"] is True
     assert sent["stream_options"] == {"include_usage": True}
-    assert sent["max_tokens"] == 123
+    assert sent["max_completion_tokens"] == 123
     assert sent["messages"][1] == {"role": "user", "content": "Where is my order?"}
     assert "tools" not in sent and "parallel_tool_calls" not in sent
     assert fake_openai.headers[-1]["Authorization"] == "Bearer test-key"
@@ -111,7 +114,7 @@ async def test_a_tool_call_is_assembled_from_its_fragments(fake_openai: FakeOpen
     assert call.id.startswith("call_")
     assert events[-1] == Finished("tool_calls")
     assert fake_openai.last_request["tools"] == [ORDER_TOOL]
-    assert fake_openai.last_request["parallel_tool_calls"] is True
+    assert fake_openai.last_request["parallel_tool_calls"] is False
 
 
 async def test_parallel_tool_calls_arrive_together_in_order(fake_openai: FakeOpenAI) -> None:
@@ -384,7 +387,7 @@ async def test_complete_json_returns_the_parsed_object_and_usage(fake_openai: Fa
     assert usage == Usage(300, 25)
     sent = fake_openai.last_request
     assert "stream" not in sent or sent["stream"] is False
-    assert sent["max_tokens"] == 200
+    assert sent["max_completion_tokens"] == 200
     assert sent["response_format"] == {
         "type": "json_schema",
         "json_schema": {"name": "summary", "schema": schema, "strict": True},
@@ -396,7 +399,7 @@ async def test_complete_json_retries_like_streaming(fake_openai: FakeOpenAI) -> 
     fake_openai.script(error(429, retry_after=0.2), json_output({"ok": True}))
 
     parsed, _ = await provider().complete_json(
-        system="s", user="u", schema_name="x", schema={"type": "object"}, max_tokens=50
+        system="s", user="u", schema_name="x", schema=OK_SCHEMA, max_tokens=50
     )
 
     assert parsed == {"ok": True}
@@ -408,7 +411,7 @@ async def test_complete_json_that_is_not_json_is_a_bad_response(fake_openai: Fak
 
     with pytest.raises(ProviderError) as raised:
         await provider().complete_json(
-            system="s", user="u", schema_name="x", schema={"type": "object"}, max_tokens=50
+            system="s", user="u", schema_name="x", schema=OK_SCHEMA, max_tokens=50
         )
 
     assert raised.value.code == "bad_response"
