@@ -12,3 +12,5 @@ class AssistantConfig(AppConfig):
 
         # Each app declares its tools in tools.py; importing registers them.
         autodiscover_modules("tools")
+        # The assistant's own tool, and the model screen's structured-output schema.
+        from . import calculator, classifier  # noqa: F401

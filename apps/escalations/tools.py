@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from apps.assistant.tools import ToolContext, ToolResult, tool
 
@@ -20,9 +20,16 @@ def _clipped(limit: int) -> AfterValidator:
 class EscalateArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[str, _clipped(300)]
-    priority: Literal["low", "normal", "high", "urgent"]
-    summary: Annotated[str, _clipped(1000)]
+    reason: Annotated[str, _clipped(300)] = Field(
+        description="One short sentence for the agent: why a person is needed."
+    )
+    priority: Literal["low", "normal", "high", "urgent"] = Field(
+        description="urgent only for safety, fraud or legal threats; high for money at stake "
+        "or a very upset customer; normal otherwise; low for general questions."
+    )
+    summary: Annotated[str, _clipped(1000)] = Field(
+        description="What the customer wants and what has been tried so far, for the agent."
+    )
 
 
 @tool(access="public", status=lambda args: "Connecting you with our support team…")

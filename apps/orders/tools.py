@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from apps.assistant.tools import Proposal, ToolContext, ToolError, ToolResult, executor, tool
 
@@ -58,13 +58,68 @@ def _id_list(values: list[str]) -> list[str]:
 
 
 # Length limits are checked by validators rather than schema keywords, so the
-# generated schema stays within what OpenAI's strict mode accepts.
-OrderId = Annotated[str, AfterValidator(_order_id)]
-ItemId = Annotated[str, AfterValidator(_digits_id)]
-ItemIds = Annotated[list[str], AfterValidator(_id_list)]
+# generated schema stays within what OpenAI's strict mode accepts. Every argument
+# carries a description: it is the model's only guide to the id formats.
+OrderId = Annotated[
+    str,
+    AfterValidator(_order_id),
+    Field(description="An order id as the store writes it: '#W' and 7 digits, e.g. '#W2611340'."),
+]
+ItemId = Annotated[
+    str,
+    AfterValidator(_digits_id),
+    Field(description="An item (product variant) id: 10 digits, e.g. '6469567736'."),
+]
+ProductId = Annotated[
+    str,
+    AfterValidator(_digits_id),
+    Field(
+        description="A product id: 10 digits, e.g. '8310926033' (from list_product_types, "
+        "or the product_id of an order item)."
+    ),
+]
+
+
+OldItemIds = Annotated[
+    list[str],
+    AfterValidator(_id_list),
+    Field(
+        description="The item ids (10 digits each) of the order's lines to change, exactly as "
+        "in the order. An id may appear twice when the order holds that item twice and both "
+        "are meant."
+    ),
+]
+NewItemIds = Annotated[
+    list[str],
+    AfterValidator(_id_list),
+    Field(
+        description="The new item ids, one per entry of item_ids and in the same order: the "
+        "variant each old item becomes (same product, available). Duplicates are allowed."
+    ),
+]
+ReturnItemIds = Annotated[
+    list[str],
+    AfterValidator(_id_list),
+    Field(
+        description="The item ids (10 digits each) of the order's lines to return, exactly as "
+        "in the order. An id may appear twice when the order holds that item twice and both "
+        "go back."
+    ),
+]
+MethodId = Annotated[
+    str,
+    _short(64),
+    Field(
+        description="One of the verified customer's payment method ids, as get_my_profile "
+        "lists them: 'credit_card_' , 'paypal_' or 'gift_card_' followed by 7 digits, "
+        "e.g. 'gift_card_1725971'."
+    ),
+]
+
+
 Short = Annotated[str, _short(100)]
 Line = Annotated[str, _short(200)]
-MethodId = Annotated[str, _short(64)]
+Zip = Annotated[str, _short(20)]
 
 
 class _Args(BaseModel):
@@ -235,10 +290,19 @@ def _actor(ctx: ToolContext) -> Actor:
 
 
 class VerifyCustomerArgs(_Args):
-    email: Annotated[str, _short(254)] | None
-    first_name: Short | None
-    last_name: Short | None
-    zip: Annotated[str, _short(20)]
+    email: Annotated[str, _short(254)] | None = Field(
+        description="The email address exactly as the customer typed it, or null if they did "
+        "not give one."
+    )
+    first_name: Short | None = Field(
+        description="The first name as the customer typed it, or null if they did not give it."
+    )
+    last_name: Short | None = Field(
+        description="The last name as the customer typed it, or null if they did not give it."
+    )
+    zip: Zip = Field(
+        description="The 5-digit zip code of the customer's default address, e.g. '80279'."
+    )
 
 
 def _failures_so_far(ctx: ToolContext) -> int:
@@ -318,7 +382,7 @@ class NoArgs(_Args):
 
 
 class ProductArgs(_Args):
-    product_id: ItemId
+    product_id: ProductId
 
 
 class ItemArgs(_Args):
@@ -402,16 +466,21 @@ def get_order(ctx: ToolContext, args: OrderArgs) -> ToolResult:
 
 class CancelArgs(_Args):
     order_id: OrderId
-    reason: Literal["no longer needed", "ordered by mistake"]
+    reason: Literal["no longer needed", "ordered by mistake"] = Field(
+        description="Why the customer cancels, in their own terms mapped to one of the two "
+        "allowed reasons; ask if it is unclear."
+    )
 
 
 class AddressArgs(_Args):
-    address1: Line
-    address2: Line
-    city: Short
-    state: Short
-    country: Short
-    zip: Annotated[str, _short(20)]
+    address1: Line = Field(description="Street address, first line, e.g. '986 Sunset Drive'.")
+    address2: Line = Field(
+        description="Second line (suite, apartment), or an empty string if there is none."
+    )
+    city: Short = Field(description="City, e.g. 'Denver'.")
+    state: Short = Field(description="State as a two-letter code, e.g. 'CO'.")
+    country: Short = Field(description="Country, e.g. 'USA'.")
+    zip: Zip = Field(description="5-digit zip code, e.g. '80279'.")
 
     def address(self) -> dict[str, str]:
         return {
@@ -430,8 +499,8 @@ class OrderAddressArgs(AddressArgs):
 
 class ModifyItemsArgs(_Args):
     order_id: OrderId
-    item_ids: ItemIds
-    new_item_ids: ItemIds
+    item_ids: OldItemIds
+    new_item_ids: NewItemIds
     payment_method_id: MethodId
 
 
@@ -442,14 +511,14 @@ class PaymentArgs(_Args):
 
 class ReturnArgs(_Args):
     order_id: OrderId
-    item_ids: ItemIds
+    item_ids: ReturnItemIds
     payment_method_id: MethodId
 
 
 class ExchangeArgs(_Args):
     order_id: OrderId
-    item_ids: ItemIds
-    new_item_ids: ItemIds
+    item_ids: OldItemIds
+    new_item_ids: NewItemIds
     payment_method_id: MethodId
 
 
