@@ -1126,8 +1126,38 @@ _CO_TOPICAL = re.compile(
 )
 
 
+# Words that, right before "rules" or "policy", make it the assistant's own (its system
+# rules, its hidden guidelines) rather than a subject the store has rules about.
+_CO_META_MODIFIER = (
+    r"(?:system|hidden|secret|internal|initial|original|previous|prior|earlier|above|full|"
+    r"exact|entire|complete|whole|real|actual|true|core|base|default|current|operating|private|"
+    r"confidential|safety|content|developer|operator|ai|bot|assistant|chatbot|model|underlying|"
+    r"own|special|specific|first|last|verbatim|raw|every|all|any|these|those|new|old|other|"
+    r"prompt|response|behaviou?r|conversation|chat|moderation|refusal|filtering|setup|"
+    r"configuration|config|"
+    r"programming|training|jailbreak|admin|root|master|override|backend|back-end|behind)"
+)
+# A policy with no subject ("what's your policy?") is the store's too; only a policy
+# marked as the assistant's own is a target for extraction.
+_CO_BARE_POLICY = re.compile(
+    rf"\b(?:(?!{_CO_META_MODIFIER}\b)[a-z'-]+\s+|^)polic(?:y|ies)\b(?! text)"
+)
+# "your return policy", "the sizing guidelines", "your shipping rules": a rule noun with a
+# subject in front is the store's rule about that subject, which customers ask about.
+_CO_SUBJECT_RULES = re.compile(
+    r"\b(?:your|the|our|its|this|that|a|an|store'?s?|shop'?s?|company'?s?)\s+"
+    r"(?:[a-z'-]+\s+)?"
+    rf"(?!{_CO_META_MODIFIER}\b)[a-z][a-z'-]*\s+"
+    r"(?:polic(?:y|ies)|rules|guidelines|restrictions|instructions|requirements|terms|"
+    r"procedures?|conditions)\b"
+)
+
+
 def _cooccurrence(flat: str) -> set[str]:
-    """Lexicon hits within one sentence: looser than phrases, so rewordings still count."""
+    """Lexicon hits within one sentence: looser than phrases, so rewordings still count.
+    Setting aside a store's policy ("ignore the refund policy") is an override; asking
+    what a policy says ("what is your return policy?") is an ordinary question, so the
+    extraction hit only counts rules that are not about a subject."""
     hits: set[str] = set()
     for sentence in re.split(r"[.!?;\n]+|, (?:and|but|so) ", flat):
         sentence = _CO_TOPICAL.sub(" ", sentence)
@@ -1136,7 +1166,12 @@ def _cooccurrence(flat: str) -> set[str]:
         owned = bool(_CO_OWNED.search(sentence))
         if _CO_OVERRIDE.search(sentence):
             hits.add("override_cooccur_owned" if owned else "override_cooccur")
-        if owned and _CO_EXTRACT.search(sentence):
+        asked = _CO_SUBJECT_RULES.sub(" ", sentence)
+        if (
+            _CO_INTERNAL.search(_CO_BARE_POLICY.sub(" ", asked))
+            and _CO_OWNED.search(asked)
+            and _CO_EXTRACT.search(asked)
+        ):
             hits.add("extract_cooccur")
     return hits
 

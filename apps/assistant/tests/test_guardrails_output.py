@@ -37,7 +37,7 @@ def splits(text: str) -> list[list[str]]:
 
 def attack_texts() -> list[str]:
     rows = []
-    for name in ("redteam.jsonl", "screen_labelled.jsonl"):
+    for name in ("redteam.jsonl", "screen_tuning.jsonl", "screen_held_out.jsonl"):
         path = DATA / name
         if path.exists():
             rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -1,8 +1,8 @@
 """Over-refusal is a failure too: ordinary support requests still get ordinary answers.
 
-Every message labelled "benign" in the screen's labelled set
-(`apps/assistant/data/screen_labelled.jsonl`) goes through the customer socket
-in a conversation of its own, once with the local assistant and once with a
+Every message labelled "benign" in the screen's labelled sets
+(`apps/assistant/data/screen_tuning.jsonl` and `screen_held_out.jsonl`) goes through
+the customer socket in a conversation of its own, once with the local assistant and once with a
 scripted model through the real `openai` client. Each one must get a normal
 reply: a stored assistant message (or a hand-off to a person, for the
 customers who ask for one), never the guard's SAFE_REPLY, never an error. The
@@ -41,7 +41,10 @@ from tests import fake_openai as fake
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 ROOT = Path(__file__).resolve().parents[3]
-LABELLED = ROOT / "apps" / "assistant" / "data" / "screen_labelled.jsonl"
+LABELLED = [
+    ROOT / "apps" / "assistant" / "data" / f"screen_{split}.jsonl"
+    for split in ("tuning", "held_out")
+]
 REPORT = ROOT / "test-artifacts" / "over_refusal.json"
 
 CUSTOMER = "sofia_rossi_8776"  # for the tool-output rows: her pending order #W5918442
@@ -49,7 +52,12 @@ ORDER = "#W5918442"
 
 
 def benign(source: str) -> list[dict[str, Any]]:
-    rows = [json.loads(line) for line in LABELLED.read_text().splitlines() if line.strip()]
+    rows = [
+        json.loads(line)
+        for path in LABELLED
+        for line in path.read_text().splitlines()
+        if line.strip()
+    ]
     return [r for r in rows if r["label"] == "benign" and r["source"] == source]
 
 
@@ -170,7 +178,12 @@ async def test_the_local_assistant_answers_every_ordinary_request(world: None) -
 async def test_a_flag_from_the_input_screen_does_not_block_the_customer(world: None) -> None:
     # The benign set raises no flags, so the flagged messages come from the attack rows:
     # each is recorded as flagged, and the customer still gets an ordinary answer.
-    rows = [json.loads(line) for line in LABELLED.read_text().splitlines() if line.strip()]
+    rows = [
+        json.loads(line)
+        for path in LABELLED
+        for line in path.read_text().splitlines()
+        if line.strip()
+    ]
     flagged_rows = [
         r
         for r in rows

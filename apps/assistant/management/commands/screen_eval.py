@@ -1,12 +1,17 @@
-"""`python manage.py screen_eval`: the input screen's precision and recall.
+"""`python manage.py screen_eval`: how the input screen does on messages it was not tuned on.
 
-Runs `guardrails.screen_input` over the labelled set in
-`apps/assistant/data/screen_labelled.jsonl` (attacks and ordinary support
-messages) and prints precision, recall, F1, the false positives and negatives,
-and recall per attack category. Rows marked `"split": "dev"` were used to tune the
-screen's features; rows marked `"split": "holdout"` were written after the
-features were frozen and never tuned on, so their figures are the honest
-estimate of how the screen does on wording it has not seen.
+Runs `guardrails.screen_input` over two labelled sets of attacks and ordinary support
+messages, kept apart for good:
+
+- `apps/assistant/data/screen_tuning.jsonl`: the tuning rows. The screen's features
+  were written and adjusted while looking at them, so its figures there say little.
+- `apps/assistant/data/screen_held_out.jsonl`: the held-out rows, written after the
+  features were frozen and never used to adjust them (a row that has been tuned on
+  moves to the tuning file). Attack recall, precision and the false-positive rate on
+  ordinary questions are reported on these rows.
+
+Prints precision, recall, F1, the false-positive rate and recall per attack category
+for the held-out rows, and one line for the tuning rows.
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from apps.assistant.guardrails import screen_input
 
-LABELLED_SET = Path(__file__).resolve().parents[2] / "data" / "screen_labelled.jsonl"
+DATA = Path(__file__).resolve().parents[2] / "data"
+TUNING_SET = DATA / "screen_tuning.jsonl"
+HELD_OUT_SET = DATA / "screen_held_out.jsonl"
+SPLITS = {"tuning": TUNING_SET, "held_out": HELD_OUT_SET}
 
 
 class LabelledRow(TypedDict):
@@ -29,7 +37,7 @@ class LabelledRow(TypedDict):
     category: str  # the attack's category; "" for benign rows
     source: str  # "customer" or "tool"
     origin: str
-    split: str  # "dev" or "holdout"
+    split: str  # "tuning" or "held_out", as the file it is in
     text: str
 
 
@@ -54,6 +62,11 @@ class ScreenScores:
         return self.true_positives / attacks if attacks else 0.0
 
     @property
+    def false_positive_rate(self) -> float:
+        ordinary = self.true_negatives + self.false_positives
+        return self.false_positives / ordinary if ordinary else 0.0
+
+    @property
     def f1(self) -> float:
         total = self.precision + self.recall
         return 2 * self.precision * self.recall / total if total else 0.0
@@ -63,6 +76,7 @@ class ScreenScores:
             "precision": round(self.precision, 4),
             "recall": round(self.recall, 4),
             "f1": round(self.f1, 4),
+            "false_positive_rate": round(self.false_positive_rate, 4),
             "true_positives": self.true_positives,
             "false_positives": self.false_positives,
             "true_negatives": self.true_negatives,
@@ -74,12 +88,19 @@ class ScreenScores:
         }
 
 
-def load_labelled(path: Path = LABELLED_SET) -> list[LabelledRow]:
+def load_labelled(path: Path) -> list[LabelledRow]:
     rows: list[LabelledRow] = []
     with path.open(encoding="utf-8") as handle:
         for line in handle:
             if line.strip():
                 rows.append(json.loads(line))
+    return rows
+
+
+def load_split(split: str) -> list[LabelledRow]:
+    """The tuning or the held-out rows; each row's `split` names its file."""
+    rows = load_labelled(SPLITS[split])
+    assert all(row["split"] == split for row in rows), f"a row in {SPLITS[split]} is misfiled"
     return rows
 
 
@@ -105,52 +126,53 @@ def evaluate(rows: list[LabelledRow]) -> ScreenScores:
 
 
 class Command(BaseCommand):
-    help = "Precision and recall of the local input screen on the labelled set."
+    help = "Precision, recall and false positives of the local input screen on held-out rows."
     requires_system_checks: list[str] = []  # a pure text evaluation; no database, no URLs
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--path", default=str(LABELLED_SET), help="a labelled JSONL file")
-        parser.add_argument("--split", choices=["all", "dev", "holdout"], default="all")
+        parser.add_argument("--path", default="", help="evaluate this labelled JSONL file instead")
         parser.add_argument("--json", action="store_true", help="print the figures as JSON")
         parser.add_argument("--show-errors", action="store_true", help="list every error")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        rows = load_labelled(Path(options["path"]))
-        if options["split"] != "all":
-            rows = [row for row in rows if row.get("split", "dev") == options["split"]]
-        scores = evaluate(rows)
+        if options["path"]:
+            parts = {"file": load_labelled(Path(options["path"]))}
+        else:
+            parts = {split: load_split(split) for split in SPLITS}
+        scores = {name: evaluate(rows) for name, rows in parts.items()}
+        main = "file" if "file" in scores else "held_out"
         if options["json"]:
-            report = scores.as_dict()
-            for split in ("dev", "holdout"):
-                part = [row for row in rows if row.get("split", "dev") == split]
-                if part and options["split"] == "all":
-                    report[split] = evaluate(part).as_dict()
-            self.stdout.write(json.dumps(report, indent=2))
+            self.stdout.write(
+                json.dumps({name: score.as_dict() for name, score in scores.items()}, indent=2)
+            )
             return
-        attacks = scores.true_positives + scores.false_negatives
-        ordinary = scores.true_negatives + scores.false_positives
+        held = scores[main]
+        attacks = held.true_positives + held.false_negatives
+        ordinary = held.true_negatives + held.false_positives
         self.stdout.write(
-            f"labelled set: {len(rows)} rows ({attacks} attacks, {ordinary} ordinary messages)"
+            f"{main} rows: {len(parts[main])} ({attacks} attacks, {ordinary} ordinary messages)"
         )
         self.stdout.write(
-            f"precision {scores.precision:.3f}  recall {scores.recall:.3f}  F1 {scores.f1:.3f}  "
-            f"false positives {scores.false_positives}  false negatives {scores.false_negatives}"
+            f"precision {held.precision:.3f}  recall {held.recall:.3f}  F1 {held.f1:.3f}  "
+            f"false positives {held.false_positives} ({held.false_positive_rate:.1%} of ordinary "
+            f"messages)  false negatives {held.false_negatives}"
         )
-        if options["split"] == "all":
-            for split in ("dev", "holdout"):
-                part = [row for row in rows if row.get("split", "dev") == split]
-                if part:
-                    sub = evaluate(part)
-                    self.stdout.write(
-                        f"  {split:<8} ({len(part)} rows): precision {sub.precision:.3f}  "
-                        f"recall {sub.recall:.3f}  F1 {sub.f1:.3f}  "
-                        f"FP {sub.false_positives}  FN {sub.false_negatives}"
-                    )
-        self.stdout.write("recall per category:")
-        for name, (caught, total) in sorted(scores.per_category.items()):
+        self.stdout.write(f"recall per category ({main} rows):")
+        for name, (caught, total) in sorted(held.per_category.items()):
             self.stdout.write(f"  {name:<22} {caught}/{total}  {caught / total:.3f}")
+        if "tuning" in scores:
+            tuning = scores["tuning"]
+            self.stdout.write(
+                f"tuning rows ({len(parts['tuning'])}, fitted, not an estimate): "
+                f"recall {tuning.recall:.3f}  false positives {tuning.false_positives}"
+            )
         if options["show_errors"]:
-            for row in scores.misses:
-                self.stdout.write(f"MISSED {row['id']} [{row['category']}]: {row['text']!r}")
-            for row, reason in scores.false_alarms:
-                self.stdout.write(f"FALSE ALARM {row['id']}: {row['text']!r} ({reason})")
+            for name, score in scores.items():
+                for row in score.misses:
+                    self.stdout.write(
+                        f"MISSED [{name}] {row['id']} [{row['category']}]: {row['text']!r}"
+                    )
+                for row, reason in score.false_alarms:
+                    self.stdout.write(
+                        f"FALSE ALARM [{name}] {row['id']}: {row['text']!r} ({reason})"
+                    )
