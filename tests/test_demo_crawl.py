@@ -63,6 +63,8 @@ def report_pages() -> Iterator[Page]:
         reverse("reports:dashboard") + "?start=2020-01-01&end=2020-01-31", "reports.view_dashboard"
     )
     yield Page(reverse("escalations:queue"), "escalations.view_escalation")
+    yield Page(reverse("escalations:inbox"), "escalations.view_escalation")
+    yield Page(reverse("escalations:copilot-report"), "escalations.view_copilotsuggestion")
 
 
 def review_sample() -> dict[str, Conversation]:
@@ -120,6 +122,10 @@ def review_pages(sample: dict[str, Conversation]) -> Iterator[Page]:
         )
         yield Page(
             reverse("escalations:conversation", args=[conversation.pk]),
+            "escalations.view_escalation",
+        )
+        yield Page(
+            reverse("escalations:inbox-conversation", args=[conversation.pk]),
             "escalations.view_escalation",
         )
 
