@@ -7,6 +7,7 @@ Bad input gets an `error` frame and the socket stays usable.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from typing import Any
 from urllib.parse import parse_qs
@@ -22,15 +23,19 @@ from .frames import (
     ClientFrame,
     ConfirmFrame,
     EndFrame,
+    FrameError,
     MessageFrame,
     RateFrame,
     ResumeFrame,
     RetryFrame,
     client_frame,
+    decode_frame,
 )
 from .models import Conversation, group_for
 from .ratelimit import check_rate, client_key
 from .services import ChatError
+
+log = logging.getLogger(__name__)
 
 # Text frames of a bot turn in progress (the stored reply is guarded by the engine).
 LIVE_BOT_FRAMES = {"delta", "status"}
@@ -83,23 +88,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self.cmd_end()
             elif isinstance(frame, RateFrame):
                 await self.cmd_rate(frame)
-        except ChatError as exc:
+        except (ChatError, FrameError) as exc:
             await self.send_frame({"type": "error", "code": exc.code, "message": exc.message})
+        except Exception:
+            # The protocol promises an error frame, never a dropped socket.
+            log.exception("frame failed on conversation %s", self.conversation_id)
+            await self.send_frame(
+                {
+                    "type": "error",
+                    "code": "internal_error",
+                    "message": "Something went wrong on our side. Please try again.",
+                }
+            )
 
     def parse(self, text_data: str | None, bytes_data: bytes | None) -> ClientFrame:
-        if text_data is None:
-            raise ChatError("invalid_frame", "Frames must be JSON text, not binary.")
-        if len(text_data.encode()) > settings.SUPPORTBOT_MAX_FRAME_BYTES:
-            raise ChatError(
-                "frame_too_large",
-                f"Frames may be at most {settings.SUPPORTBOT_MAX_FRAME_BYTES} bytes.",
-            )
-        try:
-            payload = json.loads(text_data)
-        except json.JSONDecodeError:
-            raise ChatError("invalid_json", "The frame is not valid JSON.") from None
-        if not isinstance(payload, dict):
-            raise ChatError("invalid_frame", "A frame must be a JSON object.")
+        payload = decode_frame(text_data, max_bytes=settings.SUPPORTBOT_MAX_FRAME_BYTES)
         if payload.get("type") not in FRAME_TYPES:
             raise ChatError(
                 "unknown_type", f"Unknown frame type {str(payload.get('type'))[:40]!r}."
@@ -114,14 +117,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # --- Commands -------------------------------------------------------------------
 
     async def cmd_message(self, frame: MessageFrame) -> None:
-        text = frame.text.strip()
-        if not text:
-            raise ChatError("invalid_frame", "text: the message is empty")
-        if len(text) > settings.SUPPORTBOT_MAX_MESSAGE_CHARS:
-            raise ChatError(
-                "message_too_long",
-                f"Messages may be at most {settings.SUPPORTBOT_MAX_MESSAGE_CHARS} characters.",
-            )
+        text = services.check_customer_text(frame.text)
         allowed = await in_db_thread(check_rate)(
             "message",
             f"{self.conversation_id}:{self.client}",

@@ -2,10 +2,46 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+# Sequence numbers are PostgreSQL bigints; a larger number must be refused here,
+# not by the database mid-command.
+MAX_SEQ = 2**62
+
+
+class FrameError(Exception):
+    """A frame that cannot be read; the client gets an `error` frame with this code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def decode_frame(text_data: str | None, *, max_bytes: int) -> dict[str, Any]:
+    """The JSON object in a text frame, or FrameError for anything else.
+
+    Some frames parse as JSON yet fail on the way (an integer of thousands of
+    digits, arrays nested thousands deep): every failure is a FrameError.
+    """
+    if text_data is None:
+        raise FrameError("invalid_frame", "Frames must be JSON text, not binary.")
+    if len(text_data.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise FrameError("frame_too_large", f"Frames may be at most {max_bytes} bytes.")
+    try:
+        payload = json.loads(text_data)
+    except json.JSONDecodeError:
+        raise FrameError("invalid_json", "The frame is not valid JSON.") from None
+    except (ValueError, RecursionError):
+        # int() refuses more than 4300 digits; the decoder recurses per nesting level.
+        raise FrameError("invalid_frame", "The frame is too complex to read.") from None
+    if not isinstance(payload, dict):
+        raise FrameError("invalid_frame", "A frame must be a JSON object.")
+    return payload
 
 
 class _Frame(BaseModel):
@@ -20,7 +56,7 @@ class MessageFrame(_Frame):
 
 class ResumeFrame(_Frame):
     type: Literal["resume"]
-    last_seq: int = Field(ge=0)
+    last_seq: int = Field(ge=0, le=MAX_SEQ)
 
 
 class ConfirmFrame(_Frame):

@@ -24,6 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from .models import Conversation, Message, PendingAction, Turn, group_for
+from .text import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,20 @@ def do_append_event(
     return message
 
 
+def check_customer_text(raw: str) -> str:
+    """A customer's message as it will be stored: control characters (NUL among
+    them) removed and trimmed; ChatError if nothing is left or it is too long."""
+    text = clean_text(raw).strip()
+    if not text:
+        raise ChatError("invalid_frame", "text: the message is empty")
+    if len(text) > settings.SUPPORTBOT_MAX_MESSAGE_CHARS:
+        raise ChatError(
+            "message_too_long",
+            f"Messages may be at most {settings.SUPPORTBOT_MAX_MESSAGE_CHARS} characters.",
+        )
+    return text
+
+
 def do_store_customer_message(
     conversation_id: uuid.UUID | str, *, client_id: uuid.UUID, text: str
 ) -> tuple[Message, bool]:
@@ -202,6 +217,7 @@ def do_store_customer_message(
     existing = Message.objects.filter(conversation_id=conversation_id, client_id=client_id).first()
     if existing is not None:
         return existing, False
+    text = clean_text(text)
     do_reopen_conversation(conversation_id)  # a closed conversation starts a new episode
     masked, pii = mask_pii(text)
     verdict = screen_input(masked)
@@ -604,6 +620,7 @@ def check_rate_conversation(conversation_id: uuid.UUID | str, score: int, commen
     """Store the customer's 1-5 rating once, after the conversation closed."""
     if not 1 <= score <= 5:
         raise ChatError("invalid_frame", "score must be between 1 and 5")
+    comment = clean_text(comment).strip()
     with transaction.atomic():
         rated = Conversation.objects.filter(
             pk=conversation_id, status=Conversation.Status.CLOSED, csat_score__isnull=True

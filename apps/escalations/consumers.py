@@ -13,15 +13,20 @@ POST views (CSRF-protected), which call the services.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from apps.chat.asyncdb import in_db_thread
+from apps.chat.frames import FrameError, decode_frame
 from apps.chat.models import Conversation, group_for
 
 from . import services
+
+log = logging.getLogger(__name__)
 
 
 class _StaffConsumer(AsyncWebsocketConsumer):
@@ -50,19 +55,24 @@ class _StaffConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
-            frame = json.loads(text_data or "")
-        except json.JSONDecodeError:
-            frame = None
-        if not isinstance(frame, dict):
-            await self.send_frame({"type": "error", "code": "invalid_json"})
-            return
-        if frame.get("type") == "ping" and self.user_id is not None:
-            await in_db_thread(services.do_agent_seen)(self.user_id)
-            await self.send_frame({"type": "pong"})
-        elif frame.get("type") == "refresh":
-            await self.send_snapshot()
-        else:
-            await self.send_frame({"type": "error", "code": "unknown_type"})
+            frame = decode_frame(text_data, max_bytes=settings.SUPPORTBOT_MAX_FRAME_BYTES)
+            if frame.get("type") == "ping" and self.user_id is not None:
+                await in_db_thread(services.do_agent_seen)(self.user_id)
+                await self.send_frame({"type": "pong"})
+            elif frame.get("type") == "refresh":
+                await self.send_snapshot()
+            else:
+                await self.send_frame(
+                    {"type": "error", "code": "unknown_type", "message": "Unknown frame type."}
+                )
+        except FrameError as exc:
+            await self.send_frame({"type": "error", "code": exc.code, "message": exc.message})
+        except Exception:
+            # The protocol promises an error frame, never a dropped socket.
+            log.exception("staff frame failed")
+            await self.send_frame(
+                {"type": "error", "code": "internal_error", "message": "Please try again."}
+            )
 
     async def send_snapshot(self) -> None:
         pass

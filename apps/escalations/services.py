@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from apps.chat.models import Conversation, Message, Turn
 from apps.chat.services import do_append_event, do_close_conversation
+from apps.chat.text import clean_text
 
 from . import detection, summaries
 from .hours import within_support_hours
@@ -606,7 +607,7 @@ def _discard_suggestions(conversation_id: uuid.UUID | str, agent: Any) -> None:
 
 def do_agent_message(conversation_id: uuid.UUID | str, agent: Any, text: str) -> Message:
     """The agent's reply, shown to the customer with the agent's first name."""
-    text = text.strip()
+    text = clean_text(text).strip()
     if not text:
         raise EscalationError("empty", "Write a message first.")
     if len(text) > settings.SUPPORTBOT_MAX_MESSAGE_CHARS:
@@ -700,7 +701,7 @@ def on_conversation_closed(conversation_id: uuid.UUID | str, **_: Any) -> None:
 
 def do_add_note(conversation_id: uuid.UUID | str, agent: Any, text: str) -> AgentNote:
     """A private note. It is stored apart from messages and only staff see it."""
-    text = text.strip()
+    text = clean_text(text).strip()
     if not text:
         raise EscalationError("empty", "Write a note first.")
     with transaction.atomic():

@@ -66,7 +66,9 @@ def read_identity_token(token: str) -> str | None:
         expected = _sign(secret, payload)
     except UnicodeEncodeError:
         return None
-    if not hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8")):
+    if not signature.isascii():  # base64url is ASCII; anything else (a lone surrogate) fails
+        return None
+    if not hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii")):
         return None
     try:
         body = json.loads(_b64decode(payload))
