@@ -1035,6 +1035,13 @@ def _flat(text: str) -> str:
     return re.sub(r"\s+", " ", text.lower()).strip()
 
 
+def fold(text: str) -> str:
+    """The screen's reading of a text: compatibility forms, zero-width characters and
+    look-alike letters (in either case) folded, lower case, one space between words.
+    Code that compares what a customer typed with another value reads both through this."""
+    return _flat(_normalise(text).lower().translate(_HOMOGLYPHS))
+
+
 def _variants(flat: str) -> list[str]:
     """Cheap de-obfuscations of the flattened text, screened like the text itself."""
     variants: list[str] = []

@@ -8,6 +8,8 @@ the turn engine runs them in a worker thread because they use the ORM.
 Authorization lives here and in the handlers, never in the model: a handler gets
 the verified customer from `ToolContext`, built from the conversation row, and a
 tool marked `access="verified"` is neither offered nor run before verification.
+An argument that identifies a person is marked `CustomerFact`; `ToolSpec.run`
+refuses the call unless the customer typed each such value (see provenance.py).
 
 A change tool (`confirm=True`) never changes anything when the model calls it:
 its handler checks the request and returns a `Proposal`. The change runs only
@@ -26,6 +28,10 @@ from typing import Any, Literal, TypeVar, get_type_hints
 
 from pydantic import BaseModel, ValidationError
 
+from . import provenance
+from .guardrails import Verdict
+from .provenance import FactKind
+
 Access = Literal["public", "unverified", "verified"]
 
 
@@ -34,6 +40,8 @@ class ToolContext:
     conversation_id: uuid.UUID
     customer_id: str | None  # the verified customer's store id, from the conversation row
     turn_id: uuid.UUID | None = None
+    # What the customer typed in this conversation: the only source of identity facts.
+    customer_texts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,7 @@ class ToolResult:
     ok: bool = True
     citations: list[Citation] = field(default_factory=list)
     proposal: Proposal | None = None
+    verdicts: list[Verdict] = field(default_factory=list)  # for the turn's audit
 
 
 class ToolError(Exception):
@@ -77,6 +86,7 @@ class ToolSpec:
     confirm: bool = False
     status: Callable[[BaseModel], str] | None = None
     execute: Handler | None = None
+    facts: dict[str, FactKind] = field(default_factory=dict)  # arguments the customer types
     _schema: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def parse(self, raw_arguments: str) -> BaseModel:
@@ -93,6 +103,18 @@ class ToolSpec:
                 for err in exc.errors()
             )
             raise ToolError(f"invalid arguments: {problems}") from None
+
+    def run(self, ctx: ToolContext, args: BaseModel) -> ToolResult:
+        """Run the handler, unless an identity fact did not come from the customer."""
+        if self.facts:
+            untyped = provenance.untyped(self.facts, args.model_dump(), ctx.customer_texts)
+            if untyped:
+                return ToolResult(
+                    ok=False,
+                    data=provenance.refusal(self.facts, untyped),
+                    verdicts=[provenance.verdict(self.name, untyped)],
+                )
+        return self.handler(ctx, args)
 
     def status_text(self, args: BaseModel) -> str:
         if self.status is not None:
@@ -159,6 +181,12 @@ def tool(
             confirm=confirm,
             status=status,
             execute=REGISTRY[tool_name].execute if tool_name in REGISTRY else None,
+            facts={
+                field_name: marker.kind
+                for field_name, info in args_model.model_fields.items()
+                for marker in info.metadata
+                if isinstance(marker, provenance.CustomerFact)
+            },
         )
         return handler
 

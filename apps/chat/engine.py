@@ -16,6 +16,7 @@ message with its audit. Every failure ends in a visible error and a stored state
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -55,6 +56,7 @@ from .models import Conversation, Message, Turn, group_for
 log = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 40
+CUSTOMER_TEXTS_LIMIT = 200  # customer messages searched for identity facts
 TOOL_RESULT_AUDIT_CHARS = 2000
 _runners: dict[uuid.UUID, asyncio.Task[None]] = {}
 _wakeups: set[uuid.UUID] = set()  # kicked while their runner was finishing
@@ -316,9 +318,12 @@ async def _run_tool(setup: TurnSetup, state: TurnState, ctx: ToolContext, call: 
             ctx.conversation_id,
             {"type": "status", "turn_id": str(state.turn_id), "text": spec.status_text(args)},
         )
-        result = await in_db_thread(spec.handler)(ctx, args)
+        result = await in_db_thread(spec.run)(ctx, args)
         data = result.data
         audit["ok"] = result.ok
+        if result.verdicts:
+            audit["verdicts"] = [verdict.as_dict() for verdict in result.verdicts]
+            state.verdicts.extend(audit["verdicts"])
         state.citations.extend(c for c in result.citations if c not in state.citations)
         if result.proposal is not None and result.ok:
             action = await in_db_thread(services.do_propose_action)(
@@ -406,7 +411,11 @@ def _begin_turn(conversation_id: uuid.UUID) -> TurnSetup | None:
             verdicts=[v.as_dict() for v in verdicts],
         )
     ctx = ToolContext(
-        conversation_id=conversation.pk, customer_id=conversation.customer_id, turn_id=turn.pk
+        conversation_id=conversation.pk,
+        customer_id=conversation.customer_id,
+        turn_id=turn.pk,
+        # Identity facts are taken only from here, and are asked for only before binding.
+        customer_texts=() if conversation.customer_id else _customer_texts(conversation.pk),
     )
     policy = prompts.current_policy()
     return TurnSetup(
@@ -420,6 +429,16 @@ def _begin_turn(conversation_id: uuid.UUID) -> TurnSetup | None:
         policy=policy,
         limit_text=limit_text,
     )
+
+
+def _customer_texts(conversation_id: uuid.UUID) -> tuple[str, ...]:
+    """What the customer typed in this conversation, every episode (newest first)."""
+    texts = (
+        Message.objects.from_customer(conversation_id)
+        .order_by("-seq")
+        .values_list("text", flat=True)[:CUSTOMER_TEXTS_LIMIT]
+    )
+    return tuple(texts)
 
 
 def _conversation_layer(conversation: Conversation) -> list[dict[str, Any]]:
@@ -494,9 +513,7 @@ def _refresh_ctx(ctx: ToolContext) -> ToolContext:
         .values_list("customer_id", flat=True)
         .first()
     )
-    return ToolContext(
-        conversation_id=ctx.conversation_id, customer_id=customer_id, turn_id=ctx.turn_id
-    )
+    return dataclasses.replace(ctx, customer_id=customer_id)
 
 
 def _audit_fields(state: TurnState, model_name: str, provider_name: str) -> dict[str, Any]:

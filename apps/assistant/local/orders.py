@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+# The provenance check's recognisers: an email or zip code read here is one it accepts.
+from ..provenance import EMAIL, ZIP
 from .skills import LocalReply, LocalState, skill
 
 ORDER_TOOLS = frozenset(
@@ -38,8 +40,6 @@ ORDER_TOOLS = frozenset(
 )
 
 _ORDER_ID = re.compile(r"#?\b(W\d{5,12})\b", re.IGNORECASE)
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_ZIP = re.compile(r"(?<![\w#])(\d{5})(?:-\d{4})?\b")
 _NAME_INTRO = re.compile(
     r"(?i)\b(?:my name is|name's|i am|i'm|this is|it's)\s+([A-Za-z][A-Za-z'-]+)\s+"
     r"([A-Za-z][A-Za-z'-]+)"
@@ -166,8 +166,8 @@ def remembered_order_id(state: LocalState) -> str | None:
 def identity_details(text: str) -> dict[str, str | None] | None:
     """verify_customer arguments from a message, when it holds enough to try."""
     cleaned = _ORDER_ID.sub(" ", text)
-    email_match = _EMAIL.search(cleaned)
-    zip_match = _ZIP.search(_EMAIL.sub(" ", cleaned))
+    email_match = EMAIL.search(cleaned)
+    zip_match = ZIP.search(EMAIL.sub(" ", cleaned))
     if zip_match is None:
         return None
     details: dict[str, str | None] = {
@@ -185,7 +185,7 @@ def identity_details(text: str) -> dict[str, str | None] | None:
         return details
     words = [
         w
-        for w in re.findall(r"[A-Za-z][A-Za-z'-]*", _ZIP.sub(" ", cleaned))
+        for w in re.findall(r"[A-Za-z][A-Za-z'-]*", ZIP.sub(" ", cleaned))
         if w.lower() not in _STOP_WORDS
     ]
     if len(words) == 2:

@@ -8,7 +8,9 @@ reply: a stored assistant message (or a hand-off to a person, for the
 customers who ask for one), never the guard's SAFE_REPLY, never an error. The
 messages the input screen flags (its false positives) are answered like the
 rest. Benign tool output (the set's "tool" rows, e.g. delivery notes) is put in
-a real order's address and must reach the customer untouched.
+a real order's address and must reach the customer untouched. Customers who type
+their email, name and zip code, in any message, order or phrasing, are verified
+(identity is taken only from what the customer typed: issue 18).
 
 The figures are printed (run with `-s`) and written to
 test-artifacts/over_refusal.json.
@@ -31,11 +33,11 @@ from apps.assistant.guardrails import SAFE_REPLY, mask_pii, screen_input
 from apps.assistant.local.skills import FALLBACK
 from apps.chat import engine
 from apps.chat import services as chat
-from apps.chat.models import Message
+from apps.chat.models import Conversation, Message, Turn
 from apps.chat.tests.conftest import ChatSocket, connect
 from apps.knowledge.services import do_load_help_center
 from apps.orders.identity import make_identity_token
-from apps.orders.models import Order
+from apps.orders.models import Customer, Order
 from tests import fake_openai as fake
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -355,3 +357,134 @@ async def test_ordinary_notes_in_tool_output_reach_the_customer_untouched(
         {"benign_notes": len(rows), "flagged_by_screen": flagged_notes, "delivered": delivered},
     )
     assert delivered == len(rows)
+
+
+# --- Customers who type who they are ----------------------------------------------------
+
+# Customers spread over the store (by user id), each verified in every phrasing below.
+TYPED_IDENTITY_CUSTOMERS = ("aarav_anderson_8794", "harper_thomas_9402", "omar_kim_3528")
+
+
+def identity_phrasings(c: Customer) -> list[tuple[str, list[str], dict[str, Any]]]:
+    """(case, what the customer types message by message, what the model passes)."""
+    e, z, f, last = c.email, c.zip, c.first_name, c.last_name
+    by_email = {"email": e, "first_name": None, "last_name": None, "zip": z}
+    by_name = {"email": None, "first_name": f, "last_name": last, "zip": z}
+    spelled = " ".join(z)
+    hidden = e[:3] + "\u200b" + e[3:]  # a zero-width space pasted in with the address
+    wide = z.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    return [
+        ("one message, shouted email", [f"My email is {e.upper()} and my zip is {z}"], by_email),
+        (
+            "over three messages",
+            ["Hi, I need help with an order", f"it's {e}.", f"zip code {z}"],
+            by_email,
+        ),
+        ("zip first, spelled out", [f"zip: {spelled}", f"email: <{e}>"], by_email),
+        ("zip first, then email", [f"{z}. oh and the email is {e}!!"], by_email),
+        ("ZIP+4", [e, f"{z}-1234"], by_email),
+        ("zero-width and full-width", [f"my email is {hidden}, zip {wide}"], by_email),
+        (
+            "name over three messages",
+            [f"I'm {f}", f"last name {last}", f"{z} is my zip"],
+            by_name,
+        ),
+        ("last name first, lower case", [f"{last.lower()}, {f.lower()} - {z}"], by_name),
+        ("possessive", [f"This is {f} {last}'s account, zip {z}"], by_name),
+        # the model asks too early (refused, not counted), then the customer types them
+        ("asked, then typed", ["Where is my order?", f"Sure: {e} {z}"], by_email),
+    ]
+
+
+class VerifyingModel:
+    """Passes the customer's details, in the store's spelling, once it has heard them
+    all (from the `ask_from`-th customer message on)."""
+
+    def __init__(self) -> None:
+        self.details: dict[str, Any] = {}
+        self.ask_from = 1
+
+    def __call__(self, body: dict[str, Any]) -> fake.Planned:
+        messages = body["messages"]
+        last_user = max(i for i, m in enumerate(messages) if m["role"] == "user")
+        results = [
+            prompts.unwrap_untrusted(m["content"])
+            for m in messages[last_user + 1 :]
+            if m["role"] == "tool"
+        ]
+        heard = sum(1 for m in messages if m["role"] == "user")
+        if not results and heard >= self.ask_from:
+            return fake.tool_calls([("verify_customer", self.details)])
+        if not results:
+            return fake.text("Thanks! What else can you tell me?")
+        if results[-1].get("verified"):
+            return fake.text("Thanks, you're verified. How can I help with your order?")
+        return fake.text("Could you tell me the email and zip code on your account?")
+
+
+def verification_audit(conversation_id: str) -> dict[str, Any]:
+    conversation = Conversation.objects.get(pk=conversation_id)
+    verdicts = [
+        v
+        for turn in Turn.objects.filter(conversation_id=conversation_id)
+        for v in turn.verdicts
+        if v.get("check") == "identity_provenance"
+    ]
+    return {
+        "customer_id": conversation.customer_id,
+        "failures": conversation.verification_failures,
+        "refusals": len(verdicts),
+    }
+
+
+@pytest.mark.timeout(300)
+async def test_customers_who_type_their_details_in_any_message_and_phrasing_are_verified(
+    world: None, fake_openai: fake.FakeOpenAI
+) -> None:
+    customers = [
+        await database_sync_to_async(Customer.objects.get)(pk=pk) for pk in TYPED_IDENTITY_CUSTOMERS
+    ]
+    model = VerifyingModel()
+    outcomes: Counter[str] = Counter()
+    failures: list[dict[str, Any]] = []
+    refused_early = 0
+    for customer in customers:
+        for case, said, details in identity_phrasings(customer):
+            early = case == "asked, then typed"
+            model.details, model.ask_from = details, 1 if early else len(said)
+            conversation, token = await database_sync_to_async(chat.do_create_conversation)()
+            connected, communicator = await connect(str(conversation.pk), token)
+            assert connected
+            socket = ChatSocket(communicator, str(conversation.pk))
+            try:
+                await socket.receive()  # session
+                for text in said:
+                    fake_openai.script(fake.dynamic(model), fake.dynamic(model))
+                    await socket.say(text)
+                    await socket.receive_until(
+                        lambda f: f["type"] == "turn" and f["state"] == "ended"
+                    )
+                    await engine.wait_idle(conversation.pk)
+            finally:
+                await socket.close()
+            audit = await database_sync_to_async(verification_audit)(str(conversation.pk))
+            verified = audit["customer_id"] == customer.pk and audit["failures"] == 0
+            expected_refusals = 1 if early else 0
+            refused_early += audit["refusals"]
+            if verified and audit["refusals"] == expected_refusals:
+                outcomes["verified"] += 1
+            else:
+                outcomes["not verified"] += 1
+                failures.append({"customer": customer.pk, "case": case, "said": said, **audit})
+
+    write_report(
+        "typed identity",
+        {
+            "conversations": sum(outcomes.values()),
+            "verified": outcomes["verified"],
+            "refused_before_the_customer_typed": refused_early,
+            "failures": failures[:20],
+        },
+    )
+    assert failures == []
+    assert outcomes["verified"] == len(customers) * 10

@@ -9,15 +9,22 @@ from typing import Any
 from apps.assistant.tools import ToolContext, ToolResult, get_tool
 
 
-def ctx_for(customer_id: str | None, conversation_id: uuid.UUID | None = None) -> ToolContext:
-    return ToolContext(conversation_id=conversation_id or uuid.uuid4(), customer_id=customer_id)
+def ctx_for(
+    customer_id: str | None, conversation_id: uuid.UUID | None = None, *, said: tuple[str, ...] = ()
+) -> ToolContext:
+    """A tool context; `said` is what the customer typed in the conversation."""
+    return ToolContext(
+        conversation_id=conversation_id or uuid.uuid4(),
+        customer_id=customer_id,
+        customer_texts=said,
+    )
 
 
 def call(ctx: ToolContext, name: str, **arguments: Any) -> ToolResult:
     spec = get_tool(name)
     assert spec is not None, name
     assert spec.allowed(ctx), f"{name} is not offered here"
-    return spec.handler(ctx, spec.parse(json.dumps(arguments)))
+    return spec.run(ctx, spec.parse(json.dumps(arguments)))
 
 
 def execute(ctx: ToolContext, name: str, **arguments: Any) -> ToolResult:
