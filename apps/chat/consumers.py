@@ -66,6 +66,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         session = await in_db_thread(_session_frame)(self.conversation_id)
         self.bot_speaks = session["status"] == Conversation.Status.BOT
         await self.send_frame(session)
+        if self.bot_speaks:
+            engine.kick(self.conversation_id)  # a turn owed while nobody was connected
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "conversation_id"):
@@ -167,6 +169,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         frame = event["frame"]
         if frame["type"] == "handoff":
             self.bot_speaks = frame.get("state") == "returned_to_bot"
+            if self.bot_speaks:
+                # A question asked while a person had the chat may still be waiting; the
+                # hand-back happened over HTTP, so the engine is woken here.
+                engine.kick(self.conversation_id)
         elif frame["type"] in LIVE_BOT_FRAMES and not self.bot_speaks:
             # A person owns the conversation now: streamed bot text that raced the
             # hand-off on the channel layer is dropped here, at the last step.

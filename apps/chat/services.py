@@ -577,7 +577,9 @@ def do_reopen_conversation(conversation_id: uuid.UUID | str) -> bool:
             conversation_id,
             kind=Message.Kind.NOTICE,
             role=Message.Role.SYSTEM,
-            text=f"New conversation started. Earlier: {summary}",
+            # The customer sees only that a new chat began; the summary of the earlier
+            # one is for staff (review, console) and stays in the metadata.
+            text=NEW_EPISODE_TEXT,
             metadata={
                 "notice": "episode",
                 "episode": episode,
@@ -592,6 +594,9 @@ def do_reopen_conversation(conversation_id: uuid.UUID | str) -> bool:
             )
         )
     return True
+
+
+NEW_EPISODE_TEXT = "New conversation started."
 
 
 def episode_summary(conversation: Conversation) -> str:

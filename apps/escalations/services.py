@@ -630,22 +630,51 @@ def do_agent_message(conversation_id: uuid.UUID | str, agent: Any, text: str) ->
 
 
 RETURNED_TEXT = (
-    "{name} handed you back to the AI assistant, which can see this conversation so far. "
-    "Is there anything else I can help with?"
+    "{name} handed you back to the AI assistant, which can see this conversation so far."
 )
+RETURNED_NOTHING_PENDING_TEXT = RETURNED_TEXT + " Is there anything else I can help with?"
+
+
+def handled_by_agent_seq(conversation_id: uuid.UUID | str) -> int:
+    """The last customer message a person has replied to: the latest one stored before
+    the agent's last message. Customer messages after it are still waiting for an answer."""
+    last_reply = (
+        Message.objects.filter(
+            conversation_id=conversation_id,
+            role=Message.Role.AGENT,
+            kind=Message.Kind.MESSAGE,
+        )
+        .order_by("-seq")
+        .values_list("seq", flat=True)
+        .first()
+    )
+    if last_reply is None:
+        return 0
+    return (
+        Message.objects.from_customer(conversation_id)
+        .filter(seq__lt=last_reply)
+        .order_by("-seq")
+        .values_list("seq", flat=True)
+        .first()
+    ) or 0
 
 
 def do_hand_back(conversation_id: uuid.UUID | str, agent: Any) -> Escalation:
-    """Agent -> bot. The context stays (same episode); messages the agent already
-    handled are not answered again by the bot, only new ones."""
+    """Agent -> bot. The context stays (same episode). Messages the agent replied to
+    are not answered again; a question the customer asked after the agent's last reply
+    is still pending, and the bot answers it (the customer's socket wakes the engine
+    when it sees the hand-back)."""
     with transaction.atomic():
         escalation = _held_by(conversation_id, agent)
-        latest_customer = Message.objects.latest_customer_seq(conversation_id)
+        handled = handled_by_agent_seq(conversation_id)
+        pending = Message.objects.latest_customer_seq(conversation_id) > max(
+            handled, Conversation.objects.get(pk=conversation_id).answered_seq
+        )
         moved = Conversation.objects.filter(
             pk=conversation_id, status=Conversation.Status.AGENT
         ).update(
             status=Conversation.Status.BOT,
-            answered_seq=Greatest(F("answered_seq"), latest_customer),
+            answered_seq=Greatest(F("answered_seq"), handled),
             turn_requested=False,
             updated_at=timezone.now(),
         )
@@ -661,8 +690,14 @@ def do_hand_back(conversation_id: uuid.UUID | str, agent: Any) -> Escalation:
             conversation_id,
             kind=Message.Kind.HANDOFF,
             role=Message.Role.SYSTEM,
-            text=RETURNED_TEXT.format(name=agent_name(agent)),
-            metadata={"state": "returned_to_bot", "agent_name": agent_name(agent)},
+            text=(RETURNED_TEXT if pending else RETURNED_NOTHING_PENDING_TEXT).format(
+                name=agent_name(agent)
+            ),
+            metadata={
+                "state": "returned_to_bot",
+                "agent_name": agent_name(agent),
+                "pending": pending,
+            },
             author_id=agent.pk,
         )
         publish_console("returned", escalation)

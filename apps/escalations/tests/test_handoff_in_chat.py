@@ -98,13 +98,18 @@ async def test_an_agent_claims_replies_hands_back_and_the_bot_answers_again(chat
     )
     reply = (await socket.receive_until(lambda f: f["type"] == "message"))[-1]
     assert reply["role"] == "agent" and reply["agent_name"] == "Alex"
-    await socket.say("thanks Alex, can you check my refund?")
+    await socket.say("thanks Alex, that's all")
     await socket.receive_until(lambda f: f["type"] == "message" and f["role"] == "customer")
+    await database_sync_to_async(services.do_agent_message)(
+        socket.conversation_id, agent, "You're welcome!"
+    )
+    await socket.receive_until(lambda f: f["type"] == "message" and f["role"] == "agent")
 
     await database_sync_to_async(services.do_hand_back)(socket.conversation_id, agent)
-    await socket.receive_until(is_handoff("returned_to_bot"))
+    returned = (await socket.receive_until(is_handoff("returned_to_bot")))[-1]
+    assert "anything else" in returned["text"]  # nothing is waiting for an answer
     await engine.wait_idle(uuid.UUID(socket.conversation_id))
-    # the message the agent handled is not answered again by the bot...
+    # the messages the agent replied to are not answered again by the bot...
     assert not await database_sync_to_async(
         Message.objects.filter(conversation_id=socket.conversation_id, role="assistant").exists
     )()
@@ -114,6 +119,42 @@ async def test_an_agent_claims_replies_hands_back_and_the_bot_answers_again(chat
     assert answer["text"].startswith("Hi there!")
     await database_sync_to_async(escalation.refresh_from_db)()
     assert escalation.status == "returned"
+
+
+async def test_after_a_hand_back_the_bot_answers_the_question_the_agent_left_open(chat, make_agent):
+    # given a customer who asked a question after the agent's last reply
+    from apps.knowledge.services import do_load_help_center
+
+    await database_sync_to_async(do_load_help_center)()
+    agent = await database_sync_to_async(make_agent)("alex", "Alex")
+    socket = await chat()
+    await socket.say("get me a human")
+    await socket.receive_until(is_handoff("queued"))
+    await engine.wait_idle(uuid.UUID(socket.conversation_id))
+    [escalation] = await database_sync_to_async(escalations)(socket.conversation_id)
+    await database_sync_to_async(services.check_claim)(escalation.pk, agent)
+    await socket.receive_until(is_handoff("agent_joined"))
+    await database_sync_to_async(services.do_agent_message)(
+        socket.conversation_id, agent, "Hi, I'm Alex. How can I help?"
+    )
+    await socket.receive_until(lambda f: f["type"] == "message" and f["role"] == "agent")
+    await socket.say("How long do I have to return an item?")
+    await socket.receive_until(lambda f: f["type"] == "message" and f["role"] == "customer")
+
+    # when the agent hands back without answering it
+    await database_sync_to_async(services.do_hand_back)(socket.conversation_id, agent)
+    returned = (await socket.receive_until(is_handoff("returned_to_bot")))[-1]
+
+    # then the hand-back does not ask for "anything else", and the bot answers the question
+    assert "anything else" not in returned["text"]
+    answer = await socket.reply()
+    assert answer["role"] == "assistant"
+    assert "return" in answer["text"].lower()  # an answer about returns, not "anything else?"
+    await engine.wait_idle(uuid.UUID(socket.conversation_id))
+    answers = await database_sync_to_async(
+        Message.objects.filter(conversation_id=socket.conversation_id, role="assistant").count
+    )()
+    assert answers == 1  # the greeting the agent answered is not answered again
 
 
 async def test_an_agent_closes_the_conversation_and_the_customer_sees_it(chat, make_agent):
