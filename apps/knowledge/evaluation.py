@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .services import do_search_help_center
 
-QUESTIONS_FILE = Path(__file__).resolve().parent / "eval" / "questions.jsonl"
+QUESTIONS_FILE = Path(__file__).resolve().parent / "eval" / "tuning.jsonl"
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
@@ -65,6 +66,62 @@ class IndexState(models.Model):
         return f"help-center index {self.stamp[:8]}"
 
 
+class ArticleQuestion(models.Model):
+    """A question this article answers, in a customer's words.
+
+    Every search path indexes these beside the article's sections: the offline
+    index as short documents of their own, the embeddings path as vectors. An
+    operator adds them in the article's admin page, or in one click from the
+    unanswered-questions report."""
+
+    class Source(models.TextChoices):
+        ADMIN = "admin", "written in the admin"
+        UNANSWERED = "unanswered", "from the unanswered-questions report"
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="questions")
+    text = models.CharField(max_length=300)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.ADMIN)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["article_id", "id"]
+        verbose_name = "question this article answers"
+        verbose_name_plural = "questions this article answers"
+        constraints = [
+            models.UniqueConstraint(fields=["article", "text"], name="article_question_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class SectionEmbedding(models.Model):
+    """The embedding of one searchable text (a section or an alternate phrasing).
+
+    Keyed by the embedding model and a hash of the exact text embedded, not by
+    the passage row (passages are rebuilt on every save): an edited section gets
+    a new hash and is embedded once; an unchanged one is never embedded again."""
+
+    model = models.CharField(max_length=80)
+    content_hash = models.CharField(max_length=64)
+    dimensions = models.PositiveIntegerField()
+    vector = models.BinaryField(help_text="float32, little-endian, unit length")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model", "content_hash"], name="section_embedding_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.content_hash[:12]}"
+
+
 class UnansweredQuestion(models.Model):
     """A customer question the help center had no good passage for."""
 
@@ -73,6 +130,15 @@ class UnansweredQuestion(models.Model):
     count = models.PositiveIntegerField(default=1)
     first_asked_at = models.DateTimeField(auto_now_add=True)
     last_asked_at = models.DateTimeField()
+    answered_by = models.ForeignKey(
+        Article,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The article an operator linked as answering it.",
+    )
+    answered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-count", "-last_asked_at"]

@@ -17,7 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .markdown import split_sections, to_plain
-from .models import Article, IndexState, Passage, UnansweredQuestion
+from .models import Article, ArticleQuestion, IndexState, Passage, UnansweredQuestion
 from .search import SearchResult, current_index, normalize_question
 
 ARTICLES_DIR = Path(__file__).resolve().parent / "articles"
@@ -85,6 +85,48 @@ def do_record_unanswered(question: str) -> UnansweredQuestion | None:
             )
             row.refresh_from_db()
     return row
+
+
+def clean_question_text(text: str) -> str:
+    return " ".join(text.split())[:300]
+
+
+def do_add_article_question(
+    article: Article,
+    text: str,
+    *,
+    source: str = ArticleQuestion.Source.ADMIN,
+    user_id: int | None = None,
+) -> ArticleQuestion:
+    """Attach a question the article answers; every search path uses it from now on.
+
+    Adding the same wording twice keeps the one row; the index follows (see signals)."""
+    cleaned = clean_question_text(text)
+    if not cleaned:
+        raise ValueError("a question needs some words")
+    with transaction.atomic():
+        question, _ = ArticleQuestion.objects.get_or_create(
+            article=article,
+            text=cleaned,
+            defaults={"source": source, "created_by_id": user_id},
+        )
+    return question
+
+
+def do_link_unanswered(
+    unanswered: UnansweredQuestion, article: Article, *, user_id: int | None = None
+) -> ArticleQuestion:
+    """An operator says `article` answers an unanswered question: its wording becomes one
+    of the article's questions, and the report row records the link."""
+    with transaction.atomic():
+        row = UnansweredQuestion.objects.select_for_update().get(pk=unanswered.pk)
+        question = do_add_article_question(
+            article, row.example, source=ArticleQuestion.Source.UNANSWERED, user_id=user_id
+        )
+        row.answered_by = article
+        row.answered_at = timezone.now()
+        row.save(update_fields=["answered_by", "answered_at"])
+    return question
 
 
 def do_search_help_center(query: str, *, record: bool = True, limit: int = 3) -> SearchResult:

@@ -8,10 +8,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from apps.assistant.tools import Citation, ToolContext, ToolResult, tool
 
-from .search import Hit, current_index, is_good
+from .search import Hit, IndexedPassage, current_index, is_good
 from .services import do_search_help_center
 
 EXCERPT_CHARS = 700
+# An article's introduction that matches best is an overview: its sections say the rest.
+OVERVIEW_SECTIONS = 3
 # A lower-ranked article is offered too when it is nearly as good as the best one.
 RELATIVE_SCORE = 0.6
 
@@ -53,6 +55,12 @@ def _excerpt(text: str) -> str:
     return cut + "…"
 
 
+def section_url(passage: IndexedPassage) -> str:
+    if passage.heading and passage.anchor:
+        return f"{passage.url}#{passage.anchor}"
+    return passage.url
+
+
 def relevant_hits(hits: list[Hit]) -> list[Hit]:
     """The hits worth showing: the best one, and any others nearly as good."""
     if not hits:
@@ -80,17 +88,26 @@ def search_help_center(ctx: ToolContext, args: SearchHelpCenterArgs) -> ToolResu
         )
     hits = relevant_hits(result.hits)
     shown = [hit.passage for hit in hits]
-    # The best article's other well-matching section too: its introduction often
-    # ranks first while the figures the customer wants sit in a later section.
-    for section in current_index().sections_of(hits[0].passage.article_id, args.query):
-        if section not in shown:
-            shown.insert(1, section)
-            break
+    index = current_index()
+    top = hits[0].passage
+    if not top.heading:
+        # The introduction matched best ("what are the shipping options?"): it only
+        # announces what the sections say, so the first sections come with it.
+        extra = [p for p in index.sections_in_order(top.article_id) if p.heading]
+        shown[1:1] = [p for p in extra[:OVERVIEW_SECTIONS] if p not in shown]
+    else:
+        # The best article's other well-matching section too: the figures the
+        # customer wants often sit in a neighbouring section.
+        for section in index.sections_of(top.article_id, args.query):
+            if section not in shown:
+                shown.insert(1, section)
+                break
     passages: list[dict[str, Any]] = [
         {
             "article_id": passage.article_id,
             "title": passage.title,
-            "url": passage.url,
+            # The section's own link, so an answer can point at the part it quotes.
+            "url": section_url(passage),
             "heading": passage.heading,
             "text": _excerpt(passage.text),
         }

@@ -114,9 +114,16 @@ def answer_text(data: Any, question: str) -> str:
             "Would you like me to connect you with a person from our team who can help?"
         )
     best = _best_passage_of_top_article(passages, question)
-    quote = quote_sentences(str(best.get("text", "")), question)
+    same_article = [p for p in passages if p.get("article_id") == best.get("article_id")]
+    sections = [p for p in same_article if p.get("heading") and p is not best]
+    if not best.get("heading") and sections:
+        # The introduction answered best: it is an overview, so quote what each of the
+        # sections after it says, in the article's order.
+        quote = overview_quote(sections, question)
+    else:
+        quote = quote_sentences(str(best.get("text", "")), question)
     title = str(best.get("title", "our help center"))
-    url = str(best.get("url", ""))
+    url = str(best.get("url", ""))  # the section's link when it has a heading
     source = f"Source: {title} ({url})" if url else f"Source: {title}"
     return f'Here\'s what our help center says: "{quote}"\n\n{source}'
 
@@ -124,7 +131,7 @@ def answer_text(data: Any, question: str) -> str:
 def _best_passage_of_top_article(passages: list[dict[str, Any]], question: str) -> dict[str, Any]:
     """Of the top article's passages, the one with the sentence closest to the question
     (an article's introduction often ranks first but answers least)."""
-    top_url = passages[0].get("url")
+    top_article = passages[0].get("article_id")
 
     def closeness(rank_and_passage: tuple[int, dict[str, Any]]) -> tuple[int, int]:
         rank, passage = rank_and_passage
@@ -132,8 +139,27 @@ def _best_passage_of_top_article(passages: list[dict[str, Any]], question: str) 
         best = max((sentence_score(question, s) for s in sentences), default=0)
         return best, -rank
 
-    same_article = [(r, p) for r, p in enumerate(passages) if p.get("url") == top_url]
+    same_article = [(r, p) for r, p in enumerate(passages) if p.get("article_id") == top_article]
     return max(same_article, key=closeness)[1]
+
+
+MAX_OVERVIEW_CHARS = 600
+
+
+def overview_quote(sections: list[dict[str, Any]], question: str) -> str:
+    """A sentence or two from each section, within one budget."""
+    per_section = max(120, MAX_OVERVIEW_CHARS // max(len(sections), 1))
+    parts: list[str] = []
+    used = 0
+    for section in sections:
+        text = quote_sentences(str(section.get("text", "")), question, limit=2)
+        if len(text) > per_section:
+            text = text[:per_section].rsplit(" ", 1)[0] + "…"
+        if used + len(text) > MAX_OVERVIEW_CHARS:
+            break
+        parts.append(text)
+        used += len(text) + 1
+    return " ".join(parts)
 
 
 _WANTS_FIGURE = re.compile(

@@ -86,8 +86,10 @@ def test_a_policy_question_is_answered_from_the_help_center_with_its_source(
     answer = _ask("how long till a refund shows up on a credit card?")
 
     assert "5 to 7 business days" in answer
+    # The source links to the section quoted, on the article's page.
     assert answer.rstrip().endswith(
-        "Source: Refunds and how long they take (/help/refund-timelines/)"
+        "Source: Refunds and how long they take "
+        "(/help/refund-timelines/#credit-card-and-paypal-refunds)"
     )
     quote = answer.split('"')[1]
     assert 20 < len(quote) <= 361 and quote.count(". ") <= 2
@@ -97,7 +99,7 @@ def test_a_shipping_question_quotes_the_shipping_article(loaded: None) -> None:
     answer = _ask("is shipping free?")
 
     assert "free on orders of $50 or more" in answer
-    assert "(/help/shipping-options-times-and-costs/)" in answer
+    assert "(/help/shipping-options-times-and-costs/#standard-shipping)" in answer
 
 
 def test_an_uncovered_question_says_so_plainly_and_offers_a_person(loaded: None) -> None:

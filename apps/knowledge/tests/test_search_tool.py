@@ -48,12 +48,13 @@ def test_it_returns_top_passages_with_article_ids_urls_and_citations(help_center
     article = Article.objects.get(slug="refund-timelines")
     assert best["article_id"] == article.pk
     assert best["title"] == article.title
-    assert best["url"] == "/help/refund-timelines/"
+    assert best["url"] == "/help/refund-timelines/#credit-card-and-paypal-refunds"
     assert best["heading"] and "5 to 7 business days" in best["text"]
     assert set(best) == {"article_id", "title", "url", "heading", "text"}
     assert result.citations[0] == Citation(article.pk, article.title, "/help/refund-timelines/")
     # one citation per article, in the order the passages rank them
-    assert [c.url for c in result.citations] == list(dict.fromkeys(p["url"] for p in passages))
+    cited = [c.url for c in result.citations]
+    assert cited == list(dict.fromkeys(p["url"].split("#")[0] for p in passages))
 
 
 def test_its_output_is_wrapped_as_untrusted_data_with_role_markers_neutralised(
