@@ -1110,7 +1110,8 @@ def agent_recipients() -> list[str]:
 
 
 def console_path(conversation_id: uuid.UUID | str) -> str:
-    return f"/admin/console/conversations/{conversation_id}/"
+    """Where an email sends the agent: the conversation open in the inbox."""
+    return f"/admin/console/inbox/{conversation_id}/"
 
 
 def do_notify_agents(escalation_id: int, round_number: int) -> bool:
@@ -1159,7 +1160,7 @@ def _email_agents(escalation: Escalation, recipients: list[str], round_number: i
             f"Suggested next step: {summary.get('next_step', '')}",
         ]
     base = getattr(settings, "SUPPORTBOT_BASE_URL", "")
-    lines += ["", f"Open it in the agent console: {base}{console_path(escalation.conversation_id)}"]
+    lines += ["", f"Open it in the agents' inbox: {base}{console_path(escalation.conversation_id)}"]
     EmailMessage(
         subject=subject,
         body="\n".join(lines),

@@ -158,7 +158,7 @@ soundToggle.addEventListener("change", () => {
 });
 
 function alertsOn() {
-  return "Notification" in window && Notification.permission === "granted" && localStorage.getItem("inbox-alerts") !== "off";
+  return "Notification" in window && Notification.permission === "granted" && localStorage.getItem("inbox-alerts") === "on";
 }
 
 function showAlertState() {
@@ -624,7 +624,10 @@ async function summarise() {
   if (!result.ok) {
     target.replaceChildren(el("dt", "", "Summary"), el("dd", "", result.message || "Not available."));
   } else {
-    target.replaceWith(summaryList("copilot-summary-result", result.summary));
+    const list = summaryList("copilot-summary-result", result.summary);
+    const by = result.source === "model" ? "the model" : "rules (no model answered)";
+    list.append(el("dt", "", "Written by"), el("dd", "", by));
+    target.replaceWith(list);
     announce(`summary-${result.id}`, `Summary: ${result.summary.goal}. Next step: ${result.summary.next_step}`);
   }
   document.getElementById("copilot-summary-result").hidden = false;
@@ -644,7 +647,8 @@ const help = document.getElementById("help");
 document.getElementById("help-open").addEventListener("click", () => help.showModal());
 
 function typingIn(target) {
-  return target.closest("input, textarea, select, [contenteditable=true]") !== null;
+  const fields = "input:not([type=checkbox]):not([type=radio]):not([type=button]):not([type=submit])";
+  return target.closest(`${fields}, textarea, select, [contenteditable=true]`) !== null;
 }
 
 function move(step) {

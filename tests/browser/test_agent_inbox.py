@@ -30,8 +30,38 @@ DESKTOP = {"width": 1440, "height": 900}
 TABLET = {"width": 820, "height": 1180}
 
 
-def log_in(browser: Any, url: str, username: str, viewport: dict[str, int] = DESKTOP) -> Any:
-    context = browser.new_context(viewport=viewport)
+# Watches what the page asks the browser for: desktop notifications (shown only
+# while the tab is in the background, so the tab says it is) and alert sounds.
+WATCH_ALERTS = """
+Object.defineProperty(document, "visibilityState", { get: () => "hidden" });
+window.__notes = [];
+window.__beeps = 0;
+const RealNotification = window.Notification;
+function WatchedNotification(title, options) {
+  window.__notes.push(title);
+  return new RealNotification(title, options);
+}
+Object.defineProperty(WatchedNotification, "permission", { get: () => RealNotification.permission });
+WatchedNotification.requestPermission = () => RealNotification.requestPermission();
+window.Notification = WatchedNotification;
+const realOscillator = AudioContext.prototype.createOscillator;
+AudioContext.prototype.createOscillator = function () { window.__beeps += 1; return realOscillator.call(this); };
+"""
+
+
+def log_in(
+    browser: Any,
+    url: str,
+    username: str,
+    viewport: dict[str, int] = DESKTOP,
+    *,
+    watch_alerts: bool = False,
+) -> Any:
+    context = browser.new_context(
+        viewport=viewport, permissions=["notifications"] if watch_alerts else []
+    )
+    if watch_alerts:
+        context.add_init_script(WATCH_ALERTS)
     page = context.new_page()
     page.goto(url + "/admin/login/?next=/admin/console/inbox/")
     page.fill("#id_username", username)
@@ -63,7 +93,12 @@ def test_two_agents_share_a_customer_live_from_claim_to_transfer_to_hand_back(
     make_agent("alex", "Alex")
     make_agent("sam", "Sam")
     alex = log_in(browser, live_server_url, "alex")
-    sam = log_in(browser, live_server_url, "sam")
+    sam = log_in(browser, live_server_url, "sam", watch_alerts=True)
+    # Sam turns on desktop alerts and the sound
+    sam.click("#notify-toggle")
+    expect(sam.locator("#notify-toggle")).to_have_text("Desktop alerts: on")
+    sam.check("#sound-toggle")
+    beeps_before = sam.evaluate("window.__beeps")
     expect(alex.locator("#conversation-list")).to_contain_text("No one is waiting")
     assert_accessible(alex, "empty inbox")
 
@@ -78,6 +113,10 @@ def test_two_agents_share_a_customer_live_from_claim_to_transfer_to_hand_back(
         expect(page.locator("#conversation-list .item")).to_have_count(1, timeout=10_000)
         expect(page.locator('[data-count="queued"]')).to_have_text("1")
     expect(alex).to_have_title("(1) Inbox · supportbot")
+    # Sam, in another tab, gets one desktop notification and a sound
+    expect(sam.locator("#announcer")).to_contain_text("New in the queue")
+    assert sam.evaluate("window.__notes") == ["Unverified customer is waiting (normal)"]
+    assert sam.evaluate("window.__beeps") == beeps_before + 1
 
     # Alex opens it with the keyboard (j), claims it (c) and replies (r, Enter)
     alex.keyboard.press("j")
