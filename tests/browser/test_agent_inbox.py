@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from playwright.sync_api import expect
 
 from apps.chat import services as chat_services
@@ -41,11 +42,16 @@ function WatchedNotification(title, options) {
   window.__notes.push(title);
   return new RealNotification(title, options);
 }
-Object.defineProperty(WatchedNotification, "permission", { get: () => RealNotification.permission });
+Object.defineProperty(WatchedNotification, "permission", {
+  get: () => RealNotification.permission,
+});
 WatchedNotification.requestPermission = () => RealNotification.requestPermission();
 window.Notification = WatchedNotification;
 const realOscillator = AudioContext.prototype.createOscillator;
-AudioContext.prototype.createOscillator = function () { window.__beeps += 1; return realOscillator.call(this); };
+AudioContext.prototype.createOscillator = function () {
+  window.__beeps += 1;
+  return realOscillator.call(this);
+};
 """
 
 
@@ -90,6 +96,7 @@ def assert_accessible(page: Any, where: str) -> None:
 def test_two_agents_share_a_customer_live_from_claim_to_transfer_to_hand_back(
     browser: Any, live_server_url: str, artifacts: Path, make_agent: Any
 ):
+    call_command("load_help_center", verbosity=0)
     make_agent("alex", "Alex")
     make_agent("sam", "Sam")
     alex = log_in(browser, live_server_url, "alex")
@@ -182,11 +189,18 @@ def test_two_agents_share_a_customer_live_from_claim_to_transfer_to_hand_back(
     sam.keyboard.press("Enter")
     expect(customer.locator(".row-agent").last).to_contain_text("Sam here", timeout=10_000)
 
-    # Sam hands back (b)
+    # a question is pending when Sam hands back (b): the assistant answers it
+    customer.fill("#input", "How long do I have to return an item?")
+    customer.keyboard.press("Enter")
+    expect(sam.locator("#timeline")).to_contain_text("return an item?", timeout=10_000)
     sam.locator("#timeline").focus()
     sam.keyboard.press("b")
     expect(customer.locator(".notice.handoff-returned_to_bot")).to_be_visible(timeout=10_000)
     expect(sam.locator("#reply-text")).to_have_count(0, timeout=10_000)
+    answer = customer.locator(".row-assistant:not(.streaming) .bubble").last
+    expect(answer).to_contain_text("days", timeout=20_000)
+    expect(answer).not_to_contain_text("anything else")
+    expect(sam.locator("#timeline .role-assistant").last).to_contain_text("days", timeout=10_000)
     customer.screenshot(path=str(artifacts / "inbox-customer-after-hand-back.png"), full_page=True)
 
     escalation = Escalation.objects.get()
