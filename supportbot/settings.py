@@ -328,6 +328,8 @@ SUPPORTBOT_IDENTITY_SECRET = env_str("SUPPORTBOT_IDENTITY_SECRET")
 if PRODUCTION and not SUPPORTBOT_IDENTITY_SECRET:
     SUPPORTBOT_IDENTITY_SECRET = ""  # signed identity tokens are then refused
 SUPPORTBOT_STORE_DOMAINS = env_list("SUPPORTBOT_STORE_DOMAINS", [])
+# The assistant's name in the chat (its avatar says "AI"; the page says it is automated).
+SUPPORTBOT_ASSISTANT_NAME = env_str("SUPPORTBOT_ASSISTANT_NAME", "Sierra")
 # Store sites allowed to embed the messenger (widget.js): the frame's
 # `Content-Security-Policy: frame-ancestors` and the customer socket's origin check.
 SUPPORTBOT_EMBED_ORIGINS = env_origins("SUPPORTBOT_EMBED_ORIGINS")
@@ -342,7 +344,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# The customer's pages (chat, messenger) in these, chosen from the browser.
+LANGUAGES = [("en", "English"), ("es", "Español"), ("fr", "Français"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -32,7 +32,7 @@ from apps.reports.models import ConversationAnalysis, StaffAuditEvent
 from apps.reports.queries import escalated, flagged, handled_by
 from apps.reports.services import do_record_staff_event
 
-from .models import Conversation, Message, PendingAction, Turn
+from .models import Conversation, Message, PendingAction, SuggestedQuestion, Turn
 
 # --- Filters ----------------------------------------------------------------------------
 
@@ -557,3 +557,13 @@ class TurnAdmin(ReadOnlyAdmin):
 class PendingActionAdmin(ReadOnlyAdmin):
     list_display = ("tool_name", "conversation_id", "status", "summary", "created_at", "decided_at")
     list_filter = ("status", "tool_name")
+
+
+@admin.register(SuggestedQuestion)
+class SuggestedQuestionAdmin(admin.ModelAdmin[SuggestedQuestion]):
+    """The first questions offered as chips in the chat, per language."""
+
+    list_display = ["text", "language", "position", "active"]
+    list_editable = ["language", "position", "active"]
+    list_filter = ["language", "active"]
+    search_fields = ["text"]

@@ -6,6 +6,7 @@ Bad input gets an `error` frame and the socket stays usable.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -26,12 +27,14 @@ from .frames import (
     FrameError,
     MessageFrame,
     RateFrame,
+    ReadFrame,
     ResumeFrame,
     RetryFrame,
+    TypingFrame,
     client_frame,
     decode_frame,
 )
-from .models import Conversation, group_for
+from .models import Conversation, Message, group_for, staff_group_for
 from .ratelimit import check_rate, client_key
 from .services import ChatError
 
@@ -39,12 +42,15 @@ log = logging.getLogger(__name__)
 
 # Text frames of a bot turn in progress (the stored reply is guarded by the engine).
 LIVE_BOT_FRAMES = {"delta", "status"}
+# A customer still typing is announced to staff at most this often (seconds).
+TYPING_EVERY = 2.0
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
     conversation_id: uuid.UUID
     client: str
     bot_speaks = True
+    typing_announced_at = 0.0  # loop time of the last "typing" sent to staff; 0: not typing
 
     # --- Socket handlers ----------------------------------------------------------
 
@@ -90,6 +96,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self.cmd_end()
             elif isinstance(frame, RateFrame):
                 await self.cmd_rate(frame)
+            elif isinstance(frame, TypingFrame):
+                await self.cmd_typing(frame)
+            elif isinstance(frame, ReadFrame):
+                await self.cmd_read(frame)
         except (ChatError, FrameError) as exc:
             await self.send_frame({"type": "error", "code": exc.code, "message": exc.message})
         except Exception:
@@ -127,6 +137,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         if not allowed:
             raise ChatError("rate_limited", "You're sending messages too fast. Please wait a bit.")
+        if self.typing_announced_at:
+            await self.cmd_typing(TypingFrame(type="typing", typing=False))
         message, created = await in_db_thread(services.do_store_customer_message)(
             self.conversation_id, client_id=frame.client_id, text=text
         )
@@ -163,6 +175,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.conversation_id, frame.score, frame.comment
         )
 
+    async def cmd_typing(self, frame: TypingFrame) -> None:
+        """Tell the staff watching that the customer is typing. Clients debounce;
+        this caps a chatty one too: "still typing" at most every TYPING_EVERY seconds."""
+        now = asyncio.get_running_loop().time()
+        if frame.typing and now - self.typing_announced_at < TYPING_EVERY:
+            return
+        if not frame.typing and not self.typing_announced_at:
+            return
+        self.typing_announced_at = now if frame.typing else 0.0
+        await self.channel_layer.group_send(
+            staff_group_for(self.conversation_id),
+            {
+                "type": "chat.event",
+                "frame": {"type": "typing", "who": "customer", "typing": frame.typing},
+            },
+        )
+
+    async def cmd_read(self, frame: ReadFrame) -> None:
+        await in_db_thread(services.do_mark_read)(self.conversation_id, frame.seq)
+
     # --- Group handlers -------------------------------------------------------------
 
     async def chat_event(self, event: dict[str, Any]) -> None:
@@ -196,7 +228,23 @@ def _session_frame(conversation_id: uuid.UUID) -> dict[str, Any]:
         "assistant": "offline" if not settings.OPENAI_API_KEY else "ai",
         "turn_running": bool(conversation.turn_owner),
         "csat_score": conversation.csat_score,
+        "assistant_name": settings.SUPPORTBOT_ASSISTANT_NAME,
+        "agent_name": _current_agent_name(conversation),
     }
+
+
+def _current_agent_name(conversation: Conversation) -> str | None:
+    """Who has the chat now, for the header of a page that loads mid-hand-off."""
+    if conversation.status != Conversation.Status.AGENT:
+        return None
+    joined = (
+        Message.objects.filter(conversation=conversation, kind=Message.Kind.HANDOFF)
+        .order_by("-seq")
+        .values_list("metadata", flat=True)
+        .first()
+    )
+    name = (joined or {}).get("agent_name")
+    return str(name) if name else None
 
 
 def _after_customer_message(conversation_id: uuid.UUID) -> None:

@@ -17,6 +17,8 @@ from django.shortcuts import render
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_safe
 
+from .views import chat_context
+
 WIDGET_SCRIPT = Path(settings.BASE_DIR) / "static" / "chat" / "widget.js"
 
 
@@ -46,11 +48,7 @@ def widget_script(request: HttpRequest) -> HttpResponse:
 @require_safe
 @xframe_options_exempt  # framing is governed by frame-ancestors below, per origin
 def embed_frame(request: HttpRequest) -> HttpResponse:
-    response = render(
-        request,
-        "chat/embed.html",
-        {"offline": not settings.OPENAI_API_KEY, "model": settings.SUPPORTBOT_MODEL},
-    )
+    response = render(request, "chat/embed.html", chat_context(request))
     response["Content-Security-Policy"] = f"frame-ancestors {frame_ancestors()}"
     return response
 

@@ -79,9 +79,26 @@ class RateFrame(_Frame):
     comment: str = Field(default="", max_length=2000)
 
 
+class TypingFrame(_Frame):
+    type: Literal["typing"]
+    typing: bool = Field(strict=True)
+
+
+class ReadFrame(_Frame):
+    type: Literal["read"]
+    seq: int = Field(ge=0)
+
+
 ClientFrame = Annotated[
-    MessageFrame | ResumeFrame | ConfirmFrame | RetryFrame | EndFrame | RateFrame,
+    MessageFrame
+    | ResumeFrame
+    | ConfirmFrame
+    | RetryFrame
+    | EndFrame
+    | RateFrame
+    | TypingFrame
+    | ReadFrame,
     Field(discriminator="type"),
 ]
 client_frame = TypeAdapter(ClientFrame)
-FRAME_TYPES = ("message", "resume", "confirm", "retry", "end", "rate")
+FRAME_TYPES = ("message", "resume", "confirm", "retry", "end", "rate", "typing", "read")

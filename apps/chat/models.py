@@ -46,6 +46,8 @@ class Conversation(models.Model):
     csat_score = models.PositiveSmallIntegerField(null=True, blank=True, db_index=True)
     csat_comment = models.TextField(blank=True, default="")
     csat_at = models.DateTimeField(null=True, blank=True)
+    # The last event the customer has seen with the chat in view (read receipts for agents).
+    customer_read_seq = models.PositiveIntegerField(default=0)
     turn_count = models.PositiveIntegerField(default=0)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
@@ -76,6 +78,41 @@ class Conversation(models.Model):
 
 def group_for(conversation_id: uuid.UUID | str) -> str:
     return f"conversation.{conversation_id}"
+
+
+def staff_group_for(conversation_id: uuid.UUID | str) -> str:
+    """Frames about the customer that only staff watching the conversation get
+    (the customer is typing, has read up to a seq). Never stored."""
+    return f"conversation.{conversation_id}.staff"
+
+
+class SuggestedQuestion(models.Model):
+    """A first question offered as a chip before the customer has written anything.
+    Operators edit them in the admin."""
+
+    text = models.CharField(max_length=120)
+    language = models.CharField(
+        max_length=8,
+        blank=True,
+        default="",
+        choices=[("", "Every language"), *settings.LANGUAGES],
+        help_text="Shown to customers whose page is in this language; blank: every language.",
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return self.text
+
+    @classmethod
+    def for_language(cls, language: str) -> list[str]:
+        """The active chips for a page in `language` (e.g. "es"), at most four."""
+        base = language.split("-")[0].lower()
+        rows = cls.objects.filter(active=True).filter(Q(language=base) | Q(language=""))
+        return [row.text for row in rows[:4]]
 
 
 class MessageQuerySet(models.QuerySet["Message"]):

@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .models import Conversation, Message, PendingAction, Turn, group_for
+from .models import Conversation, Message, PendingAction, Turn, group_for, staff_group_for
 from .text import clean_text
 
 log = logging.getLogger(__name__)
@@ -142,17 +142,19 @@ def message_frame(message: Message) -> dict[str, Any]:
     return frame
 
 
-def publish(conversation_id: uuid.UUID | str, frame: dict[str, Any]) -> None:
-    """Send a frame to everyone on the conversation once the current transaction commits."""
+def publish(
+    conversation_id: uuid.UUID | str, frame: dict[str, Any], *, staff_only: bool = False
+) -> None:
+    """Send a frame to everyone on the conversation (or only the staff watching it)
+    once the current transaction commits."""
+    group = staff_group_for(conversation_id) if staff_only else group_for(conversation_id)
 
     def send() -> None:
         layer = get_channel_layer()
         if layer is None:
             return
         try:
-            async_to_sync(layer.group_send)(
-                group_for(conversation_id), {"type": "chat.event", "frame": frame}
-            )
+            async_to_sync(layer.group_send)(group, {"type": "chat.event", "frame": frame})
         except Exception:
             # The event is stored; clients catch up with `resume`.
             log.exception("could not publish to conversation %s", conversation_id)
@@ -245,6 +247,22 @@ def events_after(conversation_id: uuid.UUID | str, last_seq: int) -> list[dict[s
         "seq"
     )
     return [message_frame(message) for message in messages]
+
+
+def do_mark_read(conversation_id: uuid.UUID | str, seq: int) -> bool:
+    """The customer has seen every event up to `seq`; staff watching are told.
+    Only ever moves forward, and never past the conversation's last event."""
+    with transaction.atomic(savepoint=False):
+        updated = Conversation.objects.filter(
+            pk=conversation_id, customer_read_seq__lt=seq, last_seq__gte=seq
+        ).update(customer_read_seq=seq)
+        if updated:
+            publish(
+                conversation_id,
+                {"type": "read", "seq": seq, "at": timezone.now().isoformat()},
+                staff_only=True,
+            )
+    return bool(updated)
 
 
 # --- Identity -----------------------------------------------------------------

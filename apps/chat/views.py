@@ -1,25 +1,34 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import get_language
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 from django.views.decorators.http import require_POST, require_safe
 
 from . import services
+from .models import SuggestedQuestion
 from .ratelimit import check_rate, client_key
+
+
+def chat_context(request: HttpRequest) -> dict[str, Any]:
+    """What the chat page and the messenger frame both render."""
+    return {
+        "offline": not settings.OPENAI_API_KEY,
+        "model": settings.SUPPORTBOT_MODEL,
+        "assistant_name": settings.SUPPORTBOT_ASSISTANT_NAME,
+        "suggestions": SuggestedQuestion.for_language(get_language() or "en"),
+    }
 
 
 @require_safe
 @ensure_csrf_cookie
 def chat_page(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "chat/index.html",
-        {"offline": not settings.OPENAI_API_KEY, "model": settings.SUPPORTBOT_MODEL},
-    )
+    return render(request, "chat/index.html", chat_context(request))
 
 
 # A JSON API for the chat page and the store's own site. It holds no session

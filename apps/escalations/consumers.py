@@ -12,6 +12,7 @@ POST views (CSRF-protected), which call the services.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -22,11 +23,12 @@ from django.conf import settings
 
 from apps.chat.asyncdb import in_db_thread
 from apps.chat.frames import FrameError, decode_frame
-from apps.chat.models import Conversation, group_for
+from apps.chat.models import Conversation, group_for, staff_group_for
 
 from . import services
 
 log = logging.getLogger(__name__)
+TYPING_EVERY = 2.0  # seconds between "still typing" frames to the customer
 
 
 class _StaffConsumer(AsyncWebsocketConsumer):
@@ -56,7 +58,9 @@ class _StaffConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
             frame = decode_frame(text_data, max_bytes=settings.SUPPORTBOT_MAX_FRAME_BYTES)
-            if frame.get("type") == "ping" and self.user_id is not None:
+            if frame.get("type") == "typing" and isinstance(frame.get("typing"), bool):
+                await self.cmd_typing(frame["typing"])
+            elif frame.get("type") == "ping" and self.user_id is not None:
                 await in_db_thread(services.do_agent_seen)(self.user_id)
                 await self.send_frame({"type": "pong"})
             elif frame.get("type") == "refresh":
@@ -76,6 +80,9 @@ class _StaffConsumer(AsyncWebsocketConsumer):
 
     async def send_snapshot(self) -> None:
         pass
+
+    async def cmd_typing(self, typing: bool) -> None:
+        await self.send_frame({"type": "error", "code": "unknown_type"})
 
     # --- Group handlers -------------------------------------------------------------
 
@@ -109,6 +116,7 @@ class QueueConsumer(_StaffConsumer):
 
 class ConversationConsumer(_StaffConsumer):
     conversation_id: uuid.UUID
+    typing_announced_at = 0.0
 
     async def connect(self) -> None:
         if not await self.refuse_unless_agent():
@@ -124,7 +132,9 @@ class ConversationConsumer(_StaffConsumer):
             await self.close(code=4404)
             return
         await self.join(
-            group_for(self.conversation_id), services.console_group(self.conversation_id)
+            group_for(self.conversation_id),
+            staff_group_for(self.conversation_id),
+            services.console_group(self.conversation_id),
         )
         await self.accept()
         assert self.user_id is not None
@@ -135,8 +145,32 @@ class ConversationConsumer(_StaffConsumer):
         await self.send_frame(await in_db_thread(_conversation_snapshot)(self.conversation_id))
 
     async def chat_event(self, event: dict[str, Any]) -> None:
-        """A frame the customer sees, shown to the agent as it happens."""
-        await self.send_frame({"type": "chat", "frame": event["frame"]})
+        """A frame the customer sees, shown to the agent as it happens (and the
+        staff-only ones about the customer: typing, read)."""
+        frame = event["frame"]
+        if frame.get("type") == "typing" and frame.get("who") == "agent":
+            return  # the agent's own typing, echoed to the customer
+        await self.send_frame({"type": "chat", "frame": frame})
+
+    async def cmd_typing(self, typing: bool) -> None:
+        """The agent holding the chat is typing: the customer sees "Alex is typing…".
+        The console debounces; this caps it too."""
+        now = asyncio.get_running_loop().time()
+        if typing and now - self.typing_announced_at < TYPING_EVERY:
+            return
+        if not typing and not self.typing_announced_at:
+            return
+        name = await in_db_thread(services.holder_name)(self.conversation_id, self.user_id)
+        if name is None:
+            return  # only the agent who has the chat speaks to the customer
+        self.typing_announced_at = now if typing else 0.0
+        await self.channel_layer.group_send(
+            group_for(self.conversation_id),
+            {
+                "type": "chat.event",
+                "frame": {"type": "typing", "who": "agent", "agent_name": name, "typing": typing},
+            },
+        )
 
 
 def _queue_snapshot(user_id: int | None) -> dict[str, Any]:
@@ -171,5 +205,6 @@ def _conversation_snapshot(conversation_id: uuid.UUID) -> dict[str, Any]:
         "type": "snapshot",
         "status": conversation.status,
         "last_seq": conversation.last_seq,
+        "read_seq": conversation.customer_read_seq,
         "escalation": services.escalation_card(escalation) if escalation else None,
     }

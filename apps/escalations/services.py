@@ -107,6 +107,23 @@ def agent_name(user: Any) -> str:
     return str(user.first_name or user.get_username())
 
 
+def holder_name(conversation_id: uuid.UUID | str, user_id: int | None) -> str | None:
+    """The agent's name if this user has the conversation now (claimed, with an agent)."""
+    escalation = (
+        Escalation.objects.filter(
+            conversation_id=conversation_id,
+            conversation__status=Conversation.Status.AGENT,
+            status=Escalation.Status.CLAIMED,
+            claimed_by_id=user_id,
+        )
+        .select_related("claimed_by")
+        .first()
+    )
+    if escalation is None or escalation.claimed_by is None:
+        return None
+    return agent_name(escalation.claimed_by)
+
+
 # --- Reading ------------------------------------------------------------------------
 
 

@@ -196,6 +196,7 @@ def conversation(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRespon
             console_state={
                 "conversation_id": str(convo.pk),
                 "last_seq": convo.last_seq,
+                "read_seq": convo.customer_read_seq,
                 "status": convo.status,
                 "mine": mine,
             },

@@ -7,6 +7,9 @@ const chatEl = document.getElementById("chat");
 const EMBEDDED = chatEl.dataset.embedded === "true";
 // In the messenger frame the store passes a signed identity token in the fragment.
 const IDENTITY = EMBEDDED ? new URLSearchParams(location.hash.slice(1)).get("identity") || "" : "";
+const ASSISTANT_NAME = chatEl.dataset.assistantName || "Assistant";
+const LANG = document.documentElement.lang || undefined;
+const SUGGESTIONS = JSON.parse(document.getElementById("suggestions").textContent || "[]");
 const log = document.getElementById("log");
 const form = document.getElementById("composer");
 const input = document.getElementById("input");
@@ -26,6 +29,10 @@ const state = {
   status: "bot",
   csatScore: null, // the closed episode's stored rating, from the session frame
   identityRefused: false, // the store's token was forged or expired: chatting as a guest
+  agentName: null, // who has the chat while status is "agent"
+  visible: !EMBEDDED, // the conversation is in view (the messenger says when its panel is open)
+  readSent: 0, // the last seq reported read
+  typingSentAt: 0, // when "typing" was last sent; 0: not typing
 };
 const listeners = [];
 
@@ -172,6 +179,7 @@ function handle(frame) {
   }
   switch (frame.type) {
     case "session":
+      state.agentName = frame.agent_name || null;
       if (frame.status) setStatus(frame.status);
       state.csatScore = typeof frame.csat_score === "number" ? frame.csat_score : null;
       showSignedIn(frame.verified && frame.customer_name);
@@ -179,6 +187,8 @@ function handle(frame) {
     case "resumed":
       // The replayed close re-offers the rating card; once rated, it only says thanks.
       if (state.status === "closed" && state.csatScore !== null) markRated(state.csatScore);
+      renderSuggestions();
+      markReadSoon();
       break;
     case "message":
       renderMessage(frame);
@@ -209,10 +219,157 @@ function handle(frame) {
     case "rated":
       markRated(frame.score);
       break;
+    case "typing":
+      if (frame.who === "agent") showAgentTyping(frame.typing, frame.agent_name);
+      break;
     default:
       break;
   }
+  if (typeof frame.seq === "number") markReadSoon();
   for (const listener of listeners) listener(frame);
+}
+
+// --- Names, avatars, times -------------------------------------------------------
+
+function initials(name) {
+  const words = String(name || "").trim().split(/\s+/).filter(Boolean);
+  if (!words.length) return "?";
+  const letters = words.length > 1 ? words[0][0] + words[words.length - 1][0] : words[0][0];
+  return letters.toUpperCase();
+}
+
+const AVATAR_COLORS = ["#0b7a3e", "#8a3ffc", "#b3261e", "#00639b", "#7c5800", "#a0306e"];
+function colorFor(name) {
+  let hash = 0;
+  for (const ch of String(name || "")) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
+  return AVATAR_COLORS[hash % AVATAR_COLORS.length];
+}
+
+function avatar(role, name) {
+  const node = document.createElement("span");
+  node.className = `avatar avatar-${role}`;
+  node.setAttribute("aria-hidden", "true");
+  node.textContent = role === "assistant" ? "AI" : initials(name);
+  if (role === "agent") node.style.background = colorFor(name);
+  return node;
+}
+
+function authorHead(role, name) {
+  const head = document.createElement("div");
+  head.className = "msg-head";
+  const text = role === "agent" ? (name ? `${name} (support team)` : "Support team") : `${ASSISTANT_NAME} (AI assistant)`;
+  head.append(avatar(role, name), label(text));
+  return head;
+}
+
+function formatTime(date) {
+  const today = date.toDateString() === new Date().toDateString();
+  const options = today
+    ? { hour: "numeric", minute: "2-digit" }
+    : { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" };
+  return date.toLocaleString(LANG, options);
+}
+
+// Every message shows its time (the server's created_at), under the bubble.
+function stamp(row, iso) {
+  let node = row.querySelector(":scope > time.msg-time");
+  if (!node) {
+    node = document.createElement("time");
+    node.className = "msg-time";
+  }
+  row.append(node); // after the bubble and its sources
+  if (!iso) {
+    node.textContent = "Sending…";
+    return;
+  }
+  const date = new Date(iso);
+  node.dateTime = iso;
+  node.textContent = formatTime(date);
+  node.title = date.toLocaleString(LANG, { dateStyle: "full", timeStyle: "short" });
+}
+
+// --- Header: the assistant, or the agent who has the chat ---------------------------
+
+function renderHeader() {
+  const header = document.getElementById("agent-header");
+  const withAgent = state.status === "agent";
+  header.hidden = !withAgent;
+  document.getElementById("disclosure").hidden = withAgent;
+  if (withAgent) {
+    const name = state.agentName || "Support team";
+    header.querySelector(".avatar").replaceWith(avatar("agent", state.agentName || "Support team"));
+    document.getElementById("agent-header-name").textContent = name;
+  }
+}
+
+// --- Typing and read ----------------------------------------------------------------
+
+let agentTypingTimer = null;
+function showAgentTyping(typing, name) {
+  clearTimeout(agentTypingTimer);
+  if (!typing) {
+    hideWorking();
+    return;
+  }
+  showWorking(`${name || "Support team"} is typing…`);
+  // A lost "stopped" frame must not leave it on.
+  agentTypingTimer = setTimeout(hideWorking, 6000);
+}
+
+// "typing" at most every 2.5 s while keys come; "stopped" 4 s after the last one.
+let typingStopTimer = null;
+function noteTyping() {
+  if (!input.value.trim()) return stopTyping();
+  const now = Date.now();
+  if (now - state.typingSentAt > 2500 && send({ type: "typing", typing: true })) state.typingSentAt = now;
+  clearTimeout(typingStopTimer);
+  typingStopTimer = setTimeout(stopTyping, 4000);
+}
+function stopTyping() {
+  clearTimeout(typingStopTimer);
+  if (state.typingSentAt) send({ type: "typing", typing: false });
+  state.typingSentAt = 0;
+}
+
+// The agent sees "Read" once the customer has had the chat in view.
+let readTimer = null;
+function markReadSoon() {
+  clearTimeout(readTimer);
+  readTimer = setTimeout(() => {
+    if (!state.visible || document.visibilityState !== "visible") return;
+    if (state.lastSeq > state.readSent && send({ type: "read", seq: state.lastSeq })) {
+      state.readSent = state.lastSeq;
+    }
+  }, 250);
+}
+document.addEventListener("visibilitychange", markReadSoon);
+document.addEventListener("supportbot:visible", (event) => {
+  state.visible = Boolean(event.detail && event.detail.visible);
+  markReadSoon();
+});
+
+// --- Suggested first questions ------------------------------------------------------
+
+function renderSuggestions() {
+  if (!SUGGESTIONS.length || state.status === "closed") return;
+  if (log.querySelector(".row-customer, .chips")) return;
+  const chips = document.createElement("div");
+  chips.className = "chips";
+  chips.setAttribute("role", "group");
+  chips.setAttribute("aria-label", "Suggested questions");
+  for (const text of SUGGESTIONS) {
+    const chip = document.createElement("button");
+    chip.type = "button";
+    chip.className = "chip";
+    chip.textContent = text;
+    chip.addEventListener("click", () => {
+      input.value = text;
+      submitMessage();
+    });
+    chips.append(chip);
+  }
+  log.append(chips);
+  scrollDown();
 }
 
 function showSignedIn(name) {
@@ -249,6 +406,7 @@ function renderMessage(frame) {
       if (pending) {
         pending.classList.remove("sending");
         pending.dataset.seq = frame.seq;
+        stamp(pending, frame.created_at);
         // Stored now: it goes after events the server stored just before it (a new
         // episode's notice, say), in seq order as a reload would show.
         log.append(pending);
@@ -258,6 +416,8 @@ function renderMessage(frame) {
     const { row, body } = bubble("customer");
     row.dataset.seq = frame.seq;
     body.textContent = frame.text;
+    stamp(row, frame.created_at);
+    log.querySelectorAll(".chips").forEach((c) => c.remove());
     scrollDown();
     return;
   }
@@ -270,8 +430,9 @@ function renderMessage(frame) {
   let target = frame.turn_id ? state.streaming.get(frame.turn_id) : null;
   if (!target) {
     target = bubble(frame.role, "", frame.turn_id);
-    if (frame.role === "agent") target.row.prepend(label(frame.agent_name ? `${frame.agent_name} (support team)` : "Support team"));
+    target.row.prepend(authorHead(frame.role, frame.agent_name));
   }
+  if (frame.role === "agent") showAgentTyping(false);
   state.streaming.delete(frame.turn_id);
   target.row.dataset.seq = frame.seq;
   target.row.classList.remove("streaming");
@@ -290,6 +451,7 @@ function renderMessage(frame) {
     target.row.append(sources);
   }
   if (frame.offline) target.row.classList.add("offline");
+  stamp(target.row, frame.created_at);
   scrollDown();
 }
 
@@ -297,6 +459,7 @@ function renderDelta(frame) {
   let target = state.streaming.get(frame.turn_id);
   if (!target) {
     target = bubble("assistant", "streaming", frame.turn_id);
+    target.row.prepend(authorHead("assistant"));
     target.raw = "";
     state.streaming.set(frame.turn_id, target);
   }
@@ -424,6 +587,7 @@ const HANDOFF_TEXT = {
 };
 
 function renderHandoff(frame) {
+  if (frame.state === "agent_joined") state.agentName = frame.agent_name || null;
   setStatus(frame.state === "agent_joined" ? "agent" : frame.state === "returned_to_bot" ? "bot" : frame.state);
   if (frame.state === "closed") {
     renderNotice(frame.text || HANDOFF_TEXT.closed, "notice-handoff handoff-closed", false);
@@ -499,6 +663,7 @@ function markRated(score) {
 function setStatus(status) {
   state.status = status;
   document.getElementById("chat").dataset.status = status;
+  renderHeader();
 }
 
 // --- Composer -----------------------------------------------------------------------
@@ -511,6 +676,10 @@ function submitMessage() {
   const { row, body } = bubble("customer", "sending");
   row.dataset.clientId = clientId;
   body.textContent = text;
+  stamp(row, null);
+  log.querySelectorAll(".chips").forEach((c) => c.remove());
+  clearTimeout(typingStopTimer);
+  state.typingSentAt = 0; // the server ends "typing" when the message arrives
   input.value = "";
   autosize();
   scrollDown();
@@ -534,6 +703,7 @@ function autosize() {
   input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
 }
 input.addEventListener("input", autosize);
+input.addEventListener("input", noteTyping);
 
 document.getElementById("end-chat").addEventListener("click", () => {
   if (state.status !== "closed") send({ type: "end" });

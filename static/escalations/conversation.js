@@ -6,7 +6,26 @@ const root = document.getElementById("console-conversation");
 const state = JSON.parse(document.getElementById("console-state").textContent);
 const timeline = document.getElementById("timeline");
 const typing = document.getElementById("bot-typing");
+const customerTyping = document.getElementById("customer-typing");
+let customerTypingTimer = null;
 let reloading = false;
+let socket = null;
+
+// Read receipts: the agent's messages the customer has seen (with the chat in view).
+function showRead(seq) {
+  state.read_seq = Math.max(state.read_seq || 0, seq);
+  for (const item of timeline.querySelectorAll("li.role-agent.kind-message")) {
+    if (Number(item.dataset.seq) > state.read_seq || item.querySelector(".receipt")) continue;
+    item.querySelector(".when").after(el("span", "receipt", "✓ Read"));
+  }
+}
+
+function showCustomerTyping(on) {
+  clearTimeout(customerTypingTimer);
+  customerTyping.hidden = !on;
+  // A lost "stopped" frame (closed tab) must not leave it on forever.
+  if (on) customerTypingTimer = setTimeout(() => (customerTyping.hidden = true), 6000);
+}
 
 function reloadSoon() {
   if (reloading) return;
@@ -35,6 +54,14 @@ function appendEvent(frame) {
 }
 
 function onChat(frame) {
+  if (frame.type === "typing") {
+    if (frame.who === "customer") showCustomerTyping(frame.typing);
+    return;
+  }
+  if (frame.type === "read") {
+    showRead(frame.seq);
+    return;
+  }
   if (frame.type === "delta") {
     typing.hidden = false;
     const text = typing.querySelector(".text");
@@ -58,6 +85,7 @@ function onChat(frame) {
     typing.hidden = true;
     typing.querySelector(".text").textContent = "";
   }
+  if (frame.type === "message" && frame.role === "customer") showCustomerTyping(false);
   appendEvent(frame);
   if (frame.type === "handoff") {
     document.getElementById("convo-status").textContent = frame.state;
@@ -99,6 +127,7 @@ function onEvent(frame) {
 function onFrame(frame) {
   if (frame.type === "snapshot") {
     if (frame.last_seq > state.last_seq || frame.status !== state.status) reloadSoon();
+    if (typeof frame.read_seq === "number") showRead(frame.read_seq);
   } else if (frame.type === "chat") {
     onChat(frame.frame);
   } else if (frame.type === "event") {
@@ -126,6 +155,26 @@ if (replyForm) {
     }
     textarea.focus();
   });
+  // The customer sees "<agent> is typing…": "typing" at most every 2 s while keys
+  // come, "stopped" after 4 s without one, or when the reply is sent.
+  let typingSentAt = 0;
+  let typingStop = null;
+  const stopTyping = () => {
+    clearTimeout(typingStop);
+    if (typingSentAt && socket) socket.send({ type: "typing", typing: false });
+    typingSentAt = 0;
+  };
+  textarea.addEventListener("input", () => {
+    if (!socket) return;
+    if (!textarea.value.trim()) return stopTyping();
+    if (Date.now() - typingSentAt > 2000) {
+      socket.send({ type: "typing", typing: true });
+      typingSentAt = Date.now();
+    }
+    clearTimeout(typingStop);
+    typingStop = setTimeout(stopTyping, 4000);
+  });
+  replyForm.addEventListener("submit", stopTyping);
   textarea.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey) {
       event.preventDefault();
@@ -153,4 +202,5 @@ if (noteForm) {
   });
 }
 
-connect(root.dataset.socket, { onFrame, onState: showConnection });
+showRead(state.read_seq || 0);
+socket = connect(root.dataset.socket, { onFrame, onState: showConnection });

@@ -18,6 +18,7 @@ from .conftest import connect
 from .test_socket_protocol import new_conversation
 
 STORE = "https://shop.example.com"
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
