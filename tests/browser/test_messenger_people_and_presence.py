@@ -64,12 +64,12 @@ def test_an_agent_takes_the_chat_types_is_read_and_hands_back(
 
     # typing both ways
     chat.locator("#input").press_sequentially("my order never came", delay=20)
-    expect(agent.locator("#customer-typing")).to_be_visible(timeout=5_000)
+    expect(agent.locator("#customer-typing")).to_be_visible(timeout=10_000)
     chat.press("#input", "Enter")
     expect(agent.locator("#timeline")).to_contain_text("my order never came", timeout=10_000)
     expect(agent.locator("#customer-typing")).to_be_hidden()
     agent.locator("#reply-text").press_sequentially("Sorry to hear", delay=20)
-    expect(chat.locator("#working")).to_contain_text("Alex Rivera is typing…", timeout=5_000)
+    expect(chat.locator("#working")).to_contain_text("Alex Rivera is typing…", timeout=10_000)
     agent.locator("#reply-text").press_sequentially(" that. Let me look.", delay=5)
     agent.keyboard.press("Enter")
 
