@@ -422,6 +422,10 @@ SUPPORTBOT_AGENT_MAX_CONVERSATIONS = env_int("SUPPORTBOT_AGENT_MAX_CONVERSATIONS
 SUPPORTBOT_ESCALATION_RENOTIFY_MINUTES = env_int(
     "SUPPORTBOT_ESCALATION_RENOTIFY_MINUTES", 5, minimum=1
 )
+# A customer waiting on an agent who has been away or offline this long goes back to the queue.
+SUPPORTBOT_AGENT_AWAY_REQUEUE_MINUTES = env_int(
+    "SUPPORTBOT_AGENT_AWAY_REQUEUE_MINUTES", 10, minimum=1
+)
 # Failed turns in a row (provider errors) before the conversation goes to a person.
 SUPPORTBOT_ESCALATE_AFTER_FAILURES = env_int("SUPPORTBOT_ESCALATE_AFTER_FAILURES", 2, minimum=1)
 # When people answer: "mon-fri 09:00-17:00" in SUPPORTBOT_SUPPORT_TIMEZONE; empty: always.

@@ -185,4 +185,6 @@ def log_label(event: EscalationEvent) -> str:
     data = event.data or {}
     if event.kind == "transferred" and data.get("to"):
         label = f"Transferred to {data['to']}"
+    if event.kind == "requeued" and data.get("reason") == "agent_unavailable":
+        label = f"Back in the queue: {data.get('from', 'the agent')} was away or offline"
     return label

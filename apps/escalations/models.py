@@ -199,6 +199,7 @@ class AgentPresence(models.Model):
     connections = models.PositiveIntegerField(default=0)
     last_seen = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ONLINE)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
     max_conversations = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Blank: the site default."
     )

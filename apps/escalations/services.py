@@ -808,8 +808,12 @@ def do_set_presence(agent: Any, status: str) -> AgentPresence:
     with transaction.atomic():
         presence = _lock_agent(agent)
         if presence.status != status:
-            AgentPresence.objects.filter(pk=presence.pk).update(status=status)
+            now = timezone.now()
+            AgentPresence.objects.filter(pk=presence.pk).update(
+                status=status, status_changed_at=now
+            )
             presence.status = status
+            presence.status_changed_at = now
             publish_console(
                 "presence", None, agent=agent_name(agent), agent_id=agent.pk, status=status
             )
@@ -1199,6 +1203,95 @@ def due_renotifications(now: Any = None) -> list[tuple[int, int]]:
         if now - created_at >= every * (count + 1):
             due.append((pk, count + 1))
     return due
+
+
+def _unavailable_since(presence: AgentPresence | None, now: Any) -> Any:
+    """Since when an agent cannot answer (away, or the console closed or silent), or
+    None while they are available."""
+    if presence is None:
+        return None
+    if presence.status == AgentPresence.Status.AWAY:
+        return presence.status_changed_at or presence.last_seen
+    if presence.connections == 0 or (
+        presence.last_seen is not None and presence.last_seen < now - ONLINE_WINDOW
+    ):
+        return presence.last_seen
+    return None
+
+
+def _customer_waiting(conversation_id: uuid.UUID | str) -> bool:
+    """The customer wrote after the last agent message."""
+    last_customer = Message.objects.latest_customer_seq(conversation_id)
+    last_agent = (
+        Message.objects.filter(conversation_id=conversation_id, role=Message.Role.AGENT)
+        .order_by("-seq")
+        .values_list("seq", flat=True)
+        .first()
+    ) or 0
+    return last_customer > last_agent
+
+
+def _stranded(escalation: Escalation, now: Any) -> bool:
+    if escalation.claimed_by_id is None:
+        return False
+    presence = AgentPresence.objects.filter(user_id=escalation.claimed_by_id).first()
+    since = _unavailable_since(presence, now)
+    wait = timedelta(minutes=settings.SUPPORTBOT_AGENT_AWAY_REQUEUE_MINUTES)
+    return (
+        since is not None and since <= now - wait and _customer_waiting(escalation.conversation_id)
+    )
+
+
+def due_requeues(now: Any = None) -> list[int]:
+    """Claimed escalations whose agent is away or offline past the limit while the
+    customer waits for an answer: the SLA sweep puts them back in the queue."""
+    now = now or timezone.now()
+    claimed = Escalation.objects.filter(
+        status=Escalation.Status.CLAIMED, claimed_by__isnull=False
+    ).order_by("pk")
+    return [escalation.pk for escalation in claimed if _stranded(escalation, now)]
+
+
+STRANDED_TEXT = (
+    "{name} had to step away, so your chat goes to the next free person on our team. "
+    "You're number {position} in the queue."
+)
+
+
+def do_requeue_stranded(escalation_id: int) -> bool:
+    """Back to the queue, if the agent is still unavailable and the customer still waits."""
+    with transaction.atomic():
+        escalation = (
+            Escalation.objects.select_for_update(of=("self",))
+            .select_related("claimed_by")
+            .filter(pk=escalation_id, status=Escalation.Status.CLAIMED)
+            .first()
+        )
+        if escalation is None or not _stranded(escalation, timezone.now()):
+            return False
+        holder = escalation.claimed_by
+        moved = Conversation.objects.filter(
+            pk=escalation.conversation_id, status=Conversation.Status.AGENT
+        ).update(status=Conversation.Status.QUEUED, updated_at=timezone.now())
+        if moved != 1:
+            return False
+        Escalation.objects.filter(pk=escalation.pk).update(
+            status=Escalation.Status.QUEUED, claimed_by=None, claimed_at=None
+        )
+        escalation.refresh_from_db()
+        name = agent_name(holder) if holder is not None else "The agent"
+        _log(escalation, "requeued", reason="agent_unavailable", **{"from": name})
+        _discard_suggestions(escalation.conversation_id, holder)
+        position = queue_position(escalation)
+        do_append_event(
+            escalation.conversation_id,
+            kind=Message.Kind.HANDOFF,
+            role=Message.Role.SYSTEM,
+            text=STRANDED_TEXT.format(name=name, position=position),
+            metadata={"state": "queued", "position": position, "escalation_id": escalation.pk},
+        )
+        publish_console("requeued", escalation, by=name, reason="agent_unavailable")
+    return True
 
 
 def do_renotify(escalation_id: int, round_number: int) -> bool:

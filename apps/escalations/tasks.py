@@ -53,10 +53,19 @@ def renotify_escalation(escalation_id: int, round_number: int) -> bool:
     return services.do_renotify(escalation_id, round_number)
 
 
+@shared_task(name="escalations.requeue_stranded", acks_late=True, reject_on_worker_lost=True)
+def requeue_stranded(escalation_id: int) -> bool:
+    return services.do_requeue_stranded(escalation_id)
+
+
 @shared_task(name="escalations.sweep", acks_late=True, reject_on_worker_lost=True)
 def sweep_escalations() -> int:
-    """On celery beat: every unclaimed escalation past its time gets its next SLA step."""
+    """On celery beat: every unclaimed escalation past its time gets its next SLA step,
+    and a customer waiting on an agent who is away or offline goes back to the queue."""
     due = services.due_renotifications()
     for escalation_id, round_number in due:
         renotify_escalation.delay(escalation_id, round_number)
-    return len(due)
+    stranded = services.due_requeues()
+    for escalation_id in stranded:
+        requeue_stranded.delay(escalation_id)
+    return len(due) + len(stranded)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from channels.db import database_sync_to_async
 from django.test import Client
@@ -187,3 +189,57 @@ async def test_the_queue_socket_carries_open_conversations_unread_counts_and_new
     assert frames[-1]["escalation"]["conversation_id"] == customer.conversation_id
     assert frames[-1]["data"]["preview"] == "are you there?"
     await socket.close()
+
+
+@pytest.mark.django_db
+def test_the_sla_sweep_requeues_a_waiting_customer_whose_agent_is_away_or_offline(
+    make_agent, settings
+):
+    from apps.escalations import tasks
+
+    settings.SUPPORTBOT_AGENT_AWAY_REQUEUE_MINUTES = 10
+    alex = make_agent("alex", "Alex")
+    online(alex)
+    escalation = queued("my parcel is lost")
+    services.check_claim(escalation.pk, alex)
+    services.do_agent_message(escalation.conversation_id, alex, "Let me check.")
+
+    # away for a short while, or with nothing to answer: nothing moves
+    services.do_set_presence(alex, "away")
+    chat_services.do_append_event(escalation.conversation_id, role="customer", text="hello?")
+    assert tasks.sweep_escalations.delay().get() == 0
+    long_ago = timezone.now() - timedelta(minutes=11)
+    AgentPresence.objects.filter(user=alex).update(status_changed_at=long_ago)
+    services.do_agent_message(escalation.conversation_id, alex, "Still checking.")
+    assert services.due_requeues() == []
+
+    # when the customer has been waiting on an agent away for over 10 minutes
+    chat_services.do_append_event(escalation.conversation_id, role="customer", text="anyone?")
+    assert tasks.sweep_escalations.delay().get() == 1
+
+    # then the conversation is back in the queue and the customer is told
+    escalation.refresh_from_db()
+    assert escalation.status == "queued" and escalation.claimed_by is None
+    conversation = Conversation.objects.get(pk=escalation.conversation_id)
+    assert conversation.status == "queued"
+    last = Message.objects.filter(conversation=conversation).order_by("-seq").first()
+    assert last is not None and last.text.startswith("Alex had to step away")
+    assert EscalationEvent.objects.filter(
+        escalation=escalation, kind="requeued", data__reason="agent_unavailable"
+    ).exists()
+    assert tasks.sweep_escalations.delay().get() == 0
+
+
+@pytest.mark.django_db
+def test_an_online_agent_with_the_console_open_keeps_their_conversations(make_agent):
+    alex = make_agent("alex", "Alex")
+    online(alex)
+    escalation = queued()
+    services.check_claim(escalation.pk, alex)
+    chat_services.do_append_event(escalation.conversation_id, role="customer", text="hello?")
+    assert services.due_requeues(timezone.now() + timedelta(seconds=30)) == []
+    # but one whose console went quiet long ago does not
+    AgentPresence.objects.filter(user=alex).update(
+        connections=0, last_seen=timezone.now() - timedelta(hours=1)
+    )
+    assert services.due_requeues() == [escalation.pk]
