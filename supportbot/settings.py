@@ -306,6 +306,10 @@ SUPPORTBOT_HISTORY_TOKENS = env_int("SUPPORTBOT_HISTORY_TOKENS", 8000, minimum=5
 # A model-based input screen beside each turn (real providers only); it never blocks.
 SUPPORTBOT_MODEL_SCREEN = env_bool("SUPPORTBOT_MODEL_SCREEN", default=True)
 SUPPORTBOT_MODEL_SCREEN_WAIT = env_float("SUPPORTBOT_MODEL_SCREEN_WAIT", 3.0, minimum=0.1)
+# Help-center search adds OpenAI embeddings of article sections when a key is set
+# (docs/help-center.md); the vectors are cached per section by content hash.
+SUPPORTBOT_HELP_EMBEDDINGS = env_bool("SUPPORTBOT_HELP_EMBEDDINGS", default=True)
+SUPPORTBOT_EMBEDDING_MODEL = env_str("SUPPORTBOT_EMBEDDING_MODEL", "text-embedding-3-small")
 SUPPORTBOT_MAX_TOOL_STEPS = env_int("SUPPORTBOT_MAX_TOOL_STEPS", 6, minimum=1)
 SUPPORTBOT_TURN_TIMEOUT = env_float("SUPPORTBOT_TURN_TIMEOUT", 90.0, minimum=1.0)
 SUPPORTBOT_MAX_TURNS = env_int("SUPPORTBOT_MAX_TURNS", 60, minimum=1)

@@ -1,4 +1,9 @@
-"""Measuring the help-center search on the labelled questions in eval/questions.jsonl.
+"""Measuring the help-center search on labelled questions, on either path.
+
+The labelled files live in eval/: `tuning.jsonl` is what thresholds, synonyms and
+the hybrid calibration were chosen on; `heldout-*.jsonl` were written after the
+algorithm was frozen and are only ever measured, never tuned on (`calibrate`
+refuses them). See eval/README.md.
 
 A covered question counts as found at k only if the search says it is covered
 and the labelled article is among its first k articles: a right article behind
@@ -7,13 +12,27 @@ a "not covered" answer never reaches the customer.
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .services import do_search_help_center
+from .hybrid import DEFAULT_RRF_K, Calibration, Candidates, candidates, fuse
+from .search import current_index
+from .services import search_help_center
 
-QUESTIONS_FILE = Path(__file__).resolve().parent / "eval" / "tuning.jsonl"
+EVAL_DIR = Path(__file__).resolve().parent / "eval"
+TUNING_FILE = EVAL_DIR / "tuning.jsonl"
+QUESTIONS_FILE = TUNING_FILE  # the default set
+
+
+def heldout_files() -> list[Path]:
+    return sorted(EVAL_DIR.glob("heldout-*.jsonl"))
+
+
+def is_heldout(path: Path) -> bool:
+    return path.name.startswith("heldout")
 
 
 @dataclass(frozen=True)
@@ -53,6 +72,22 @@ class EvalReport:
             return 0.0
         return self.uncovered_recognised / self.uncovered_total
 
+    def add(self, item: LabelledQuestion, slugs: list[str], covered: bool) -> None:
+        if item.slug is None:
+            self.uncovered_total += 1
+            if not covered:
+                self.uncovered_recognised += 1
+            else:
+                self.misses.append(Miss(item.question, None, slugs, True))
+            return
+        self.covered_total += 1
+        found_1 = covered and slugs[:1] == [item.slug]
+        found_3 = covered and item.slug in slugs[:3]
+        self.at_1 += found_1
+        self.at_3 += found_3
+        if not found_3:
+            self.misses.append(Miss(item.question, item.slug, slugs, covered))
+
 
 def load_questions(path: Path = QUESTIONS_FILE) -> list[LabelledQuestion]:
     questions = []
@@ -66,23 +101,103 @@ def load_questions(path: Path = QUESTIONS_FILE) -> list[LabelledQuestion]:
     return questions
 
 
-def run_eval(questions: list[LabelledQuestion]) -> EvalReport:
+def run_eval(questions: list[LabelledQuestion], *, semantic: bool = False) -> EvalReport:
+    """Measure one path: offline lexical (`semantic=False`) or hybrid."""
     report = EvalReport()
     for item in questions:
-        result = do_search_help_center(item.question, record=False)
-        slugs = [hit.passage.slug for hit in result.hits]
-        if item.slug is None:
-            report.uncovered_total += 1
-            if not result.covered:
-                report.uncovered_recognised += 1
-            else:
-                report.misses.append(Miss(item.question, None, slugs, True))
-            continue
-        report.covered_total += 1
-        found_1 = result.covered and slugs[:1] == [item.slug]
-        found_3 = result.covered and item.slug in slugs[:3]
-        report.at_1 += found_1
-        report.at_3 += found_3
-        if not found_1:
-            report.misses.append(Miss(item.question, item.slug, slugs, result.covered))
+        result = search_help_center(item.question, semantic=semantic)
+        report.add(item, [hit.passage.slug for hit in result.hits], result.covered)
     return report
+
+
+# --- Calibrating the hybrid path's "not covered" cut ------------------------------
+
+RRF_KS = (5, DEFAULT_RRF_K, 30, 60)
+SEMANTIC_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0)
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    """One question's fused top three under one k, before any threshold."""
+
+    slugs: list[str]
+    cosine: float  # of the first
+    lexical_good: bool  # of the first
+
+
+def calibrate(questions: list[LabelledQuestion], path: Path) -> tuple[Calibration, float]:
+    """The (threshold, floor, k, semantic weight) that maximise recall@3 plus "not
+    covered" recognised on the tuning questions. Returns it and that sum. Refuses a
+    held-out file."""
+    if is_heldout(path):
+        raise ValueError(f"{path.name} is held out: it is never used for tuning")
+    index = current_index()
+    found: list[tuple[LabelledQuestion, Candidates]] = []
+    for item in questions:
+        got = candidates(item.question, index)
+        if got is None:
+            raise ValueError("no embeddings to calibrate: set OPENAI_API_KEY and embed first")
+        found.append((item, got))
+    cosines = sorted({round(max(c.similarity.values()), 3) for _, c in found if c.similarity})
+    thresholds = [*cosines, math.inf]
+    floors = [-math.inf, *cosines[:: max(1, len(cosines) // 25)]]
+    covered_total = sum(1 for item, _ in found if item.slug is not None) or 1
+    uncovered_total = sum(1 for item, _ in found if item.slug is None) or 1
+    best: tuple[float, Calibration] = (-1.0, Calibration(math.inf, -math.inf))
+    for k, weight in itertools.product(RRF_KS, SEMANTIC_WEIGHTS):
+        probe = Calibration(math.inf, -math.inf, k, weight)  # ranks only; goodness below
+        ranked = []
+        for item, got in found:
+            result = fuse(item.question, got, index, probe)
+            lexical = {h.passage.article_id: h.good for h in got.lexical.hits}
+            first = result.hits[0] if result.hits else None
+            ranked.append(
+                (
+                    item,
+                    _Ranked(
+                        [h.passage.slug for h in result.hits],
+                        _cosine(first),
+                        bool(first and lexical.get(first.passage.article_id, False)),
+                    ),
+                )
+            )
+        for floor in floors:
+            for threshold in thresholds:
+                found_3 = recognised = 0
+                for item, r in ranked:
+                    covered = bool(r.slugs) and (
+                        r.cosine >= threshold or (r.lexical_good and r.cosine >= floor)
+                    )
+                    if item.slug is None:
+                        recognised += not covered
+                    else:
+                        found_3 += covered and item.slug in r.slugs[:3]
+                score = found_3 / covered_total + recognised / uncovered_total
+                if score > best[0] + 1e-9:
+                    best = (score, Calibration(threshold, floor, k, weight))
+    return best[1], best[0]
+
+
+def _cosine(hit: object) -> float:
+    similarity = getattr(hit, "similarity", None)
+    return -1.0 if similarity is None else float(similarity)
+
+
+def do_save_calibration(calibration: Calibration, path: Path, questions: int) -> None:
+    from .embeddings import model_name
+    from .models import SearchCalibration
+    from .services import do_bump_index
+
+    SearchCalibration.objects.update_or_create(
+        model=model_name(),
+        defaults={
+            # JSON-safe and storable: "never" and "always" as large finite numbers.
+            "threshold": min(calibration.threshold, 1e9),
+            "floor": max(calibration.floor, -1e9),
+            "rrf_k": calibration.rrf_k,
+            "semantic_weight": calibration.semantic_weight,
+            "tuned_on": path.name,
+            "questions": questions,
+        },
+    )
+    do_bump_index()

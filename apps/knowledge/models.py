@@ -122,6 +122,31 @@ class SectionEmbedding(models.Model):
         return f"{self.model} {self.content_hash[:12]}"
 
 
+class SearchCalibration(models.Model):
+    """Where the hybrid search draws the "not covered" line, for one embedding model.
+
+    Computed on the tuning questions (`manage.py eval_help_center --calibrate`),
+    never on a held-out file, against the embeddings endpoint this deployment uses.
+    Without a row the semantic ranks only reorder, and the lexical rule decides."""
+
+    model = models.CharField(max_length=80, unique=True)
+    threshold = models.FloatField(help_text="cosine at or above which the best article covers")
+    floor = models.FloatField(help_text="cosine below which even a lexical match does not")
+    rrf_k = models.PositiveIntegerField(default=10)
+    semantic_weight = models.FloatField(
+        default=1.0, help_text="weight of the semantic rank in the fusion (lexical: 1)"
+    )
+    tuned_on = models.CharField(max_length=200)
+    questions = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.model}: threshold {self.threshold:.3f}, floor {self.floor:.3f}, "
+            f"k {self.rrf_k}, semantic weight {self.semantic_weight}"
+        )
+
+
 class UnansweredQuestion(models.Model):
     """A customer question the help center had no good passage for."""
 

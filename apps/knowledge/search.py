@@ -12,6 +12,7 @@ process sees an article saved through any other one on its next search.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import threading
@@ -165,6 +166,8 @@ class Hit:
     passage: IndexedPassage
     score: float
     coverage: float  # share of the question's term weight found in this passage
+    good: bool = False  # answers the question well enough to be shown (see is_good)
+    similarity: float | None = None  # cosine to the question, on the hybrid path
 
 
 @dataclass
@@ -301,10 +304,11 @@ class HelpIndex:
             if shown_index is None:
                 continue
             shown = self.passages[shown_index]
-            hits.append(Hit(shown, scores[index], coverage))
+            hit = Hit(shown, float(scores[index]), coverage)
+            hits.append(dataclasses.replace(hit, good=is_good(hit)))
             if len(hits) == limit:
                 break
-        return SearchResult(query, terms, hits, bool(hits) and is_good(hits[0]), unknown)
+        return SearchResult(query, terms, hits, bool(hits) and hits[0].good, unknown)
 
     def _best_sections(self, terms: list[str]) -> dict[int, int]:
         """For each article, the passage index of its best-matching section."""

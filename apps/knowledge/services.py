@@ -129,9 +129,21 @@ def do_link_unanswered(
     return question
 
 
+def search_help_center(query: str, *, limit: int = 3, semantic: bool | None = None) -> SearchResult:
+    """Hybrid search with a key (embeddings + lexical), else the offline lexical search.
+
+    `semantic` forces one path (the evaluation measures both)."""
+    from .embeddings import embeddings_enabled
+    from .hybrid import hybrid_search
+
+    if embeddings_enabled() if semantic is None else semantic:
+        return hybrid_search(query, limit=limit)
+    return current_index().search(query, limit=limit)
+
+
 def do_search_help_center(query: str, *, record: bool = True, limit: int = 3) -> SearchResult:
     """Search the published articles; a question with no good passage is recorded."""
-    result = current_index().search(query, limit=limit)
+    result = search_help_center(query, limit=limit)
     if record and not result.covered:
         do_record_unanswered(query)
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -16,6 +17,7 @@ def article_saved(sender: type[Article], instance: Article, raw: bool = False, *
     if raw:  # fixtures: passages are rebuilt by load_help_center
         return
     do_rebuild_passages(instance)
+    enqueue_embedding(instance.pk)
 
 
 @receiver(post_delete, sender=Article, dispatch_uid="knowledge_article_deleted")
@@ -28,3 +30,14 @@ def article_deleted(sender: type[Article], instance: Article, **_: Any) -> None:
 def question_changed(sender: type[ArticleQuestion], instance: ArticleQuestion, **_: Any) -> None:
     # Saved in the admin's inline or by do_add_article_question: the index follows either way.
     do_bump_index()
+    enqueue_embedding(instance.article_id)
+
+
+def enqueue_embedding(article_id: int) -> None:
+    """With a key, embed the article's new texts once the change has committed."""
+    from .embeddings import embeddings_enabled
+    from .tasks import embed_article_task
+
+    if embeddings_enabled():
+        # robust: a broker hiccup must not undo the save; embed_help_center catches up.
+        transaction.on_commit(lambda: embed_article_task.delay(article_id), robust=True)

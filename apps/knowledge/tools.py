@@ -8,7 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from apps.assistant.tools import Citation, ToolContext, ToolResult, tool
 
-from .search import Hit, IndexedPassage, current_index, is_good
+from .search import Hit, IndexedPassage, current_index
 from .services import do_search_help_center
 
 EXCERPT_CHARS = 700
@@ -67,9 +67,7 @@ def relevant_hits(hits: list[Hit]) -> list[Hit]:
         return []
     best = hits[0].score
     return [
-        hit
-        for hit in hits
-        if hit is hits[0] or (hit.score >= RELATIVE_SCORE * best and is_good(hit))
+        hit for hit in hits if hit is hits[0] or (hit.score >= RELATIVE_SCORE * best and hit.good)
     ]
 
 

@@ -1,0 +1,183 @@
+"""Hybrid help-center search: lexical and semantic ranks fused, then a calibrated cut.
+
+With an OpenAI key, each search ranks the articles twice: by BM25 (search.py) and
+by the cosine between the question's embedding and the closest of each article's
+section and question vectors (embeddings.py). The two rankings are fused by
+reciprocal rank fusion, score(a) = 1/(k + rank_lexical(a)) + w/(k + rank_semantic(a)),
+which needs no common scale between BM25 scores and cosines (w, the weight of the
+semantic ranking, is calibrated with the threshold: a weak embedding model earns
+less say than a strong one).
+
+"Not covered" is decided on the best fused article: it covers the question when
+its cosine reaches the calibrated threshold, or when the lexical rule accepts it
+and its cosine is above the calibrated floor. The numbers come from a
+`SearchCalibration` row computed on the tuning questions for the embedding model
+in use (`manage.py eval_help_center --calibrate`); until one exists the semantic
+ranks only reorder and the lexical rule decides alone.
+
+Any failure of the embeddings API falls back to the lexical search.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from .embeddings import content_hash, embed_query, load_vectors, model_name, section_text
+from .search import HelpIndex, Hit, SearchResult, current_index
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RRF_K = 10
+
+
+@dataclass(frozen=True)
+class Calibration:
+    threshold: float
+    floor: float
+    rrf_k: int = DEFAULT_RRF_K
+    semantic_weight: float = 1.0
+
+
+UNCALIBRATED = Calibration(threshold=math.inf, floor=-math.inf)
+
+
+def current_calibration() -> Calibration:
+    from .models import SearchCalibration
+
+    row = SearchCalibration.objects.filter(model=model_name()).first()
+    if row is None:
+        return UNCALIBRATED
+    return Calibration(row.threshold, row.floor, row.rrf_k, row.semantic_weight)
+
+
+@dataclass(frozen=True)
+class SemanticIndex:
+    version: str
+    positions: list[int]  # positions in HelpIndex.passages that have a vector
+    matrix: np.ndarray  # one unit vector per position
+
+
+_lock = threading.Lock()
+_semantic: SemanticIndex | None = None
+
+
+def semantic_index(index: HelpIndex) -> SemanticIndex:
+    """The vectors of the index's passages, reloaded whenever the index is."""
+    global _semantic
+    current = _semantic
+    if current is not None and current.version == index.version:
+        return current
+    with _lock:
+        if _semantic is not None and _semantic.version == index.version:
+            return _semantic
+        hashes = [
+            content_hash(section_text(p.title, p.heading, p.text, p.kind)) for p in index.passages
+        ]
+        vectors = load_vectors(hashes)
+        positions = [i for i, key in enumerate(hashes) if key in vectors]
+        dims = {len(vectors[hashes[i]]) for i in positions}
+        if len(dims) > 1:  # a model's dimensions changed: use the most common
+            common = max(dims, key=lambda d: sum(len(vectors[hashes[i]]) == d for i in positions))
+            positions = [i for i in positions if len(vectors[hashes[i]]) == common]
+        matrix = (
+            np.vstack([vectors[hashes[i]] for i in positions])
+            if positions
+            else np.zeros((0, 0), dtype="<f4")
+        )
+        _semantic = SemanticIndex(index.version, positions, matrix)
+        return _semantic
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Everything a fused ranking needs for one question, before any threshold."""
+
+    lexical: SearchResult  # every article with a lexical score, best first
+    similarity: dict[int, float]  # article -> best cosine over its passages
+    closest_section: dict[int, int]  # article -> position of its closest section
+
+
+def candidates(query: str, index: HelpIndex) -> Candidates | None:
+    """Both rankings for `query`, or None when there are no vectors or the API failed."""
+    semantic = semantic_index(index)
+    if not semantic.positions:
+        return None
+    try:
+        vector = embed_query(query)
+    except Exception:  # any API or network failure: the lexical path still answers
+        logger.warning("help-center embeddings unavailable; lexical search only", exc_info=True)
+        return None
+    if vector.shape[0] != semantic.matrix.shape[1]:
+        logger.warning("question and section embeddings differ in size; lexical search only")
+        return None
+    cosines = semantic.matrix @ vector
+    similarity: dict[int, float] = {}
+    closest_section: dict[int, int] = {}
+    best_section_cosine: dict[int, float] = {}
+    for cosine, position in zip(cosines.tolist(), semantic.positions, strict=True):
+        passage = index.passages[position]
+        article_id = passage.article_id
+        similarity[article_id] = max(similarity.get(article_id, -1.0), cosine)
+        if passage.kind == "section" and cosine > best_section_cosine.get(article_id, -2.0):
+            best_section_cosine[article_id] = cosine
+            closest_section[article_id] = position
+    lexical = index.search(query, limit=len(index.article_ids) or 1)
+    return Candidates(lexical, similarity, closest_section)
+
+
+def fuse(
+    query: str, found: Candidates, index: HelpIndex, calibration: Calibration, limit: int = 3
+) -> SearchResult:
+    k = calibration.rrf_k
+    lexical_hits = {hit.passage.article_id: hit for hit in found.lexical.hits}
+    lexical_rank = {article_id: rank for rank, article_id in enumerate(lexical_hits)}
+    semantic_order = sorted(found.similarity, key=lambda a: -found.similarity[a])
+    semantic_rank = {article_id: rank for rank, article_id in enumerate(semantic_order)}
+    fused: dict[int, float] = {}
+    for article_id in set(lexical_rank) | set(semantic_rank):
+        score = 0.0
+        if article_id in lexical_rank:
+            score += 1.0 / (k + 1 + lexical_rank[article_id])
+        if article_id in semantic_rank:
+            score += calibration.semantic_weight / (k + 1 + semantic_rank[article_id])
+        fused[article_id] = score
+    order = sorted(fused, key=lambda a: (-fused[a], a))[:limit]
+    hits: list[Hit] = []
+    for article_id in order:
+        cosine = found.similarity.get(article_id, -1.0)
+        lexical = lexical_hits.get(article_id)
+        good = cosine >= calibration.threshold or (
+            lexical is not None and lexical.good and cosine >= calibration.floor
+        )
+        position = found.closest_section.get(article_id)
+        if position is not None:
+            passage = index.passages[position]
+        elif lexical is not None:
+            passage = lexical.passage
+        else:
+            continue
+        coverage = lexical.coverage if lexical is not None else 0.0
+        hits.append(Hit(passage, fused[article_id], coverage, good, cosine))
+    covered = bool(hits) and hits[0].good
+    return SearchResult(
+        query, found.lexical.terms, hits, covered, list(found.lexical.unknown_terms)
+    )
+
+
+def hybrid_search(query: str, *, limit: int = 3) -> SearchResult:
+    index = current_index()
+    found = candidates(query, index)
+    if found is None:
+        return index.search(query, limit=limit)
+    return fuse(query, found, index, current_calibration(), limit)
+
+
+def forget_semantic_index() -> None:
+    global _semantic
+    with _lock:
+        _semantic = None

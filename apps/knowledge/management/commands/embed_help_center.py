@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from apps.knowledge.embeddings import do_embed_help_center, embeddings_enabled, model_name
+
+
+class Command(BaseCommand):
+    help = (
+        "Embed every published help-center section and question missing from the cache "
+        "(needs OPENAI_API_KEY). Safe to run again: unchanged texts are never re-sent."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not embeddings_enabled():
+            self.stdout.write(
+                "No OPENAI_API_KEY (or SUPPORTBOT_HELP_EMBEDDINGS is off): nothing to embed; "
+                "the offline search needs no embeddings."
+            )
+            return
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        count = do_embed_help_center()
+        self.stdout.write(f"Help center embeddings ({model_name()}): {count} new.")
