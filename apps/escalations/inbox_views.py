@@ -72,6 +72,7 @@ def workspace(request: HttpRequest, conversation_id: uuid.UUID | None = None) ->
         state.update(
             conversation_id=str(convo.pk),
             last_seq=convo.last_seq,
+            read_seq=convo.customer_read_seq,
             status=convo.status,
             mine=context["mine"],
             socket=f"/ws/agent/conversations/{convo.pk}/",

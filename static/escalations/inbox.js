@@ -380,7 +380,35 @@ function reloadSoon() {
   setTimeout(() => location.reload(), 300);
 }
 
+// The customer's side, as the messenger reports it: typing, and what they have read.
+const customerTyping = document.getElementById("customer-typing");
+let customerTypingTimer = null;
+function showCustomerTyping(on) {
+  if (!customerTyping) return;
+  clearTimeout(customerTypingTimer);
+  customerTyping.hidden = !on;
+  // A lost "stopped" frame (a closed tab) must not leave it on for ever.
+  if (on) customerTypingTimer = setTimeout(() => (customerTyping.hidden = true), 6000);
+}
+
+function showRead(seq) {
+  if (!timeline) return;
+  state.read_seq = Math.max(state.read_seq || 0, seq);
+  for (const item of timeline.querySelectorAll("li.role-agent.kind-message")) {
+    if (Number(item.dataset.seq) > state.read_seq || item.querySelector(".receipt")) continue;
+    item.querySelector(".event-head").append(el("span", "receipt", "✓ Seen"));
+  }
+}
+
 function onChat(frame) {
+  if (frame.type === "typing") {
+    if (frame.who === "customer") showCustomerTyping(frame.typing);
+    return;
+  }
+  if (frame.type === "read") {
+    showRead(frame.seq);
+    return;
+  }
   if (frame.type === "delta") {
     typing.hidden = false;
     const text = typing.querySelector(".text");
@@ -404,7 +432,9 @@ function onChat(frame) {
     typing.hidden = true;
     typing.querySelector(".text").textContent = "";
   }
+  if (frame.type === "message" && frame.role === "customer") showCustomerTyping(false);
   appendEvent(frame);
+  if (frame.role === "agent") showRead(state.read_seq || 0);
   markRead(frame.seq);
   if (frame.type === "handoff") reloadSoon(); // who may do what has changed
 }
@@ -443,13 +473,16 @@ function summaryList(id, summary) {
   return dl;
 }
 
+let conversationSocket = null;
 if (state.conversation_id) {
   scrollToNewest();
+  showRead(state.read_seq || 0);
   for (const item of timeline.querySelectorAll("[data-seq]")) announced.add(`seq-${item.dataset.seq}`);
-  connect(state.socket, {
+  conversationSocket = connect(state.socket, {
     onFrame(frame) {
       if (frame.type === "snapshot") {
         if (frame.last_seq > state.last_seq || frame.status !== state.status) reloadSoon();
+        if (typeof frame.read_seq === "number") showRead(frame.read_seq);
       } else if (frame.type === "chat") {
         onChat(frame.frame);
       } else if (frame.type === "event") {
@@ -544,6 +577,26 @@ if (replyForm) {
   textarea.addEventListener("input", () => {
     if (!textarea.value.trim() && suggestionField.value) discardSuggestion();
   });
+  // The customer sees "<agent> is typing…": at most one "typing" every 2 s while keys
+  // come, "stopped" after 4 s without one or when the reply is sent.
+  let typingSentAt = 0;
+  let typingStop = null;
+  const stopTyping = () => {
+    clearTimeout(typingStop);
+    if (typingSentAt && conversationSocket) conversationSocket.send({ type: "typing", typing: false });
+    typingSentAt = 0;
+  };
+  textarea.addEventListener("input", (event) => {
+    if (!conversationSocket || !event.isTrusted) return; // copilot text is not the agent typing
+    if (!textarea.value.trim()) return stopTyping();
+    if (Date.now() - typingSentAt > 2000) {
+      conversationSocket.send({ type: "typing", typing: true });
+      typingSentAt = Date.now();
+    }
+    clearTimeout(typingStop);
+    typingStop = setTimeout(stopTyping, 4000);
+  });
+  replyForm.addEventListener("submit", stopTyping);
   const canned = document.getElementById("canned");
   const replies = JSON.parse(document.getElementById("canned-data").textContent);
   canned.addEventListener("change", () => {

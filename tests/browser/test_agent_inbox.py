@@ -77,6 +77,12 @@ def log_in(
     return page
 
 
+def ready(page: Any) -> None:
+    """The page's script runs and its sockets are live (keys pressed before would be lost)."""
+    page.wait_for_load_state("load")
+    expect(page.locator("#connection")).to_have_text("Live", timeout=10_000)
+
+
 def axe_violations(page: Any) -> list[dict[str, Any]]:
     """Serious and critical axe-core findings on the page as it is now."""
     page.add_script_tag(path=str(AXE))
@@ -129,8 +135,10 @@ def test_two_agents_share_a_customer_live_from_claim_to_transfer_to_hand_back(
     alex.keyboard.press("j")
     expect(alex.locator("#timeline")).to_contain_text("I want to talk to a real person")
     expect(alex.locator("#timeline")).to_contain_text("Waiting for an agent")
+    ready(alex)
     alex.keyboard.press("c")
     expect(alex.locator("#reply-text")).to_be_visible(timeout=10_000)
+    ready(alex)
     expect(customer.locator(".notice.handoff-agent_joined")).to_contain_text("Alex", timeout=10_000)
     expect(alex.locator('[data-count="mine"]')).to_have_text("1", timeout=10_000)
     expect(sam.locator('[data-count="queued"]')).to_have_text("0", timeout=10_000)
@@ -141,9 +149,12 @@ def test_two_agents_share_a_customer_live_from_claim_to_transfer_to_hand_back(
     alex.keyboard.press("Enter")
     expect(customer.locator(".row-agent")).to_contain_text("I'm Alex", timeout=10_000)
     expect(alex.locator("#timeline .role-agent")).to_contain_text("I'm Alex")
+    # the customer's messenger reports it read
+    expect(alex.locator("#timeline .role-agent .receipt")).to_have_text("✓ Seen", timeout=10_000)
 
-    # the customer writes; the text stays text, and Alex's open conversation shows it live
-    customer.fill("#input", "My lamp arrived <b>broken</b>")
+    # the customer types (Alex sees it) and writes; the text stays text
+    customer.locator("#input").press_sequentially("My lamp arrived <b>broken</b>")
+    expect(alex.locator("#customer-typing")).to_be_visible(timeout=10_000)
     customer.keyboard.press("Enter")
     expect(alex.locator("#timeline")).to_contain_text("My lamp arrived <b>broken</b>")
     assert alex.locator("#timeline b").count() == 0
@@ -184,7 +195,9 @@ def test_two_agents_share_a_customer_live_from_claim_to_transfer_to_hand_back(
     expect(sam.locator('[data-count="mine"]')).to_have_text("1", timeout=10_000)
     sam.locator("#conversation-list a.item-link").first.click()
     expect(sam.locator("#timeline")).to_contain_text("Alex passed your chat to Sam")
+    ready(sam)
     sam.keyboard.press("r")
+    expect(sam.locator("#reply-text")).to_be_focused()
     sam.keyboard.type("Sam here, I have your conversation.")
     sam.keyboard.press("Enter")
     expect(customer.locator(".row-agent").last).to_contain_text("Sam here", timeout=10_000)
@@ -276,8 +289,10 @@ def test_a_copilot_suggestion_streams_into_the_composer_and_is_edited_then_sent(
     # when Alex claims it and asks the copilot (s)
     alex = log_in(browser, ai_server_url, "alex")
     alex.goto(f"{ai_server_url}/admin/console/inbox/{conversation.pk}/")
+    ready(alex)
     alex.keyboard.press("c")
     expect(alex.locator("#reply-text")).to_be_visible(timeout=10_000)
+    ready(alex)
     alex.locator("#timeline").focus()
     alex.keyboard.press("s")
     expect(alex.locator("#reply-text")).to_have_value(SUGGESTION, timeout=10_000)
