@@ -152,7 +152,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def cmd_resume(self, frame: ResumeFrame) -> None:
         frames = await in_db_thread(services.events_after)(self.conversation_id, frame.last_seq)
         for event in frames:
-            await self.send_frame(event)
+            # Marked, so a page can tell the replay from live frames that race it.
+            await self.send_frame({**event, "replay": True})
         await self.send_frame(
             {"type": "resumed", "last_seq": frames[-1]["seq"] if frames else frame.last_seq}
         )

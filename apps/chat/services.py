@@ -243,10 +243,37 @@ def do_store_customer_message(
 
 
 def events_after(conversation_id: uuid.UUID | str, last_seq: int) -> list[dict[str, Any]]:
-    messages = Message.objects.filter(conversation_id=conversation_id, seq__gt=last_seq).order_by(
-        "seq"
+    """Stored events after `last_seq`, in the order the chat page shows them live.
+
+    That is `seq` order, except for a reply the customer wrote over: a message sent
+    while the reply was streaming is stored before it, yet the live page shows the
+    reply under the question it answers (where it started streaming), so a replay
+    puts it there too."""
+    messages = list(
+        Message.objects.filter(conversation_id=conversation_id, seq__gt=last_seq).order_by("seq")
     )
-    return [message_frame(message) for message in messages]
+    turn_ids = [
+        (m.metadata or {}).get("turn_id")
+        for m in messages
+        if m.role == Message.Role.ASSISTANT and (m.metadata or {}).get("turn_id")
+    ]
+    answers = dict(
+        Turn.objects.filter(pk__in=turn_ids, trigger="message").values_list("id", "answers_seq")
+    )
+    customer_seqs = [m.seq for m in messages if m.role == Message.Role.CUSTOMER]
+
+    def position(message: Message) -> float:
+        turn_id = (message.metadata or {}).get("turn_id")
+        try:
+            answered = answers.get(uuid.UUID(str(turn_id))) if turn_id else None
+        except ValueError:
+            answered = None
+        if answered is None or message.role != Message.Role.ASSISTANT:
+            return float(message.seq)
+        written_over = any(answered < seq < message.seq for seq in customer_seqs)
+        return answered + 0.5 if written_over else float(message.seq)
+
+    return [message_frame(message) for message in sorted(messages, key=position)]
 
 
 def do_mark_read(conversation_id: uuid.UUID | str, seq: int) -> bool:

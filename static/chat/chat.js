@@ -33,6 +33,12 @@ const state = {
   visible: !EMBEDDED, // the conversation is in view (the messenger says when its panel is open)
   readSent: 0, // the last seq reported read
   typingSentAt: 0, // when "typing" was last sent; 0: not typing
+  // Until the server answers `resume`, live frames wait here: shown before the replay,
+  // a streamed answer would land above the question it answers.
+  resuming: false,
+  liveQueue: [],
+  startedTurns: new Set(), // turns this page saw begin: their whole stream is here
+  finishedTurns: new Set(), // turns whose stored reply is shown: late deltas are ignored
 };
 const listeners = [];
 
@@ -108,6 +114,8 @@ function connect() {
     state.failedOpens = 0;
     socket.opened = true;
     showBanner(null);
+    state.resuming = true;
+    state.liveQueue = [];
     send({ type: "resume", last_seq: state.lastSeq });
     for (const [clientId, text] of state.outbox) {
       send({ type: "message", client_id: clientId, text });
@@ -125,6 +133,8 @@ function connect() {
   socket.addEventListener("close", (event) => {
     if (state.socket !== socket) return;
     state.socket = null;
+    state.resuming = false;
+    state.liveQueue = [];
     if (!socket.opened) state.failedOpens = (state.failedOpens || 0) + 1;
     scheduleReconnect();
   });
@@ -172,6 +182,10 @@ function send(frame) {
 // --- Frames -------------------------------------------------------------------------
 
 function handle(frame) {
+  if (state.resuming && !frame.replay && frame.type !== "session" && frame.type !== "resumed") {
+    state.liveQueue.push(frame);
+    return;
+  }
   if (typeof frame.seq === "number") {
     if (state.seen.has(frame.seq)) return;
     state.seen.add(frame.seq);
@@ -179,17 +193,23 @@ function handle(frame) {
   }
   switch (frame.type) {
     case "session":
-      state.agentName = frame.agent_name || null;
+      // A closed chat keeps the name of the person who had it (the replay sets it).
+      if (frame.agent_name || frame.status !== "closed") state.agentName = frame.agent_name || null;
       if (frame.status) setStatus(frame.status);
       state.csatScore = typeof frame.csat_score === "number" ? frame.csat_score : null;
       showSignedIn(frame.verified && frame.customer_name);
       break;
-    case "resumed":
+    case "resumed": {
       // The replayed close re-offers the rating card; once rated, it only says thanks.
       if (state.status === "closed" && state.csatScore !== null) markRated(state.csatScore);
+      state.resuming = false;
+      const queued = state.liveQueue;
+      state.liveQueue = [];
+      for (const live of queued) handle(live);
       renderSuggestions();
       markReadSoon();
       break;
+    }
     case "message":
       renderMessage(frame);
       break;
@@ -201,7 +221,7 @@ function handle(frame) {
       statusLine(frame.turn_id, frame.text);
       break;
     case "turn":
-      if (frame.state === "started") showWorking("Assistant is typing…");
+      if (frame.state === "started") startTurn(frame.turn_id);
       else finishTurn(frame.turn_id);
       break;
     case "confirm_request":
@@ -292,13 +312,16 @@ function stamp(row, iso) {
 
 function renderHeader() {
   const header = document.getElementById("agent-header");
-  const withAgent = state.status === "agent";
+  // A person has the chat, or had it when it was closed: the header names them, not the AI.
+  const withAgent = state.status === "agent" || (state.status === "closed" && Boolean(state.agentName));
   header.hidden = !withAgent;
   document.getElementById("disclosure").hidden = withAgent;
   if (withAgent) {
     const name = state.agentName || "Support team";
     header.querySelector(".avatar").replaceWith(avatar("agent", state.agentName || "Support team"));
     document.getElementById("agent-header-name").textContent = name;
+    header.querySelector(".agent-role").textContent =
+      state.status === "closed" ? "Support team · chat closed" : "Support team";
   }
 }
 
@@ -427,6 +450,11 @@ function renderMessage(frame) {
     renderNotice(frame.text, frame.retry ? "notice-error" : "", frame.retry);
     return;
   }
+  if (frame.role === "agent" && frame.agent_name) {
+    state.agentName = frame.agent_name;
+    renderHeader();
+  }
+  if (frame.turn_id) state.finishedTurns.add(frame.turn_id);
   let target = frame.turn_id ? state.streaming.get(frame.turn_id) : null;
   if (!target) {
     target = bubble(frame.role, "", frame.turn_id);
@@ -435,7 +463,7 @@ function renderMessage(frame) {
   if (frame.role === "agent") showAgentTyping(false);
   state.streaming.delete(frame.turn_id);
   target.row.dataset.seq = frame.seq;
-  target.row.classList.remove("streaming");
+  target.row.classList.remove("streaming", "awaiting");
   target.body.replaceChildren(renderMarkdown(frame.text));
   if (frame.citations && frame.citations.length) {
     const sources = document.createElement("div");
@@ -455,15 +483,40 @@ function renderMessage(frame) {
   scrollDown();
 }
 
+// A turn's reply bubble takes its place when the turn starts, under the question it
+// answers: a message the customer sends meanwhile goes below it, as a reload shows it.
+function startTurn(turnId) {
+  showWorking("Assistant is typing…");
+  state.startedTurns.add(turnId);
+  if (!state.streaming.has(turnId) && !state.finishedTurns.has(turnId)) {
+    const target = bubble("assistant", "streaming awaiting", turnId);
+    target.raw = "";
+    state.streaming.set(turnId, target);
+  }
+}
+
 function renderDelta(frame) {
+  if (state.finishedTurns.has(frame.turn_id)) return; // its stored reply is shown already
   let target = state.streaming.get(frame.turn_id);
   if (!target) {
     target = bubble("assistant", "streaming", frame.turn_id);
     target.row.prepend(authorHead("assistant"));
     target.raw = "";
+    // Joined mid-stream (a reload): the start is not here, so begin at the next whole
+    // word, after an ellipsis; the stored reply replaces it all when the turn ends.
+    target.joinedLate = !state.startedTurns.has(frame.turn_id);
     state.streaming.set(frame.turn_id, target);
   }
-  target.raw = (target.raw || "") + frame.text;
+  let text = frame.text;
+  if (target.joinedLate && !target.raw) {
+    const gap = text.search(/\s/);
+    if (gap < 0) return;
+    text = text.slice(gap).replace(/^\s+/, "");
+    if (!text) return;
+    target.raw = "… ";
+  }
+  target.raw = (target.raw || "") + text;
+  target.row.classList.remove("awaiting");
   target.body.replaceChildren(renderMarkdown(target.raw));
   scrollDown();
 }
@@ -472,7 +525,10 @@ function statusLine(turnId, text) {
   const line = document.createElement("div");
   line.className = "status-line";
   line.textContent = text;
-  log.append(line);
+  // Tool activity reads before the reply it leads to.
+  const target = turnId ? state.streaming.get(turnId) : null;
+  if (target && !target.raw) target.row.before(line);
+  else log.append(line);
   scrollDown();
 }
 
@@ -480,6 +536,12 @@ function finishTurn(turnId) {
   hideWorking();
   const target = state.streaming.get(turnId);
   if (target && !target.row.dataset.seq) {
+    if (!target.raw) {
+      // Nothing was said (a hand-off, an error notice follows): no empty bubble stays.
+      target.row.remove();
+      state.streaming.delete(turnId);
+      return;
+    }
     // The stream ended without a stored reply (an error follows, or a hand-off).
     target.row.classList.add("cut");
   }
@@ -588,6 +650,7 @@ const HANDOFF_TEXT = {
 
 function renderHandoff(frame) {
   if (frame.state === "agent_joined") state.agentName = frame.agent_name || null;
+  if (frame.state === "returned_to_bot") state.agentName = null;
   setStatus(frame.state === "agent_joined" ? "agent" : frame.state === "returned_to_bot" ? "bot" : frame.state);
   if (frame.state === "closed") {
     renderNotice(frame.text || HANDOFF_TEXT.closed, "notice-handoff handoff-closed", false);
@@ -661,6 +724,7 @@ function markRated(score) {
 }
 
 function setStatus(status) {
+  if (status === "bot") state.agentName = null;
   state.status = status;
   document.getElementById("chat").dataset.status = status;
   renderHeader();
