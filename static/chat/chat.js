@@ -490,6 +490,7 @@ function startTurn(turnId) {
   state.startedTurns.add(turnId);
   if (!state.streaming.has(turnId) && !state.finishedTurns.has(turnId)) {
     const target = bubble("assistant", "streaming awaiting", turnId);
+    target.row.prepend(authorHead("assistant"));
     target.raw = "";
     state.streaming.set(turnId, target);
   }
