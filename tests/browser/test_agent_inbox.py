@@ -83,6 +83,19 @@ def ready(page: Any) -> None:
     expect(page.locator("#connection")).to_have_text("Live", timeout=10_000)
 
 
+def assert_focus_is_visible(page: Any, stops: int) -> None:
+    """Tab through the first controls: each shows a solid outline at least 2 px wide."""
+    page.locator("body").focus()
+    for _ in range(stops):
+        page.keyboard.press("Tab")
+        outline = page.evaluate(
+            "() => { const s = getComputedStyle(document.activeElement);"
+            " return [document.activeElement.id || document.activeElement.textContent.trim(),"
+            " s.outlineStyle, parseFloat(s.outlineWidth)]; }"
+        )
+        assert outline[1] == "solid" and outline[2] >= 2, f"no visible focus on {outline}"
+
+
 def axe_violations(page: Any) -> list[dict[str, Any]]:
     """Serious and critical axe-core findings on the page as it is now."""
     page.add_script_tag(path=str(AXE))
@@ -114,6 +127,7 @@ def test_two_agents_share_a_customer_live_from_claim_to_transfer_to_hand_back(
     beeps_before = sam.evaluate("window.__beeps")
     expect(alex.locator("#conversation-list")).to_contain_text("No one is waiting")
     assert_accessible(alex, "empty inbox")
+    assert_focus_is_visible(alex, stops=12)
 
     # a customer asks for a person: both lists update without a reload
     customer_context = browser.new_context(viewport={"width": 420, "height": 800})
@@ -227,6 +241,58 @@ def test_two_agents_share_a_customer_live_from_claim_to_transfer_to_hand_back(
     for page in (alex, sam):
         page.context.close()
     customer_context.close()
+
+
+def test_keys_move_through_the_list_write_a_note_and_close(
+    browser: Any, live_server_url: str, make_agent: Any
+):
+    # given two customers with Alex
+    alex_user = make_agent("alex", "Alex")
+    held = []
+    for text in ("first customer", "second customer"):
+        conversation, _ = chat_services.do_create_conversation()
+        chat_services.do_append_event(conversation.pk, role="customer", text=text)
+        escalation, _ = services.do_escalate(
+            conversation.pk, trigger="customer_request", reason=text
+        )
+        assert escalation is not None
+        services.check_claim(escalation.pk, alex_user)
+        held.append(conversation.pk)
+    alex = log_in(browser, live_server_url, "alex")
+    alex.keyboard.press("2")
+    expect(alex.locator("#conversation-list .item")).to_have_count(2)
+
+    # k from nowhere opens the last, j then k come back to it
+    alex.keyboard.press("k")
+    expect(alex.locator("#timeline")).to_contain_text("second customer")
+    ready(alex)
+    alex.keyboard.press("k")
+    expect(alex.locator("#timeline")).to_contain_text("first customer")
+    ready(alex)
+    alex.keyboard.press("j")
+    expect(alex.locator("#timeline")).to_contain_text("second customer")
+    ready(alex)
+
+    # n writes a private note, / reaches the canned replies, t the transfer list
+    alex.keyboard.press("n")
+    expect(alex.locator("#note-text")).to_be_focused()
+    alex.keyboard.type("Prefers email")
+    alex.click("#note-form button[type=submit]")
+    expect(alex.locator("#notes-list")).to_contain_text("Prefers email", timeout=10_000)
+    alex.locator("#timeline").focus()
+    alex.keyboard.press("/")
+    expect(alex.locator("#canned")).to_be_focused()
+    alex.keyboard.press("Escape")
+    alex.keyboard.press("t")
+    expect(alex.locator("#transfer-to")).to_be_focused()
+    alex.keyboard.press("Escape")
+
+    # e closes it; the list forgets it
+    alex.keyboard.press("e")
+    expect(alex.locator("#convo-status")).to_have_text("Closed", timeout=10_000)
+    expect(alex.locator("#conversation-list .item")).to_have_count(1, timeout=10_000)
+    assert Escalation.objects.get(conversation_id=held[1]).status == "closed"
+    alex.context.close()
 
 
 # --- The copilot with a scripted model ----------------------------------------------------
