@@ -249,11 +249,11 @@ def test_keys_move_through_the_list_write_a_note_and_close(
     # given two customers with Alex
     alex_user = make_agent("alex", "Alex")
     held = []
-    for text in ("first customer", "second customer"):
+    for said in ("first customer", "second customer"):
         conversation, _ = chat_services.do_create_conversation()
-        chat_services.do_append_event(conversation.pk, role="customer", text=text)
+        chat_services.do_append_event(conversation.pk, role="customer", text=said)
         escalation, _ = services.do_escalate(
-            conversation.pk, trigger="customer_request", reason=text
+            conversation.pk, trigger="customer_request", reason=said
         )
         assert escalation is not None
         services.check_claim(escalation.pk, alex_user)
