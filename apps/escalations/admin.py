@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import Case, IntegerField, Value, When
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -48,6 +49,17 @@ class EscalationAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     inlines = [EscalationEventInline]
     change_list_template = "escalations/admin_change_list.html"
+
+    def get_ordering(self, request: HttpRequest) -> list[Any]:
+        # Open hand-offs first (waiting, then with an agent), then the newest closed ones;
+        # not the model's queue order, which would open on the oldest closed escalations.
+        open_first = Case(
+            When(status=Escalation.Status.QUEUED, then=Value(0)),
+            When(status=Escalation.Status.CLAIMED, then=Value(1)),
+            default=Value(2),
+            output_field=IntegerField(),
+        )
+        return [open_first.asc(), "-created_at", "-pk"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [field.name for field in self.model._meta.fields]

@@ -49,6 +49,12 @@ _ASKS_FOR_PERSON = re.compile(
 )
 
 
+def without_person_request(text: str) -> str:
+    """The text with its request for a person taken out ("get me a human, my refund is
+    late" -> "my refund is late")."""
+    return _ASKS_FOR_PERSON.sub(" ", text).strip(" ,.;:!?-")
+
+
 def asks_for_human(text: str) -> bool:
     """Whether the customer is asking to be put through to a person."""
     if not text.strip():

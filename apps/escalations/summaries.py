@@ -8,6 +8,7 @@ failing, it is a plain extractive summary built by rules from the stored events.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from apps.assistant.tools import response_format
 from apps.chat.models import Conversation, Message, Turn
 
-from .detection import frustration_score
+from .detection import asks_for_human, frustration_score, without_person_request
 from .models import Escalation
 
 PROMPT_VERSION = "summary.v1"
@@ -111,11 +112,65 @@ def identity_text(escalation: Escalation) -> str:
     ).strip()
 
 
+_SMALL_TALK = re.compile(
+    r"(?i)^\W*(?:hi|hello|hey|hiya|good (?:morning|afternoon|evening)|thanks?|thank you|ok(?:ay)?|"
+    r"yes|yeah|yep|no|nope|sure|please|hello\?|anyone there\??|still here|are you there\??)"
+    r"(?:[\s,!.?]+(?:there|again|so much|a lot|please|thanks?))*\W*$"
+)
+
+
+def stated_goal(customer_texts: list[str]) -> str:
+    """What the customer came for: their latest message that asks for something, not a
+    greeting, a request for a person, a yes or no, or the email and zip code they typed
+    to verify. "" when they have not said yet."""
+    for text in reversed(customer_texts):
+        stripped = _EMAIL_OR_ZIP.sub(" ", text).strip(" ,.;:-")
+        if asks_for_human(stripped):
+            stripped = without_person_request(stripped)
+            content = [w for w in re.findall(r"\w{3,}", stripped.lower()) if w not in _FILLER]
+            if len(content) < 2:
+                continue
+        if len(stripped) < 4 or _SMALL_TALK.match(stripped):
+            continue
+        return text
+    return ""
+
+
+_FILLER = frozenset(
+    [
+        "want",
+        "need",
+        "would",
+        "like",
+        "please",
+        "now",
+        "the",
+        "and",
+        "you",
+        "can",
+        "could",
+        "just",
+        "really",
+        "right",
+        "away",
+        "asap",
+    ]
+)
+_EMAIL_OR_ZIP = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}|\b\d{5}(?:-\d{4})?\b")
+
+
 def extractive_summary(escalation: Escalation) -> dict[str, Any]:
     conversation = escalation.conversation
     messages = _episode_messages(conversation)
     customer = [m.text for m in messages if m.role == Message.Role.CUSTOMER]
-    goal = _clip(customer[0] if customer else escalation.reason, 300)
+    goal = stated_goal(customer)
+    if not goal:
+        goal = (
+            "Not stated yet: the customer asked for a person"
+            if escalation.trigger == Escalation.Trigger.CUSTOMER_REQUEST
+            else f"Not stated yet ({escalation.reason})"
+        )
+    goal = _clip(goal, 300)
     tried = []
     for call in _tool_activity(escalation):
         outcome = "ok" if call["ok"] else "failed"

@@ -26,6 +26,7 @@ from django.views.decorators.http import require_POST, require_safe
 from apps.chat.models import Conversation, Message, Turn
 
 from . import services
+from .labels import escalation_event_label, event_label, labels_for_page
 from .models import AgentNote, CannedReply, Escalation
 from .services import EscalationError
 
@@ -183,7 +184,10 @@ def conversation(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRespon
             convo=convo,
             escalation=escalation,
             card=services.escalation_card(escalation) if escalation else None,
-            events=escalation.events.select_related("actor") if escalation else [],
+            events=[
+                {"event": event, "label": escalation_event_label(event.kind)}
+                for event in (escalation.events.select_related("actor") if escalation else [])
+            ],
             timeline=_timeline(convo),
             customer=convo.customer,
             orders=_orders(convo) if request.user.has_perm("orders.view_order") else [],
@@ -199,6 +203,7 @@ def conversation(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRespon
                 "read_seq": convo.customer_read_seq,
                 "status": convo.status,
                 "mine": mine,
+                "labels": labels_for_page(),
             },
         ),
     )
@@ -212,7 +217,8 @@ def _timeline(convo: Conversation) -> list[dict[str, Any]]:
     messages_by_id = {}
     for message in Message.objects.filter(conversation=convo).order_by("seq"):
         messages_by_id[message.pk] = message
-        items.append((float(message.seq), {"kind": "event", "message": message}))
+        label = event_label(message.kind, message.role, message.metadata)
+        items.append((float(message.seq), {"kind": "event", "message": message, "label": label}))
     for turn in Turn.objects.filter(conversation=convo).order_by("started_at"):
         anchor = messages_by_id.get(turn.message_id) if turn.message_id else None
         position = anchor.seq + 0.5 if anchor is not None else turn.answers_seq + 0.25

@@ -33,12 +33,39 @@ function reloadSoon() {
   setTimeout(() => location.reload(), 300);
 }
 
+// Labels come from the server (escalations/labels.py), the same as the page's own.
+const LABELS = state.labels || { handoff: {}, confirmation: {}, role: {} };
+
+function words(name) {
+  const text = String(name || "").replace(/_/g, " ").trim();
+  return text ? text[0].toUpperCase() + text.slice(1) : "Event";
+}
+
 function whoLabel(frame) {
-  if (frame.type === "handoff") return `Hand-off: ${frame.state}`;
-  if (frame.type === "confirm_request") return "Confirmation asked";
-  if (frame.type === "confirm_result") return `Confirmation: ${frame.status}`;
+  if (frame.type === "handoff") return LABELS.handoff[frame.state] || words(frame.state);
+  if (frame.type === "confirm_request") return LABELS.confirmation.pending || "Confirmation asked";
+  if (frame.type === "confirm_result") return LABELS.confirmation[frame.status] || words(frame.status);
   if (frame.role === "agent") return `${frame.agent_name || "Agent"} (agent)`;
-  return frame.role || frame.type;
+  return LABELS.role[frame.role] || words(frame.role || frame.type);
+}
+
+// One time format on the page, in the agent's own time zone: every <time> the server
+// rendered, and every event that arrives live.
+const TIME_FORMAT = { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" };
+function formatTime(iso) {
+  const when = new Date(iso);
+  return Number.isNaN(when.getTime()) ? "" : when.toLocaleTimeString([], TIME_FORMAT);
+}
+
+function timeElement(iso) {
+  const node = el("time", "", formatTime(iso));
+  node.dateTime = iso;
+  return node;
+}
+
+for (const node of document.querySelectorAll("time[datetime]")) {
+  const text = formatTime(node.dateTime);
+  if (text) node.textContent = text;
 }
 
 function appendEvent(frame) {
@@ -46,11 +73,12 @@ function appendEvent(frame) {
   const kind = frame.type === "message" ? "message" : frame.type;
   const item = el("li", `event role-${role} kind-${kind}`);
   item.dataset.seq = frame.seq;
-  const when = frame.created_at ? new Date(frame.created_at).toLocaleTimeString() : "";
-  item.append(el("span", "who", whoLabel(frame)), el("span", "when", `#${frame.seq} · ${when}`));
+  const when = el("span", "when", `#${frame.seq} · `);
+  if (frame.created_at) when.append(timeElement(frame.created_at));
+  item.append(el("span", "who", whoLabel(frame)), when);
   item.append(el("div", "text", frame.text || frame.summary || ""));
   timeline.append(item);
-  item.scrollIntoView({ block: "nearest" });
+  scrollToNewest();
 }
 
 function onChat(frame) {
@@ -101,7 +129,9 @@ function onEvent(frame) {
     const item = el("li");
     item.dataset.noteId = note.id;
     item.append(el("span", "who", note.author), document.createTextNode(" "));
-    item.append(el("span", "when", new Date(note.created_at).toLocaleTimeString()));
+    const when = el("span", "when");
+    when.append(timeElement(note.created_at));
+    item.append(when);
     item.append(el("div", "text", note.text));
     list.append(item);
     return;
@@ -202,5 +232,11 @@ if (noteForm) {
   });
 }
 
+// The timeline opens at the newest message, where the agent picks up.
+function scrollToNewest() {
+  timeline.scrollTop = timeline.scrollHeight;
+}
+
+scrollToNewest();
 showRead(state.read_seq || 0);
 socket = connect(root.dataset.socket, { onFrame, onState: showConnection });

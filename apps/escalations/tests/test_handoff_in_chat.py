@@ -40,7 +40,8 @@ async def test_asking_for_a_human_queues_one_escalation_with_a_position(chat, ma
     assert escalation.status == "queued"
     # the tasks ran (in-process here): summarised and announced, each once
     await database_sync_to_async(escalation.refresh_from_db)()
-    assert escalation.summary["goal"] == "I want to talk to a real person please"
+    # asking for a person is not the goal; the note says the goal is not stated yet
+    assert escalation.summary["goal"] == "Not stated yet: the customer asked for a person"
     assert escalation.summary_source == "extractive"
     assert escalation.notified_at is not None
     kinds = await database_sync_to_async(
