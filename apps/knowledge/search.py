@@ -189,6 +189,8 @@ MIN_COVERAGE = 0.45
 STRONG_COVERAGE = 0.7
 CONFIDENT_SCORE = 7.0
 ARTICLE_WEIGHT = 0.5
+# A word no article uses counts like a word found in this share of the passages.
+UNKNOWN_WORD_SHARE = 1 / 20
 
 
 class HelpIndex:
@@ -235,7 +237,8 @@ class HelpIndex:
         }
         # A word no article uses might be a stray filler word or the very topic the
         # help center lacks; it counts like a word that is in about one passage in 20.
-        self.unknown_weight = math.log(1 + (n - n / 20 + 0.5) / (n / 20 + 0.5))
+        share = UNKNOWN_WORD_SHARE
+        self.unknown_weight = math.log(1 + (n - n * share + 0.5) / (n * share + 0.5))
 
     @staticmethod
     def _document(passage: IndexedPassage) -> list[str]:
@@ -285,9 +288,22 @@ class HelpIndex:
             for p, score in zip(self.passages, passage_scores, strict=True)
         ]
         unique_terms = set(terms)
-        total_weight = sum(self.weights[t] for t in unique_terms)
-        total_weight += self.unknown_weight * len(set(unknown))
+        # Numbers ("2 weeks", "$50") are quantities, not topics: they rank but are not
+        # part of what an article must cover.
+        topical = {t for t in unique_terms if not t.isdigit()}
+        total_weight = sum(self.weights[t] for t in topical)
+        total_weight += self.unknown_weight * len({t for t in unknown if not t.isdigit()})
         best_section = self._best_sections(terms)
+        coverage_of = {
+            article_id: (
+                sum(self.weights[t] for t in topical if t in self.article_terms[article_id])
+                / total_weight
+                if total_weight
+                else 0.0
+            )
+            for article_id in self.article_ids
+        }
+
         seen: set[int] = set()
         hits: list[Hit] = []
         for index in sorted(range(len(scores)), key=lambda i: -scores[i]):
@@ -295,16 +311,13 @@ class HelpIndex:
             if passage.article_id in seen or scores[index] <= 0:
                 continue
             seen.add(passage.article_id)
-            words = self.article_terms[passage.article_id]
-            matched = sum(self.weights[t] for t in unique_terms if t in words)
-            coverage = matched / total_weight if total_weight else 0.0
             # The article ranks by its best passage; the section shown is the one whose
             # own heading and text match best.
             shown_index = best_section.get(passage.article_id)
             if shown_index is None:
                 continue
             shown = self.passages[shown_index]
-            hit = Hit(shown, float(scores[index]), coverage)
+            hit = Hit(shown, float(scores[index]), coverage_of[passage.article_id])
             hits.append(dataclasses.replace(hit, good=is_good(hit)))
             if len(hits) == limit:
                 break
