@@ -49,7 +49,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per embedding call
+        for name in ("httpx", "openai"):  # one log line per embedding call otherwise
+            logging.getLogger(name).setLevel(logging.WARNING)
         if not options["no_load"]:
             do_load_help_center()
         files: list[Path] = options["questions"] or [TUNING_FILE, *heldout_files()]
