@@ -258,18 +258,44 @@ def test_keys_move_through_the_list_write_a_note_and_close(
         assert escalation is not None
         services.check_claim(escalation.pk, alex_user)
         held.append(conversation.pk)
+    # the second one is urgent and long
+    Escalation.objects.filter(conversation_id=held[1]).update(priority=4)
+    for number in range(30):
+        chat_services.do_append_event(held[1], role="customer", text=f"line {number}")
     alex = log_in(browser, live_server_url, "alex")
     alex.keyboard.press("2")
     expect(alex.locator("#conversation-list .item")).to_have_count(2)
 
-    # k from nowhere opens the last, j then k come back to it
-    alex.keyboard.press("k")
-    expect(alex.locator("#timeline")).to_contain_text("second customer")
-    ready(alex)
+    # filters: by priority, and by how long they have waited
+    alex.select_option("#filter-priority", "4")
+    expect(alex.locator("#conversation-list .item")).to_have_count(1)
+    expect(alex.locator("#conversation-list .item")).to_contain_text("second customer")
+    alex.select_option("#filter-age", "5")
+    expect(alex.locator("#conversation-list")).to_contain_text("Nothing assigned to you")
+    alex.select_option("#filter-age", "0")
+    alex.select_option("#filter-priority", "0")
+    expect(alex.locator("#conversation-list .item")).to_have_count(2)
+    alex.evaluate("document.activeElement.blur()")
+
+    # k from nowhere opens the last (the urgent one sorts first, so: the first customer)
     alex.keyboard.press("k")
     expect(alex.locator("#timeline")).to_contain_text("first customer")
     ready(alex)
+    alex.keyboard.press("k")
+    expect(alex.locator("#timeline")).to_contain_text("second customer")
+    ready(alex)
+    # a long conversation opens at its newest message
+    expect(alex.locator("#timeline .event").last).to_be_in_viewport()
+    at_bottom = alex.evaluate(
+        "() => { const t = document.getElementById('timeline');"
+        " return t.scrollHeight > t.clientHeight"
+        " && t.scrollHeight - t.scrollTop - t.clientHeight < 2; }"
+    )
+    assert at_bottom
     alex.keyboard.press("j")
+    expect(alex.locator("#timeline")).to_contain_text("first customer")
+    ready(alex)
+    alex.keyboard.press("k")
     expect(alex.locator("#timeline")).to_contain_text("second customer")
     ready(alex)
 
