@@ -9,6 +9,7 @@ digits, `+ - * / ( ) .` and spaces, in Decimal; nothing is ever passed to
 from __future__ import annotations
 
 import decimal
+import re
 from decimal import Decimal
 from typing import Annotated
 
@@ -20,6 +21,7 @@ MAX_CHARS = 200
 MAX_DEPTH = 20
 ALLOWED = set("0123456789+-*/(). ")
 CENTS = Decimal("0.01")
+_SPLIT_NUMBER = re.compile(r"[\d.]\s+[\d.]")
 
 
 class CalculationError(ValueError):
@@ -35,6 +37,9 @@ def calculate_expression(expression: str) -> Decimal:
         raise CalculationError(
             "only digits, + - * / ( ) . and spaces are allowed, not " + " ".join(map(repr, bad))
         )
+    if _SPLIT_NUMBER.search(expression):
+        # "3 4" is not 34: spaces separate tokens, they never join digits.
+        raise CalculationError("a space between two numbers needs an operator")
     with decimal.localcontext() as context:
         context.prec = 60
         context.traps[decimal.DivisionByZero] = True

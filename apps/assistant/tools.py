@@ -155,26 +155,30 @@ def tool(
     confirm: bool = False,
     status: Callable[[Any], str] | None = None,
     name: str | None = None,
+    args: type[BaseModel] | None = None,
+    description: str | None = None,
 ) -> Callable[[Handler], Handler]:
-    """Register a handler `(ctx, args: SomeArgs) -> ToolResult` as a tool."""
+    """Register a handler `(ctx, args: SomeArgs) -> ToolResult` as a tool.
+
+    The argument model comes from the handler's annotation and the description from
+    its docstring, unless a declaration elsewhere (an order action) passes them."""
 
     def register(handler: Handler) -> Handler:
-        hints = get_type_hints(handler)
         params = list(inspect.signature(handler).parameters)
         if len(params) != 2:
             raise TypeError(f"tool {handler.__name__} must take (ctx, args)")
-        args_model = hints[params[1]]
+        args_model = args or get_type_hints(handler)[params[1]]
         if not (isinstance(args_model, type) and issubclass(args_model, BaseModel)):
             raise TypeError(f"tool {handler.__name__}: args must be a pydantic model")
         tool_name = name or handler.__name__
-        description = inspect.cleandoc(handler.__doc__ or "")
-        if not description:
+        contract = inspect.cleandoc(description or handler.__doc__ or "")
+        if not contract:
             raise TypeError(f"tool {tool_name} needs a docstring: it is its contract")
         if tool_name in REGISTRY and REGISTRY[tool_name].handler is not handler:
             raise ValueError(f"tool {tool_name} is registered twice")
         REGISTRY[tool_name] = ToolSpec(
             name=tool_name,
-            description=description,
+            description=contract,
             args_model=args_model,
             handler=handler,
             access=access,

@@ -20,7 +20,7 @@ from .models import (
     Transaction,
     Variant,
 )
-from .services import to_cents
+from .access import to_cents
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "retail_db.json.gz"
 BATCH = 500

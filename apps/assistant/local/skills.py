@@ -2,9 +2,10 @@
 
 A skill is a function `(LocalState) -> LocalReply | None`. Skills are tried
 from the highest priority down; the first that answers wins. Skills for a
-domain live in their own module here (`orders.py`, `knowledge.py`, ...), and
-this module holds the state they read and the general ones: greetings, asking
-for a human, and the fallback.
+domain live in their own module: here (`knowledge.py`, `handoff.py`) or in the
+app that owns the tools they call, as `<app>/local_skills.py` (the orders app's
+order skills), found the way tools are. This module holds the state they read
+and the general ones: greetings, asking for a human, and the fallback.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.module_loading import autodiscover_modules
+
 from apps.assistant.providers.base import ModelRequest
 
-SKILL_MODULES = ("orders", "knowledge", "handoff")
+SKILL_MODULES = ("knowledge", "handoff")
 
 
 @dataclass
@@ -129,6 +132,8 @@ def _load_skill_modules() -> None:
         except ModuleNotFoundError as exc:
             if exc.name != f"apps.assistant.local.{module}":
                 raise
+    # A domain app contributes the skills for its own tools, as it contributes the tools.
+    autodiscover_modules("local_skills")
     _loaded = True
 
 

@@ -42,6 +42,8 @@ def test_it_calculates_arithmetic_to_two_places(expression: str, value: str) -> 
         ("(1 + 2", "never closed"),
         ("1 + ", "expected a number"),
         ("1..2", "expected a number"),
+        ("3 4", "needs an operator"),
+        ("1. 5", "needs an operator"),
         ("", "empty"),
         ("(" * 30 + "1" + ")" * 30, "nests too deeply"),
         ("1" * 201, "longer than"),

@@ -9,7 +9,7 @@ from apps.chat import services as chat
 from apps.chat.models import PendingAction
 from apps.orders.models import Order, OrderAuditEvent, PaymentMethod
 
-from .tooling import call, ctx_for, execute
+from .tooling import ADDRESS, call, ctx_for, execute
 
 pytestmark = pytest.mark.django_db
 
@@ -117,15 +117,7 @@ def test_a_declined_proposal_changes_nothing(store: None) -> None:
         (
             "harper_kovacs_8617",
             "modify_pending_order_address",
-            {
-                "order_id": "#W9093821",
-                "address1": "1 Elm St",
-                "address2": "",
-                "city": "Austin",
-                "state": "TX",
-                "country": "USA",
-                "zip": "78701",
-            },
+            {"order_id": "#W9093821", **ADDRESS},
             "Ship order #W9093821 to 1 Elm St, Austin, TX 78701, USA.",
         ),
         (
@@ -137,14 +129,7 @@ def test_a_declined_proposal_changes_nothing(store: None) -> None:
         (
             ETHAN,
             "modify_user_address",
-            {
-                "address1": "1 Elm St",
-                "address2": "Apt 4",
-                "city": "Austin",
-                "state": "TX",
-                "country": "USA",
-                "zip": "78701",
-            },
+            {**ADDRESS, "address2": "Apt 4"},
             "Existing orders keep their shipping address.",
         ),
     ],

@@ -51,11 +51,17 @@ def test_two_concurrent_payments_cannot_overdraw_one_gift_card(postgres_db: None
     actor = Actor.customer(OLIVIA)
 
     outcomes = _race(
-        lambda: services.do_modify_pending_order_payment(
-            "#W5442520", "gift_card_7794233", actor=actor, customer_id=OLIVIA
+        lambda: services.do_action(
+            "modify_pending_order_payment",
+            {"order_id": "#W5442520", "payment_method_id": "gift_card_7794233"},
+            actor=actor,
+            customer_id=OLIVIA,
         ),
-        lambda: services.do_modify_pending_order_payment(
-            "#W7941031", "gift_card_7794233", actor=actor, customer_id=OLIVIA
+        lambda: services.do_action(
+            "modify_pending_order_payment",
+            {"order_id": "#W7941031", "payment_method_id": "gift_card_7794233"},
+            actor=actor,
+            customer_id=OLIVIA,
         ),
     )
 
@@ -74,7 +80,11 @@ def test_two_concurrent_cancels_of_one_order_execute_once(postgres_db: None) -> 
     before = PaymentMethod.objects.get(id="gift_card_7219486").balance_cents or 0
 
     def cancel() -> None:
-        services.do_cancel_pending_order("#W6779827", "no longer needed", actor=actor)
+        services.do_action(
+            "cancel_pending_order",
+            {"order_id": "#W6779827", "reason": "no longer needed"},
+            actor=actor,
+        )
 
     outcomes = _race(cancel, cancel, cancel)
 

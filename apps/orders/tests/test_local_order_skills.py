@@ -6,14 +6,14 @@ from typing import Any
 
 import pytest
 
-from apps.assistant.local.orders import (
+from apps.assistant.local.skills import LocalState, ToolOutput
+from apps.orders.local_skills import (
     cancel_reason,
     identity_details,
     intent_of,
     items_to_return,
     order_tool_result,
 )
-from apps.assistant.local.skills import LocalState, ToolOutput
 
 
 def _state(user_texts: list[str], outputs: list[ToolOutput], assistant: list[str]) -> LocalState:

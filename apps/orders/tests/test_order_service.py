@@ -1,4 +1,4 @@
-"""The order service follows ACTIONS.md: semantics, refusals, multiplicity, audit."""
+"""The order service follows docs/actions.md: semantics, refusals, multiplicity, audit."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import pytest
 from apps.orders import services
 from apps.orders.models import Order, OrderAuditEvent, OrderLine, PaymentMethod, Variant
 from apps.orders.services import Actor, StoreError
+
+from .tooling import ADDRESS
 
 pytestmark = pytest.mark.django_db
 
@@ -30,6 +32,16 @@ def _snapshot(order_id: str) -> dict[str, Any]:
     return services.get_order_details(order_id)
 
 
+def _items(old: list[str], new: list[str], method: str) -> dict[str, Any]:
+    """modify_pending_order_items arguments for #W9093821 (Harper's pending order)."""
+    return {
+        "order_id": "#W9093821",
+        "item_ids": old,
+        "new_item_ids": new,
+        "payment_method_id": method,
+    }
+
+
 def _balance(method_id: str) -> int:
     return PaymentMethod.objects.get(id=method_id).balance_cents or 0
 
@@ -38,7 +50,9 @@ def test_cancelling_refunds_every_payment_and_credits_a_gift_card_at_once(store:
     # given a pending order paid 4079.45 with a gift card holding 49.00
     before = _balance("gift_card_7219486")
 
-    plan = services.do_cancel_pending_order("#W6779827", "no longer needed", actor=ACTOR)
+    plan = services.do_action(
+        "cancel_pending_order", {"order_id": "#W6779827", "reason": "no longer needed"}, actor=ACTOR
+    )
 
     order = _snapshot("#W6779827")
     assert order["status"] == "cancelled"
@@ -56,7 +70,11 @@ def test_a_non_pending_order_cannot_be_cancelled_and_nothing_changes(store: None
     before = _snapshot("#W2611340")
 
     with pytest.raises(StoreError, match="Non-pending order cannot be cancelled"):
-        services.do_cancel_pending_order("#W2611340", "no longer needed", actor=ACTOR)
+        services.do_action(
+            "cancel_pending_order",
+            {"order_id": "#W2611340", "reason": "no longer needed"},
+            actor=ACTOR,
+        )
 
     assert _snapshot("#W2611340") == before
     event = OrderAuditEvent.objects.get(order_id="#W2611340")
@@ -65,16 +83,26 @@ def test_a_non_pending_order_cannot_be_cancelled_and_nothing_changes(store: None
 
 
 def test_a_cancel_reason_must_be_one_of_the_two_allowed(store: None) -> None:
-    with pytest.raises(StoreError, match="Invalid reason"):
-        services.check_cancel_pending_order("#W6779827", "changed my mind")
+    with pytest.raises(StoreError, match="reason: Input should be 'no longer needed'"):
+        services.plan_action(
+            "cancel_pending_order", {"order_id": "#W6779827", "reason": "changed my mind"}
+        )
 
 
 def test_a_change_runs_at_most_once(store: None) -> None:
-    services.do_cancel_pending_order("#W6779827", "ordered by mistake", actor=ACTOR)
+    services.do_action(
+        "cancel_pending_order",
+        {"order_id": "#W6779827", "reason": "ordered by mistake"},
+        actor=ACTOR,
+    )
     history = _snapshot("#W6779827")["payment_history"]
 
     with pytest.raises(StoreError, match="Non-pending"):
-        services.do_cancel_pending_order("#W6779827", "ordered by mistake", actor=ACTOR)
+        services.do_action(
+            "cancel_pending_order",
+            {"order_id": "#W6779827", "reason": "ordered by mistake"},
+            actor=ACTOR,
+        )
 
     assert _snapshot("#W6779827")["payment_history"] == history
     outcomes = list(
@@ -88,7 +116,9 @@ def test_a_change_runs_at_most_once(store: None) -> None:
 def test_every_change_is_audited_with_its_actor(store: None) -> None:
     actor = Actor.customer("ethan_lopez_6291")
 
-    services.do_cancel_pending_order("#W6779827", "no longer needed", actor=actor)
+    services.do_action(
+        "cancel_pending_order", {"order_id": "#W6779827", "reason": "no longer needed"}, actor=actor
+    )
 
     event = OrderAuditEvent.objects.get(order_id="#W6779827")
     assert (event.actor_kind, event.actor_id, event.action, event.outcome) == (
@@ -100,10 +130,12 @@ def test_every_change_is_audited_with_its_actor(store: None) -> None:
     assert event.arguments == {"order_id": "#W6779827", "reason": "no longer needed"}
 
 
-def test_a_check_validates_without_writing(store: None) -> None:
+def test_a_plan_validates_without_writing(store: None) -> None:
     before = _snapshot("#W6779827")
 
-    plan = services.check_cancel_pending_order("#W6779827", "no longer needed")
+    plan = services.plan_action(
+        "cancel_pending_order", {"order_id": "#W6779827", "reason": "no longer needed"}
+    )
 
     assert plan.status_after == "cancelled"
     assert _snapshot("#W6779827") == before
@@ -114,8 +146,10 @@ def test_modifying_items_changes_the_first_unchanged_line_of_a_repeated_item(sto
     # #W9093821 holds item 3557711149 on lines 0 and 2.
     new = _other_variant("2524789262", not_item="3557711149")
 
-    services.do_modify_pending_order_items(
-        "#W9093821", ["3557711149"], [new.item_id], "credit_card_7422485", actor=ACTOR
+    services.do_action(
+        "modify_pending_order_items",
+        _items(["3557711149"], [new.item_id], "credit_card_7422485"),
+        actor=ACTOR,
     )
 
     lines = list(OrderLine.objects.filter(order_id="#W9093821").order_by("position"))
@@ -132,11 +166,14 @@ def test_an_item_id_named_twice_changes_both_lines_and_a_third_time_is_refused(
     before = _snapshot("#W9093821")
 
     with pytest.raises(StoreError, match="appears only 2 time"):
-        services.check_modify_pending_order_items(
-            "#W9093821", ["3557711149"] * 3, [new.item_id] * 3, "credit_card_7422485"
+        services.plan_action(
+            "modify_pending_order_items",
+            _items(["3557711149"] * 3, [new.item_id] * 3, "credit_card_7422485"),
         )
-    plan = services.do_modify_pending_order_items(
-        "#W9093821", ["3557711149"] * 2, [new.item_id] * 2, "credit_card_7422485", actor=ACTOR
+    plan = services.do_action(
+        "modify_pending_order_items",
+        _items(["3557711149"] * 2, [new.item_id] * 2, "credit_card_7422485"),
+        actor=ACTOR,
     )
 
     items = [i["item_id"] for i in _snapshot("#W9093821")["items"]]
@@ -152,25 +189,22 @@ def test_an_item_id_named_twice_changes_both_lines_and_a_third_time_is_refused(
 
 def test_items_can_be_modified_only_once_but_the_address_still_can(store: None) -> None:
     new = _other_variant("2524789262", not_item="3557711149")
-    services.do_modify_pending_order_items(
-        "#W9093821", ["3557711149"], [new.item_id], "credit_card_7422485", actor=ACTOR
+    services.do_action(
+        "modify_pending_order_items",
+        _items(["3557711149"], [new.item_id], "credit_card_7422485"),
+        actor=ACTOR,
     )
 
     with pytest.raises(StoreError, match="Non-pending order cannot be modified"):
-        services.check_modify_pending_order_items(
-            "#W9093821", ["8917609800"], [new.item_id], "credit_card_7422485"
+        services.plan_action(
+            "modify_pending_order_items",
+            _items(["8917609800"], [new.item_id], "credit_card_7422485"),
         )
-    address = {
-        "address1": "1 Elm St",
-        "address2": "",
-        "city": "Austin",
-        "state": "TX",
-        "country": "USA",
-        "zip": "78701",
-    }
-    services.do_modify_pending_order_address("#W9093821", address, actor=ACTOR)
+    services.do_action(
+        "modify_pending_order_address", {"order_id": "#W9093821", **ADDRESS}, actor=ACTOR
+    )
 
-    assert _snapshot("#W9093821")["address"] == address
+    assert _snapshot("#W9093821")["address"] == ADDRESS
 
 
 def test_a_new_item_must_be_a_different_available_variant_of_the_same_product(
@@ -180,22 +214,26 @@ def test_a_new_item_must_be_a_different_available_variant_of_the_same_product(
     assert other_product is not None
 
     with pytest.raises(StoreError, match="different"):
-        services.check_modify_pending_order_items(
-            "#W9093821", ["3557711149"], ["3557711149"], "credit_card_7422485"
+        services.plan_action(
+            "modify_pending_order_items",
+            _items(["3557711149"], ["3557711149"], "credit_card_7422485"),
         )
     with pytest.raises(StoreError, match="not found or not of the same product"):
-        services.check_modify_pending_order_items(
-            "#W9093821", ["3557711149"], [other_product.item_id], "credit_card_7422485"
+        services.plan_action(
+            "modify_pending_order_items",
+            _items(["3557711149"], [other_product.item_id], "credit_card_7422485"),
         )
     unavailable = Variant.objects.filter(product_id="2524789262", available=False).first()
     if unavailable is not None:
         with pytest.raises(StoreError, match="not available"):
-            services.check_modify_pending_order_items(
-                "#W9093821", ["3557711149"], [unavailable.item_id], "credit_card_7422485"
+            services.plan_action(
+                "modify_pending_order_items",
+                _items(["3557711149"], [unavailable.item_id], "credit_card_7422485"),
             )
     with pytest.raises(StoreError, match="should match"):
-        services.check_modify_pending_order_items(
-            "#W9093821", ["3557711149", "8917609800"], ["1"], "credit_card_7422485"
+        services.plan_action(
+            "modify_pending_order_items",
+            _items(["3557711149", "8917609800"], ["1"], "credit_card_7422485"),
         )
 
 
@@ -214,8 +252,10 @@ def test_a_gift_card_must_cover_the_price_difference_and_a_refusal_changes_nothi
     before = _snapshot("#W9093821")
 
     with pytest.raises(StoreError, match="Insufficient gift card balance"):
-        services.do_modify_pending_order_items(
-            "#W9093821", ["3557711149"], [dearer.item_id], "gift_card_test", actor=ACTOR
+        services.do_action(
+            "modify_pending_order_items",
+            _items(["3557711149"], [dearer.item_id], "gift_card_test"),
+            actor=ACTOR,
         )
 
     assert _snapshot("#W9093821") == before
@@ -226,7 +266,11 @@ def test_changing_the_payment_method_charges_the_new_and_refunds_the_old(store: 
     # #W6779827 was paid 4079.45 with gift_card_7219486; pay with the credit card instead.
     gift_before = _balance("gift_card_7219486")
 
-    services.do_modify_pending_order_payment("#W6779827", "credit_card_9789590", actor=ACTOR)
+    services.do_action(
+        "modify_pending_order_payment",
+        {"order_id": "#W6779827", "payment_method_id": "credit_card_9789590"},
+        actor=ACTOR,
+    )
 
     history = _snapshot("#W6779827")["payment_history"]
     assert history[1:] == [
@@ -239,22 +283,37 @@ def test_changing_the_payment_method_charges_the_new_and_refunds_the_old(store: 
     ]
     assert _balance("gift_card_7219486") == gift_before + 407945
     with pytest.raises(StoreError, match="exactly one payment"):
-        services.check_modify_pending_order_payment("#W6779827", "gift_card_7219486")
+        services.plan_action(
+            "modify_pending_order_payment",
+            {"order_id": "#W6779827", "payment_method_id": "gift_card_7219486"},
+        )
 
 
 def test_the_new_payment_method_must_differ_and_belong_to_the_customer(store: None) -> None:
     with pytest.raises(StoreError, match="should be different"):
-        services.check_modify_pending_order_payment("#W6779827", "gift_card_7219486")
+        services.plan_action(
+            "modify_pending_order_payment",
+            {"order_id": "#W6779827", "payment_method_id": "gift_card_7219486"},
+        )
     # A method of another customer reads like one that does not exist.
     with pytest.raises(StoreError, match=r"^Payment method paypal_5727330 not found$"):
-        services.check_modify_pending_order_payment("#W6779827", "paypal_5727330")
+        services.plan_action(
+            "modify_pending_order_payment",
+            {"order_id": "#W6779827", "payment_method_id": "paypal_5727330"},
+        )
     with pytest.raises(StoreError, match=r"^Payment method paypal_0000000 not found$"):
-        services.check_modify_pending_order_payment("#W6779827", "paypal_0000000")
+        services.plan_action(
+            "modify_pending_order_payment",
+            {"order_id": "#W6779827", "payment_method_id": "paypal_0000000"},
+        )
 
 
 def test_a_gift_card_must_cover_the_whole_order_to_pay_for_it(store: None) -> None:
     with pytest.raises(StoreError, match="Insufficient gift card balance"):
-        services.check_modify_pending_order_payment("#W5442520", "gift_card_7794233")
+        services.plan_action(
+            "modify_pending_order_payment",
+            {"order_id": "#W5442520", "payment_method_id": "gift_card_7794233"},
+        )
 
 
 def test_a_return_records_sorted_items_and_the_refund_method_but_moves_no_money(
@@ -266,10 +325,13 @@ def test_a_return_records_sorted_items_and_the_refund_method_but_moves_no_money(
     assert original is not None
     before = _snapshot("#W1840144")
 
-    services.do_return_delivered_order_items(
-        "#W1840144",
-        ["8590708195", "6017636844", "8590708195"],
-        original.payment_method_id,
+    services.do_action(
+        "return_delivered_order_items",
+        {
+            "order_id": "#W1840144",
+            "item_ids": ["8590708195", "6017636844", "8590708195"],
+            "payment_method_id": original.payment_method_id,
+        },
         actor=ACTOR,
     )
 
@@ -289,12 +351,29 @@ def test_a_return_refund_goes_only_to_the_original_method_or_a_gift_card(store: 
     )
     for method in others:
         if method.is_gift_card:
-            services.check_return_delivered_order_items("#W1840144", ["8384507844"], method.id)
+            services.plan_action(
+                "return_delivered_order_items",
+                {
+                    "order_id": "#W1840144",
+                    "item_ids": ["8384507844"],
+                    "payment_method_id": method.id,
+                },
+            )
         else:
             with pytest.raises(StoreError, match="original payment method or a gift card"):
-                services.check_return_delivered_order_items("#W1840144", ["8384507844"], method.id)
+                services.plan_action(
+                    "return_delivered_order_items",
+                    {
+                        "order_id": "#W1840144",
+                        "item_ids": ["8384507844"],
+                        "payment_method_id": method.id,
+                    },
+                )
     with pytest.raises(StoreError, match="Non-delivered order cannot be returned"):
-        services.check_return_delivered_order_items("#W6779827", ["1"], "gift_card_7219486")
+        services.plan_action(
+            "return_delivered_order_items",
+            {"order_id": "#W6779827", "item_ids": ["1"], "payment_method_id": "gift_card_7219486"},
+        )
 
 
 def test_an_exchange_records_old_and_new_ids_and_the_price_difference(store: None) -> None:
@@ -306,8 +385,15 @@ def test_an_exchange_records_old_and_new_ids_and_the_price_difference(store: Non
     method.balance_cents = 1_000_000
     method.save()
 
-    services.do_exchange_delivered_order_items(
-        "#W4316152", ["7292993796", "7292993796"], [new_a.item_id] * 2, method.id, actor=ACTOR
+    services.do_action(
+        "exchange_delivered_order_items",
+        {
+            "order_id": "#W4316152",
+            "item_ids": ["7292993796", "7292993796"],
+            "new_item_ids": [new_a.item_id] * 2,
+            "payment_method_id": method.id,
+        },
+        actor=ACTOR,
     )
 
     after = _snapshot("#W4316152")
@@ -330,7 +416,7 @@ def test_the_customer_address_changes_and_orders_keep_theirs(store: None) -> Non
         "zip": "02101",
     }
 
-    services.do_modify_user_address("james_li_5688", address, actor=ACTOR)
+    services.do_action("modify_user_address", {**address}, customer_id="james_li_5688", actor=ACTOR)
 
     assert services.get_user_details("james_li_5688")["address"] == address
     assert _snapshot("#W2611340")["address"] == order_address

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from apps.assistant.tools import REGISTRY, ToolError, get_tool
+from apps.orders.actions import CHANGE_ACTIONS
 
 ORDER_TOOLS = [spec for spec in REGISTRY.values() if spec.handler.__module__ == "apps.orders.tools"]
 # Keywords strict mode does not accept (or we do not want the model to rely on).
@@ -35,6 +36,7 @@ def test_every_action_of_actions_md_is_a_confirmed_tool_with_an_executor() -> No
         "return_delivered_order_items",
         "exchange_delivered_order_items",
     }
+    assert changes == CHANGE_ACTIONS  # each declared once, in actions.py
     for name in changes:
         spec = get_tool(name)
         assert spec is not None

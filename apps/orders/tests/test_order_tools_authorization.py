@@ -7,33 +7,15 @@ import json
 import pytest
 
 from apps.assistant.tools import ToolError, get_tool, tools_for
+from apps.orders.actions import CHANGE_ACTIONS
 from apps.orders.models import Order
 
-from .tooling import call, ctx_for, execute
+from .tooling import ADDRESS, call, ctx_for, execute
 
 pytestmark = pytest.mark.django_db
 
 ETHAN = "ethan_lopez_6291"  # owns #W6779827 (pending, paid with gift_card_7219486)
-PERSONAL = {
-    "get_my_profile",
-    "list_my_orders",
-    "get_order",
-    "cancel_pending_order",
-    "modify_pending_order_address",
-    "modify_pending_order_items",
-    "modify_pending_order_payment",
-    "modify_user_address",
-    "return_delivered_order_items",
-    "exchange_delivered_order_items",
-}
-ADDRESS = {
-    "address1": "1 Elm St",
-    "address2": "",
-    "city": "Austin",
-    "state": "TX",
-    "country": "USA",
-    "zip": "78701",
-}
+PERSONAL = {"get_my_profile", "list_my_orders", "get_order", *CHANGE_ACTIONS}
 
 
 def _refusal(ctx_customer: str, name: str, **arguments: object) -> str:

@@ -8,6 +8,16 @@ from typing import Any
 
 from apps.assistant.tools import ToolContext, ToolResult, get_tool
 
+# A valid address for the address changes (a copy per use: tests may edit it).
+ADDRESS = {
+    "address1": "1 Elm St",
+    "address2": "",
+    "city": "Austin",
+    "state": "TX",
+    "country": "USA",
+    "zip": "78701",
+}
+
 
 def ctx_for(
     customer_id: str | None, conversation_id: uuid.UUID | None = None, *, said: tuple[str, ...] = ()

@@ -1,4 +1,5 @@
-"""Order skills of the local assistant: where is my order, my orders, cancel, return.
+"""Order skills of the local (offline) assistant: where is my order, my orders,
+cancel, return. The assistant finds this module as it finds tools.py.
 
 They use the same tools the real model gets, in the same order a careful agent
 would: verify the customer (asking for email and zip code, or name and zip code,
@@ -20,24 +21,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# The provenance check's recognisers: an email or zip code read here is one it accepts.
-from ..provenance import EMAIL, ZIP
-from .skills import LocalReply, LocalState, skill
+from apps.assistant.local.skills import LocalReply, LocalState, skill
 
-ORDER_TOOLS = frozenset(
-    {
-        "verify_customer",
-        "list_my_orders",
-        "get_order",
-        "cancel_pending_order",
-        "return_delivered_order_items",
-        "modify_pending_order_address",
-        "modify_pending_order_items",
-        "modify_pending_order_payment",
-        "modify_user_address",
-        "exchange_delivered_order_items",
-    }
-)
+# The provenance check's recognisers: an email or zip code read here is one it accepts.
+from apps.assistant.provenance import EMAIL, ZIP
+
+from .actions import CHANGE_ACTIONS
+
+# The tools whose results these skills explain: every declared change among them.
+ORDER_TOOLS = frozenset({"verify_customer", "list_my_orders", "get_order", *CHANGE_ACTIONS})
 
 _ORDER_ID = re.compile(r"#?\b(W\d{5,12})\b", re.IGNORECASE)
 _NAME_INTRO = re.compile(
