@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import transaction
 
+from .access import to_cents
 from .models import (
     Customer,
     Fulfilment,
@@ -20,7 +21,6 @@ from .models import (
     Transaction,
     Variant,
 )
-from .access import to_cents
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "retail_db.json.gz"
 BATCH = 500
