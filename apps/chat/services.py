@@ -525,7 +525,7 @@ def _execute_action(action: PendingAction) -> None:
         result = spec.execute(ctx, args)
         status = PendingAction.Status.DONE if result.ok else PendingAction.Status.FAILED
         outcome = {"ok": result.ok, "data": result.data}
-        text = "Done: " + action.summary if result.ok else _refusal_text(result.data)
+        text = _done_text(result.data) if result.ok else _refusal_text(result.data)
     except ToolError as exc:
         outcome = {"ok": False, "error": str(exc)}
         text = f"This change could not be made: {exc}"
@@ -544,6 +544,13 @@ def _execute_action(action: PendingAction) -> None:
             text=text,
             metadata={"action_id": str(action.pk), "status": status, "tool": action.tool_name},
         )
+
+
+def _done_text(data: Any) -> str:
+    """What the card says once the change is made: the outcome, not the summary again
+    (the card already shows it)."""
+    message = data.get("message") if isinstance(data, dict) else None
+    return f"Done. {message}" if message else "Done."
 
 
 def _refusal_text(data: Any) -> str:

@@ -222,20 +222,25 @@ def _items_text(order: dict[str, Any]) -> str:
     return "; ".join(_item_text(item) for item in order.get("items") or [])
 
 
-_STATUS_NOTE = {
-    "pending": "It hasn't shipped yet, so it can still be changed or cancelled.",
-    "pending (item modified)": "It hasn't shipped yet; its items were already changed once.",
-    "processed": "It's being prepared and will ship soon.",
-    "delivered": "It has been delivered.",
-    "cancelled": "It was cancelled.",
-    "return requested": "A return has been requested for it.",
-    "exchange requested": "An exchange has been requested for it.",
+# One sentence per status: the status said once, in words ("Order #W1 has been delivered.",
+# not "Order #W1 is delivered. It has been delivered.").
+_STATUS_SENTENCE = {
+    "pending": "Order {id} is pending. It hasn't shipped yet, so it can still be changed or "
+    "cancelled.",
+    "pending (item modified)": "Order {id} is pending. It hasn't shipped yet; its items were "
+    "already changed once.",
+    "processed": "Order {id} is being prepared and will ship soon.",
+    "delivered": "Order {id} has been delivered.",
+    "cancelled": "Order {id} was cancelled.",
+    "return requested": "A return has been requested for order {id}.",
+    "exchange requested": "An exchange has been requested for order {id}.",
 }
 
 
 def describe_order(order: dict[str, Any]) -> str:
     status = str(order.get("status", "unknown"))
-    lines = [f"Order {order.get('order_id')} is {status}. {_STATUS_NOTE.get(status, '')}".strip()]
+    sentence = _STATUS_SENTENCE.get(status, "Order {id} is {status}.")
+    lines = [sentence.format(id=order.get("order_id"), status=status)]
     lines.append(f"Items: {_items_text(order)}.")
     tracking = [t for f in order.get("fulfillments") or [] for t in f.get("tracking_ids") or []]
     if tracking:
@@ -333,10 +338,10 @@ def order_tool_result(state: LocalState) -> LocalReply | None:
     if isinstance(data, dict) and data.get("confirmation") not in (None, "requested"):
         return _after_confirmation(output.name, data)
     if isinstance(data, dict) and data.get("confirmation") == "requested":
-        summary = str(data.get("summary", "")).strip()
+        # The card shows the summary; the reply only says what to do with it.
         return LocalReply(
-            text=f"Here's what I've prepared: {summary} Nothing has changed yet. Please "
-            "review it and press Confirm on the card if it's right, or Decline if not."
+            text="I've prepared the change below. Nothing has changed yet: please review it "
+            "and press Confirm on the card if it's right, or Decline if not."
         )
 
     if output.name == "verify_customer":
@@ -442,10 +447,10 @@ def _return_step(state: LocalState, order: dict[str, Any], recent: list[str]) ->
 
 
 def _after_confirmation(tool_name: str, data: dict[str, Any]) -> LocalReply:
+    # The card above shows the change and its outcome; the reply does not repeat them.
     status = data.get("confirmation")
-    outcome = str(data.get("outcome") or "").strip()
     if status == "done":
-        return LocalReply(text=f"{outcome or 'Done.'} Is there anything else I can help with?")
+        return LocalReply(text="All set. Is there anything else I can help with?")
     if status == "declined":
         return LocalReply(text="No problem, I've left everything as it was.")
     if status == "expired":
@@ -453,4 +458,7 @@ def _after_confirmation(tool_name: str, data: dict[str, Any]) -> LocalReply:
             text="That confirmation expired, so nothing was changed. Tell me if you'd still "
             "like to go ahead."
         )
-    return LocalReply(text=f"{outcome or 'That change could not be made.'} Nothing was changed.")
+    return LocalReply(
+        text="I'm sorry, that change didn't go through (the card above says why), so nothing "
+        "was changed. Tell me if you'd like to try something else."
+    )

@@ -465,11 +465,14 @@ function renderMessage(frame) {
   target.row.dataset.seq = frame.seq;
   target.row.classList.remove("streaming", "awaiting");
   target.body.replaceChildren(renderMarkdown(frame.text));
-  if (frame.citations && frame.citations.length) {
+  // Citations once: an article the answer already links is not shown again as a chip.
+  const linked = (citation) => frame.text.includes(citation.url.split("#")[0]);
+  const chips = (frame.citations || []).filter((citation) => !linked(citation));
+  if (chips.length) {
     const sources = document.createElement("div");
     sources.className = "sources";
     sources.append(label("Sources:", "sources-label"));
-    for (const citation of frame.citations) {
+    for (const citation of chips) {
       const a = document.createElement("a");
       a.textContent = citation.title;
       a.href = citation.url.startsWith("/") ? citation.url : "#";
@@ -581,21 +584,14 @@ function renderConfirm(frame) {
   const summary = document.createElement("p");
   summary.textContent = frame.summary;
   card.append(summary);
-  const details = frame.details || {};
-  // Only plain figures: lists and objects are internal detail (the summary says it in words).
-  const keys = Object.keys(details).filter((key) => {
-    const value = details[key];
-    // "action" is the tool's internal name; the title and summary say it in words.
-    return key !== "action" && value !== null && value !== "" && typeof value !== "object";
-  });
-  if (keys.length) {
+  const rows = detailRows(frame.details || {});
+  if (rows.length) {
     const dl = document.createElement("dl");
-    for (const key of keys) {
+    for (const [term, value] of rows) {
       const dt = document.createElement("dt");
-      dt.textContent = key.replace(/_/g, " ");
+      dt.textContent = term;
       const dd = document.createElement("dd");
-      const value = details[key];
-      dd.textContent = String(value);
+      dd.textContent = value;
       dl.append(dt, dd);
     }
     card.append(dl);
@@ -624,6 +620,23 @@ function renderConfirm(frame) {
   log.append(card);
   scrollDown();
   approve.focus({ preventScroll: true });
+}
+
+// The card's figures in the customer's words. Only these are shown: the rest is internal
+// detail (ids, tool names) that the summary already says in words.
+const money = (value) => (typeof value === "number" ? `$${value.toFixed(2)}` : String(value));
+const present = (value) => value !== null && value !== undefined && value !== "" && typeof value !== "object";
+
+function detailRows(details) {
+  const rows = [];
+  if (present(details.order_id)) rows.push(["Order", String(details.order_id)]);
+  const before = details.status_before;
+  const after = details.status_after;
+  if (present(before) && present(after) && before !== after) rows.push(["Status", `${before} → ${after}`]);
+  if (present(details.reason)) rows.push(["Reason", String(details.reason)]);
+  if (present(details.refund_total)) rows.push(["Refund", money(details.refund_total)]);
+  if (present(details.price_difference)) rows.push(["Price difference", money(details.price_difference)]);
+  return rows;
 }
 
 function renderConfirmResult(frame) {
@@ -765,7 +778,8 @@ input.addEventListener("keydown", (event) => {
 
 function autosize() {
   input.style.height = "auto";
-  input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
+  // Empty again (sent): back to one line, whatever height the last message needed.
+  input.style.height = input.value ? `${Math.min(input.scrollHeight, 160)}px` : "";
 }
 input.addEventListener("input", autosize);
 input.addEventListener("input", noteTyping);

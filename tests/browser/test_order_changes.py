@@ -48,6 +48,10 @@ def test_a_customer_verifies_looks_up_an_order_and_cancels_it_on_the_card(
     expect(card).to_have_count(1)
     expect(card).to_contain_text(f"Cancel order {ORDER} ($1,463.70)")
     expect(card).to_contain_text("Mastercard card ending in 3357")
+    # the card's figures carry the customer's words, not internal field names
+    expect(card.locator("dt")).to_have_text(["Order", "Status", "Reason"])
+    expect(card.locator("dd").nth(1)).to_have_text("pending → cancelled")
+    expect(card).not_to_contain_text("Status Before")
     assert Order.objects.get(order_id=ORDER).status == "pending"  # nothing changed yet
     page.screenshot(path=str(artifacts / "order-confirm-card.png"), full_page=True)
 
@@ -56,11 +60,17 @@ def test_a_customer_verifies_looks_up_an_order_and_cancels_it_on_the_card(
 
     # then the card shows it done and the assistant explains
     expect(card).to_have_class("confirm-card state-done", timeout=15_000)
-    expect(card.locator(".confirm-outcome")).to_contain_text(f"Done: Cancel order {ORDER}")
+    expect(card.locator(".confirm-outcome")).to_have_text(
+        f"Done. Order {ORDER} is cancelled; refunds issued."
+    )
     expect(card.locator("button.approve")).to_be_disabled()
     explained = page.locator(".row-assistant:not(.streaming) .bubble").nth(4)
-    expect(explained).to_contain_text(f"Cancel order {ORDER}", timeout=15_000)
-    expect(explained).to_contain_text("Is there anything else I can help with?")
+    expect(explained).to_have_text(
+        "All set. Is there anything else I can help with?", timeout=15_000
+    )
+    # the change's summary is on the page once: on the card
+    expect(page.locator("#log")).to_contain_text(f"Cancel order {ORDER} ($1,463.70)")
+    assert page.locator("#log").inner_text().count(f"Cancel order {ORDER} ($1,463.70)") == 1
     page.screenshot(path=str(artifacts / "order-change-done.png"), full_page=True)
 
     order = Order.objects.get(order_id=ORDER)

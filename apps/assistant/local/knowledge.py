@@ -124,7 +124,8 @@ def answer_text(data: Any, question: str) -> str:
         quote = quote_sentences(str(best.get("text", "")), question)
     title = str(best.get("title", "our help center"))
     url = str(best.get("url", ""))  # the section's link when it has a heading
-    source = f"Source: {title} ({url})" if url else f"Source: {title}"
+    # A link, so the page shows the source once, in the answer (no second chip for it).
+    source = f"Source: [{title}]({url})" if url else f"Source: {title}"
     return f'Here\'s what our help center says: "{quote}"\n\n{source}'
 
 

@@ -35,7 +35,7 @@ async def test_an_answer_from_the_help_center_carries_its_citations(
     final = frames[-1]
     assert "5 to 7 business days" in final["text"]
     assert (
-        "Source: Refunds and how long they take "
+        "Source: [Refunds and how long they take]"
         "(/help/refund-timelines/#credit-card-and-paypal-refunds)"
     ) in final["text"]
     assert final["citations"][0] == {

@@ -88,7 +88,7 @@ def test_a_policy_question_is_answered_from_the_help_center_with_its_source(
     assert "5 to 7 business days" in answer
     # The source links to the section quoted, on the article's page.
     assert answer.rstrip().endswith(
-        "Source: Refunds and how long they take "
+        "Source: [Refunds and how long they take]"
         "(/help/refund-timelines/#credit-card-and-paypal-refunds)"
     )
     quote = answer.split('"')[1]

@@ -137,7 +137,8 @@ async def test_the_model_verifies_looks_up_proposes_a_cancel_and_the_customer_co
     # then it ran once, with the refund ACTIONS.md prescribes
     [result] = [f for f in after if f["type"] == "confirm_result"]
     assert result["status"] == "done" and result["action_id"] == card["action_id"]
-    assert result["text"] == "Done: " + card["summary"]
+    # the card's outcome says what happened, not the summary the card already shows
+    assert result["text"] == f"Done. Order {ORDER} is cancelled; refunds issued."
     state = await database_sync_to_async(order_state)(ORDER)
     assert state["status"] == "cancelled" and state["cancel_reason"] == "no longer needed"
     assert state["transactions"] == [
@@ -309,9 +310,10 @@ async def test_the_local_assistant_verifies_looks_up_cancels_and_explains(chat, 
     )
     [result] = [f for f in frames if f["type"] == "confirm_result"]
     assert result["status"] == "done"
-    assert frames[-1]["text"] == (
-        f"Done: {card['summary']} Is there anything else I can help with?"
-    )
+    # the card shows the change and its outcome; the reply does not say them again
+    assert result["text"] == f"Done. Order {SOFIA_ORDER} is cancelled; refunds issued."
+    assert frames[-1]["text"] == "All set. Is there anything else I can help with?"
+    assert card["summary"] not in frames[-1]["text"]
     state = await database_sync_to_async(order_state)(SOFIA_ORDER)
     assert state == {
         "status": "cancelled",

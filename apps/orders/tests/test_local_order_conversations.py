@@ -104,8 +104,9 @@ async def test_where_is_my_order_then_cancel_it_and_confirm_on_the_card(customer
     assert await _status_of("#W6779827") == "pending"  # nothing changes before the confirm
 
     reply = await customer.confirms(card["action_id"])
-    assert any(f["type"] == "confirm_result" for f in reply)
-    assert "Cancel order #W6779827" in _text(reply)
+    [result] = [f for f in reply if f["type"] == "confirm_result"]
+    assert result["text"] == "Done. Order #W6779827 is cancelled; refunds issued."
+    assert "All set" in _text(reply) and card["summary"] not in _text(reply)
     assert await _status_of("#W6779827") == "cancelled"
 
 
