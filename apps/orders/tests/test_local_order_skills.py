@@ -144,8 +144,8 @@ def test_an_error_from_a_change_tool_is_passed_on() -> None:
 
 
 CARD_TEXT = (
-    "Here's what I've prepared: Cancel order #W5918442. Nothing has changed yet. Please review "
-    "it and press Confirm on the card if it's right, or Decline if not."
+    "I've prepared the change below. Nothing has changed yet: please review it and press "
+    "Confirm on the card if it's right, or Decline if not."
 )
 
 
