@@ -83,7 +83,8 @@ _HOW_DOES_IT_WORK = re.compile(r"\bhow (?:do|does|did)\b(.*?)\bwork(?:s)?\b")
 
 
 def _prepare(text: str) -> str:
-    text = text.lower().replace("’", "'")
+    # "buy-now-pay-later", "out-of-stock": hyphens join words the table knows apart.
+    text = text.lower().replace("’", "'").replace("-", " ")
     text = _HOW_DOES_IT_WORK.sub(r"how \1", text)
     text = re.sub(r"n't\b", "nt", text).replace("'s", "")
     for pattern, canonical in _PHRASES:
@@ -187,10 +188,10 @@ class SearchResult:
 MIN_SCORE = 2.0
 MIN_COVERAGE = 0.45
 STRONG_COVERAGE = 0.7
-CONFIDENT_SCORE = 7.0
+CONFIDENT_SCORE = 6.0
 ARTICLE_WEIGHT = 0.5
 # A word no article uses counts like a word found in this share of the passages.
-UNKNOWN_WORD_SHARE = 1 / 20
+UNKNOWN_WORD_SHARE = 1 / 40
 
 
 class HelpIndex:
@@ -212,6 +213,11 @@ class HelpIndex:
             article_docs[passage.article_id] += analyze(passage.heading) + analyze(passage.text)
         self.article_ids = list(article_docs)
         self.article_terms = {aid: set(doc) for aid, doc in article_docs.items()}
+        # What each passage is about: its words and its article's title.
+        self.passage_terms = [
+            set(doc) | set(analyze(p.title))
+            for p, doc in zip(passages, self.documents, strict=True)
+        ]
         self.vocabulary: Counter[str] = Counter()
         for document in self.documents:
             self.vocabulary.update(set(document))
@@ -294,15 +300,16 @@ class HelpIndex:
         total_weight = sum(self.weights[t] for t in topical)
         total_weight += self.unknown_weight * len({t for t in unknown if not t.isdigit()})
         best_section = self._best_sections(terms)
-        coverage_of = {
-            article_id: (
-                sum(self.weights[t] for t in topical if t in self.article_terms[article_id])
-                / total_weight
-                if total_weight
-                else 0.0
-            )
-            for article_id in self.article_ids
-        }
+        # Coverage is judged section by section: a question whose words are scattered
+        # over an article's sections ("who makes your hiking boots") is not answered
+        # by any of them.
+        coverage_of: dict[int, float] = {}
+        for position, passage in enumerate(self.passages):
+            words = self.passage_terms[position]
+            matched = sum(self.weights[t] for t in topical if t in words)
+            share = matched / total_weight if total_weight else 0.0
+            if share > coverage_of.get(passage.article_id, -1.0):
+                coverage_of[passage.article_id] = share
 
         seen: set[int] = set()
         hits: list[Hit] = []
