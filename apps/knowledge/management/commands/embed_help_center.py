@@ -21,7 +21,7 @@ class Command(BaseCommand):
                 "the offline search needs no embeddings."
             )
             return
-        for name in ("httpx", "openai"):  # one log line per embedding call otherwise
+        for name in ("httpx", "httpx2", "openai"):  # a log line per embedding call otherwise
             logging.getLogger(name).setLevel(logging.WARNING)
         count = do_embed_help_center()
         self.stdout.write(f"Help center embeddings ({model_name()}): {count} new.")

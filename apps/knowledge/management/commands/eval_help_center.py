@@ -49,7 +49,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        for name in ("httpx", "openai"):  # one log line per embedding call otherwise
+        for name in ("httpx", "httpx2", "openai"):  # a log line per embedding call otherwise
             logging.getLogger(name).setLevel(logging.WARNING)
         if not options["no_load"]:
             do_load_help_center()
