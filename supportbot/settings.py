@@ -221,11 +221,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_url("REDIS_URL", {"redis", "rediss", "unix"})
 CHANNEL_LAYER_PREFIX = env_str("SUPPORTBOT_CHANNEL_PREFIX", "supportbot")
-# channels_redis waits for a socket's next message with a blocking pop of 5 s
-# (RedisChannelLayer.brpop_timeout); redis-py's client read timeout defaults to 5 s
-# too, so an idle socket's pop timed out and the consumer died with a 1011. The
-# read timeout must stay well above the pop; it still bounds a dead Redis.
-REDIS_SOCKET_TIMEOUT = env_float("SUPPORTBOT_REDIS_SOCKET_TIMEOUT", 30.0, minimum=10.0)
+# The channel layer's blocking pop lasts 2 s (supportbot/redis_layer.py); the Redis
+# client's read timeout must stay well above it, or every idle socket drops with a
+# 1011. It still bounds how long a dead Redis can hold a request.
+REDIS_SOCKET_TIMEOUT = env_float("SUPPORTBOT_REDIS_SOCKET_TIMEOUT", 10.0, minimum=5.0)
 REDIS_CONNECT_TIMEOUT = env_float("SUPPORTBOT_REDIS_CONNECT_TIMEOUT", 5.0, minimum=0.5)
 
 
@@ -236,10 +235,9 @@ def redis_channel_layer(url: str, prefix: str) -> dict[str, object]:
         "socket_timeout": REDIS_SOCKET_TIMEOUT,
         "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
         "socket_keepalive": True,
-        "health_check_interval": 15,
     }
     return {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "supportbot.redis_layer.RedisChannelLayer",
         "CONFIG": {"hosts": [host], "prefix": prefix, "capacity": 1000},
     }
 
@@ -312,6 +310,12 @@ SUPPORTBOT_HELP_EMBEDDINGS = env_bool("SUPPORTBOT_HELP_EMBEDDINGS", default=True
 SUPPORTBOT_EMBEDDING_MODEL = env_str("SUPPORTBOT_EMBEDDING_MODEL", "text-embedding-3-small")
 SUPPORTBOT_MAX_TOOL_STEPS = env_int("SUPPORTBOT_MAX_TOOL_STEPS", 6, minimum=1)
 SUPPORTBOT_TURN_TIMEOUT = env_float("SUPPORTBOT_TURN_TIMEOUT", 90.0, minimum=1.0)
+# A process running a turn renews its lease on the conversation every quarter of
+# this; a lease not renewed for this long is taken over by another process (the
+# first one died), which tells the customer and answers again.
+SUPPORTBOT_TURN_LEASE_SECONDS = env_float("SUPPORTBOT_TURN_LEASE_SECONDS", 5.0, minimum=2.0)
+# How often each server process looks for owed turns nobody is running.
+SUPPORTBOT_TURN_SWEEP_SECONDS = env_float("SUPPORTBOT_TURN_SWEEP_SECONDS", 1.0, minimum=0.1)
 SUPPORTBOT_MAX_TURNS = env_int("SUPPORTBOT_MAX_TURNS", 60, minimum=1)
 SUPPORTBOT_MAX_CONVERSATION_TOKENS = env_int(
     "SUPPORTBOT_MAX_CONVERSATION_TOKENS", 200_000, minimum=1000

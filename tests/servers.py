@@ -64,6 +64,64 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
     raise TimeoutError(f"nothing listened on port {port} within {timeout}s")
 
 
+class DaphneServer:
+    """One Daphne process on a fixed port; it can be killed and started again there."""
+
+    def __init__(
+        self, log_dir: Path, *, port: int | None = None, database: str | None = None, **env: str
+    ) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_dir / f"daphne-{self.port}.log"
+        self.database = database
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, **env: str) -> DaphneServer:
+        """Start (again), with `env` on top of the server's own for this run only."""
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "supportbot.asgi:application",
+                ],
+                cwd=ROOT,
+                env=child_env(self.database, **{**self.env, **env}),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            wait_for_port(self.port, self.process)
+        except BaseException:
+            print(self.log())
+            raise
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind, as when a machine or container dies."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
 @contextmanager
 def daphne(
     log_dir: Path, *, port: int | None = None, database: str | None = None, **env: str
@@ -72,34 +130,11 @@ def daphne(
 
     It uses the running test's database unless `database` (a URL) names another.
     """
-    port = port or free_port()
-    log_path = log_dir / f"daphne-{port}.log"
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "supportbot.asgi:application",
-            ],
-            cwd=ROOT,
-            env=child_env(database, **env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_for_port(port, process)
-            yield f"http://127.0.0.1:{port}"
-        except BaseException:
-            print(log_path.read_text(errors="replace")[-4000:])
-            raise
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    server = DaphneServer(log_dir, port=port, database=database, **env).start()
+    try:
+        yield server.url
+    except BaseException:
+        print(server.log())
+        raise
+    finally:
+        server.stop()

@@ -8,15 +8,15 @@ holds real sockets on the production stack).
 
 from __future__ import annotations
 
-from channels_redis.core import RedisChannelLayer
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 from supportbot.settings import redis_channel_layer
 
 
 def test_the_layer_reads_longer_than_it_blocks_waiting_for_a_message():
     config = redis_channel_layer("redis://127.0.0.1:6379/0", "t")
-    layer = RedisChannelLayer(**config["CONFIG"])
+    layer = import_string(str(config["BACKEND"]))(**config["CONFIG"])
     pool = layer.create_pool(0)
     read_timeout = pool.connection_kwargs["socket_timeout"]
     assert read_timeout is not None
@@ -24,5 +24,5 @@ def test_the_layer_reads_longer_than_it_blocks_waiting_for_a_message():
 
 
 def test_the_cache_on_redis_has_bounded_timeouts_too():
-    assert settings.REDIS_SOCKET_TIMEOUT >= 10
+    assert settings.REDIS_SOCKET_TIMEOUT >= 5
     assert settings.REDIS_CONNECT_TIMEOUT > 0

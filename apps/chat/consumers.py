@@ -66,9 +66,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.client = client_key((self.scope.get("client") or [None])[0])
         await self.channel_layer.group_add(group_for(self.conversation_id), self.channel_name)
         await self.accept()
-        await in_db_thread(services.do_mark_interrupted_turns)(
-            self.conversation_id, running_here=engine.running_here(self.conversation_id)
-        )
+        engine.ensure_sweeper()
+        # A turn owed or left running by a process that died: pick it up now.
+        if await in_db_thread(services.needs_runner)(self.conversation_id):
+            engine.kick(self.conversation_id)
         session = await in_db_thread(_session_frame)(self.conversation_id)
         self.bot_speaks = session["status"] == Conversation.Status.BOT
         await self.send_frame(session)

@@ -122,10 +122,10 @@ async def wait_idle(conversation_id: uuid.UUID) -> None:
 async def _run_owed_turns(conversation_id: uuid.UUID) -> None:
     while True:
         _wakeups.discard(conversation_id)
-        # Another process may hold the lease; it re-checks for owed turns before it
-        # lets go, so a message it has not seen yet is still answered.
         if await in_db_thread(services.check_claim_turn_lease)(conversation_id):
             try:
+                # Holding the lease, any turn still `running` is a dead process's.
+                await in_db_thread(services.do_recover_interrupted_turns)(conversation_id)
                 while await in_db_thread(services.needs_answer)(conversation_id):
                     await run_turn(conversation_id)
             finally:
@@ -133,10 +133,43 @@ async def _run_owed_turns(conversation_id: uuid.UUID) -> None:
             # A message stored while we released must not wait for the next kick.
             if await in_db_thread(services.needs_answer)(conversation_id):
                 continue
+        else:
+            # Another process holds the lease. Alive, it re-checks for owed turns
+            # before it lets go; dead, its lease lapses, and then this process must
+            # take over: wait for that moment and try again.
+            wait = await in_db_thread(services.seconds_until_lease_lapses)(conversation_id)
+            if wait is not None:
+                await asyncio.sleep(wait + 0.05)
+                continue
         # No await between this check and returning: a kick either lands before it
         # (and we go round again) or finds this task done and starts a new one.
         if conversation_id not in _wakeups:
             return
+
+
+_sweeper: asyncio.Task[None] | None = None
+
+
+def ensure_sweeper() -> None:
+    """Start this process's sweep for owed turns nobody runs (once per event loop)."""
+    global _sweeper
+    loop = asyncio.get_running_loop()
+    if _sweeper is not None and not _sweeper.done() and _sweeper.get_loop() is loop:
+        return
+    _sweeper = loop.create_task(_sweep_forever())
+
+
+async def _sweep_forever() -> None:
+    """Every few seconds, pick up conversations whose turn is owed but not running:
+    the process that held them died (its lease lapsed) or a kick was lost."""
+    while True:
+        await asyncio.sleep(settings.SUPPORTBOT_TURN_SWEEP_SECONDS)
+        try:
+            for conversation_id in await in_db_thread(services.conversations_needing_a_runner)():
+                if not running_here(conversation_id):
+                    kick(conversation_id)
+        except Exception:
+            log.exception("turn sweep failed; trying again")
 
 
 # --- One turn -------------------------------------------------------------------------
@@ -549,6 +582,10 @@ def _store_final(
     (re-checked under the conversation's row lock, which every hand-off takes too)."""
     with transaction.atomic():
         Conversation.objects.select_for_update().get(pk=conversation_id)
+        if not Turn.objects.filter(pk=turn_id, status=Turn.Status.RUNNING).exists():
+            # Another process took this turn for dead (the lease lapsed while this one
+            # stalled) and answers it again: one reply only.
+            return False
         if not _bot_kept_it(conversation_id, since_seq):
             Turn.objects.filter(pk=turn_id).update(status=Turn.Status.STOPPED, **audit)
             return False
@@ -571,7 +608,7 @@ def _add_totals(conversation_id: uuid.UUID, audit: dict[str, Any]) -> None:
 
 
 def _stop_turn(turn_id: uuid.UUID, state: TurnState) -> None:
-    Turn.objects.filter(pk=turn_id).update(
+    Turn.objects.filter(pk=turn_id, status=Turn.Status.RUNNING).update(
         status=Turn.Status.STOPPED, **_audit_fields(state, "", "stopped")
     )
 
@@ -585,10 +622,12 @@ def _store_failure(
     audit: dict[str, Any],
 ) -> None:
     with transaction.atomic():
-        Turn.objects.filter(pk=turn_id).update(
+        failed = Turn.objects.filter(pk=turn_id, status=Turn.Status.RUNNING).update(
             status=Turn.Status.FAILED, error_code=code, error_message=detail[:2000], **audit
         )
         _add_totals(conversation_id, audit)
+        if not failed:
+            return  # taken over as interrupted: that process tells the customer
         if Conversation.objects.filter(pk=conversation_id, status=Conversation.Status.BOT).exists():
             services.do_append_event(
                 conversation_id,
@@ -681,7 +720,7 @@ async def _model_screen_verdicts(screen: asyncio.Task[Any] | None) -> list[dict[
 
 async def _heartbeat(conversation_id: uuid.UUID) -> None:
     while True:
-        await asyncio.sleep(services.LEASE_SECONDS / 4)
+        await asyncio.sleep(services.lease_seconds() / 4)
         await in_db_thread(services.do_heartbeat_turn_lease)(conversation_id)
 
 

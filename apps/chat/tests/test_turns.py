@@ -60,7 +60,7 @@ async def test_a_message_sent_mid_turn_is_stored_and_answered_next(chat, setting
     assert [t.answers_seq for t in done] == [1, 2]
 
 
-async def test_a_turn_left_running_by_a_dead_process_is_shown_with_a_retry(chat):
+async def test_a_turn_left_running_by_a_dead_process_is_noticed_and_answered_again(chat):
     # given a turn that a crashed process left behind
     conversation, token = await database_sync_to_async(services.do_create_conversation)()
 
@@ -76,16 +76,16 @@ async def test_a_turn_left_running_by_a_dead_process_is_shown_with_a_retry(chat)
     await database_sync_to_async(crashed)()
     # when the customer reconnects
     socket = await chat((str(conversation.pk), token))
-    await socket.send({"type": "resume", "last_seq": 0})
-    frames = await socket.receive_until(lambda f: f["type"] == "resumed")
-    notice = [f for f in frames if f["type"] == "message" and f["role"] == "system"]
-    # then the interruption is visible, stored, and can be retried
-    assert notice and notice[0]["retry"] is True and "interrupted" in notice[0]["text"]
-    [turn] = await database_sync_to_async(turns)(str(conversation.pk))
-    assert turn.status == "interrupted"
-    await socket.send({"type": "retry"})
-    reply = await socket.reply()
-    assert reply["text"].startswith("Hi there!")
+    frames = await socket.receive_until(
+        lambda f: f["type"] == "message" and f["role"] == "assistant"
+    )
+    # then the interruption is told, in order, and the question answered without asking
+    [notice] = [f for f in frames if f["type"] == "message" and f["role"] == "system"]
+    assert notice["retry"] is False and "interrupted" in notice["text"]
+    assert notice["seq"] < frames[-1]["seq"]
+    assert frames[-1]["text"].startswith("Hi there!")
+    statuses = [t.status for t in await database_sync_to_async(turns)(str(conversation.pk))]
+    assert statuses == ["interrupted", "completed"]
 
 
 async def test_a_failing_provider_ends_in_an_error_frame_and_a_retryable_notice(chat, fake_openai):

@@ -1,0 +1,151 @@
+"""Owed turns after a process dies: a lapsed lease is taken over, a sweep finds
+turns nobody runs, the interruption is told in order, nothing is answered twice.
+
+The whole path with a real Daphne killed mid-stream is in
+tests/integration/test_fault_daphne_crash.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from django.utils import timezone
+
+from apps.chat import engine, services
+from apps.chat.models import Conversation, Message, Turn
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+@pytest.fixture(autouse=True)
+def short_lease(settings: Any) -> None:
+    settings.SUPPORTBOT_TURN_LEASE_SECONDS = 2.0
+    settings.SUPPORTBOT_TURN_SWEEP_SECONDS = 0.2
+
+
+def left_by_a_dead_process(*, heartbeat_age: float, turns: list[str]) -> tuple[str, str]:
+    """A conversation whose last question was being answered by a process that died."""
+    conversation, token = services.do_create_conversation()
+    services.do_append_event(conversation.pk, role="customer", text="hello")
+    Conversation.objects.filter(pk=conversation.pk).update(
+        answered_seq=1,
+        turn_owner="a-dead-process",
+        turn_heartbeat=timezone.now() - timedelta(seconds=heartbeat_age),
+    )
+    for status in turns:
+        Turn.objects.create(conversation=conversation, answers_seq=1, status=status)
+    return str(conversation.pk), token
+
+
+def statuses(conversation_id: str) -> list[str]:
+    return list(
+        Turn.objects.filter(conversation_id=conversation_id)
+        .order_by("started_at")
+        .values_list("status", flat=True)
+    )
+
+
+def assistant_texts(conversation_id: str) -> list[str]:
+    return list(
+        Message.objects.filter(conversation_id=conversation_id, role="assistant")
+        .order_by("seq")
+        .values_list("text", flat=True)
+    )
+
+
+async def test_a_message_sent_while_a_dead_process_holds_the_lease_is_answered_when_it_lapses(
+    chat,
+):
+    # given a lease renewed just now by a process that then died
+    conversation = await database_sync_to_async(left_by_a_dead_process)(
+        heartbeat_age=0, turns=["running"]
+    )
+    socket = await chat(conversation)
+    started = time.monotonic()
+
+    # when the customer writes again
+    await socket.say("thanks")
+
+    # then, once the lease lapses, the dead turn is told and everything is answered, once
+    frames = await socket.receive_until(
+        lambda f: f["type"] == "message" and f["role"] == "assistant", timeout=10
+    )
+    waited = time.monotonic() - started
+    notices = [f for f in frames if f["type"] == "message" and f["role"] == "system"]
+    assert [n["notice"] for n in notices] == ["interrupted"]
+    assert notices[0]["seq"] < frames[-1]["seq"]
+    assert waited < 2.0 + 2.0
+    await engine.wait_idle(uuid.UUID(conversation[0]))
+    assert await database_sync_to_async(statuses)(conversation[0]) == ["interrupted", "completed"]
+    assert len(await database_sync_to_async(assistant_texts)(conversation[0])) == 1
+
+
+async def test_the_sweep_picks_up_a_dead_processs_turn_with_nobody_connected(chat):
+    # given a conversation a dead process left mid-turn, and no one on it
+    orphan = await database_sync_to_async(left_by_a_dead_process)(
+        heartbeat_age=60, turns=["running"]
+    )
+
+    # when this process serves anyone at all (its sweep runs)
+    await chat()
+
+    # then the orphan's question is answered, after the notice
+    async with asyncio.timeout(5):
+        while len(await database_sync_to_async(assistant_texts)(orphan[0])) < 1:
+            await asyncio.sleep(0.1)
+    await engine.wait_idle(uuid.UUID(orphan[0]))
+    assert await database_sync_to_async(statuses)(orphan[0]) == ["interrupted", "completed"]
+    kinds = await database_sync_to_async(
+        lambda: list(
+            Message.objects.filter(conversation_id=orphan[0])
+            .order_by("seq")
+            .values_list("role", "kind")
+        )
+    )()
+    assert kinds == [("customer", "message"), ("system", "notice"), ("assistant", "message")]
+
+
+async def test_a_second_interruption_in_a_row_is_not_retried_again_but_offers_retry(chat):
+    # given the retry of an interrupted turn was interrupted too
+    conversation = await database_sync_to_async(left_by_a_dead_process)(
+        heartbeat_age=60, turns=["interrupted", "running"]
+    )
+
+    # when the customer comes back
+    socket = await chat(conversation)
+    await socket.send({"type": "resume", "last_seq": 0})
+    frames = await socket.receive_until(
+        lambda f: f["type"] == "message" and f["role"] == "system", timeout=5
+    )
+
+    # then the notice offers the Retry button and nothing runs by itself
+    assert frames[-1]["retry"] is True
+    await asyncio.sleep(0.5)
+    await engine.wait_idle(uuid.UUID(conversation[0]))
+    assert await database_sync_to_async(statuses)(conversation[0]) == ["interrupted"] * 2
+    await socket.send({"type": "retry"})
+    assert (await socket.reply())["text"].startswith("Hi there!")
+
+
+async def test_a_turn_taken_over_while_its_process_stalled_stores_no_second_reply(chat, settings):
+    settings.SUPPORTBOT_LOCAL_WORD_DELAY = 0.05
+    socket = await chat()
+    await socket.say("hello")
+    delta = (await socket.receive_until(lambda f: f["type"] == "delta"))[-1]
+
+    # when another process takes the turn for dead while this one still streams it
+    await database_sync_to_async(
+        lambda: Turn.objects.filter(pk=delta["turn_id"]).update(status=Turn.Status.INTERRUPTED)
+    )()
+    await socket.receive_until(lambda f: f["type"] == "turn" and f["state"] == "ended")
+    await engine.wait_idle(uuid.UUID(socket.conversation_id))
+
+    # then this process stores nothing: the other one answers
+    assert await database_sync_to_async(assistant_texts)(socket.conversation_id) == []
+    assert await database_sync_to_async(statuses)(socket.conversation_id) == ["interrupted"]
