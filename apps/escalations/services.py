@@ -183,12 +183,26 @@ def open_escalation(conversation_id: uuid.UUID | str) -> Escalation | None:
 
 
 def online_agents() -> QuerySet[AgentPresence]:
-    """Agents who can answer now: the console open, seen recently, and not away."""
-    return AgentPresence.objects.filter(
+    """Agents who can answer now: the console open, seen recently, not away, and
+    allowed to take conversations (a manager watching the inbox is not an agent)."""
+    may_take = (
+        Q(
+            user__groups__permissions__codename="change_escalation",
+            user__groups__permissions__content_type__app_label="escalations",
+        )
+        | Q(
+            user__user_permissions__codename="change_escalation",
+            user__user_permissions__content_type__app_label="escalations",
+        )
+        | Q(user__is_superuser=True)
+    )
+    available = AgentPresence.objects.filter(
         connections__gt=0,
         last_seen__gte=timezone.now() - ONLINE_WINDOW,
         status=AgentPresence.Status.ONLINE,
+        user__is_active=True,
     )
+    return available.filter(pk__in=available.filter(may_take).values("pk"))
 
 
 def is_available(user: Any) -> bool:

@@ -243,3 +243,14 @@ def test_an_online_agent_with_the_console_open_keeps_their_conversations(make_ag
         connections=0, last_seen=timezone.now() - timedelta(hours=1)
     )
     assert services.due_requeues() == [escalation.pk]
+
+
+@pytest.mark.django_db
+def test_a_manager_watching_the_inbox_is_not_counted_as_an_available_agent(make_agent):
+    manager = make_agent("morgan", "Morgan", group=MANAGERS)
+    online(manager)
+    assert not services.online_agents().exists()
+    assert services.should_offer_email()[0] is True  # the customer may go on by email
+    alex = make_agent("alex", "Alex")
+    online(alex)
+    assert list(services.online_agents().values_list("user_id", flat=True)) == [alex.pk]
