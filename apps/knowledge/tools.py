@@ -23,7 +23,8 @@ NOT_COVERED_NOTE = (
     "them with a person."
 )
 COVERED_NOTE = (
-    "Answer only from these passages, briefly, and cite the article title and url. If they "
+    "Answer only from these passages, briefly and in the customer's own terms, and cite the "
+    "article title with the url of the passage you used (it links to that section). If they "
     "don't actually answer the question, say the help center doesn't cover it."
 )
 
