@@ -73,7 +73,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         session = await in_db_thread(_session_frame)(self.conversation_id)
         self.bot_speaks = session["status"] == Conversation.Status.BOT
         await self.send_frame(session)
-        if self.bot_speaks:
+        if self.bot_speaks and await in_db_thread(services.needs_answer)(self.conversation_id):
             engine.kick(self.conversation_id)  # a turn owed while nobody was connected
 
     async def disconnect(self, code: int) -> None:
