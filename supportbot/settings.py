@@ -331,6 +331,7 @@ SUPPORTBOT_MAX_FRAME_BYTES = env_int("SUPPORTBOT_MAX_FRAME_BYTES", 16_384, minim
 SUPPORTBOT_MAX_MESSAGE_CHARS = env_int("SUPPORTBOT_MAX_MESSAGE_CHARS", 4000, minimum=10)
 SUPPORTBOT_RATE_MESSAGES = env_int("SUPPORTBOT_RATE_MESSAGES", 20, minimum=1)  # per minute
 SUPPORTBOT_RATE_CONVERSATIONS = env_int("SUPPORTBOT_RATE_CONVERSATIONS", 10, minimum=1)
+SUPPORTBOT_RATE_PHOTOS = env_int("SUPPORTBOT_RATE_PHOTOS", 10, minimum=1)  # per chat per minute
 SUPPORTBOT_CONFIRM_TTL = env_int("SUPPORTBOT_CONFIRM_TTL", 600, minimum=10)  # seconds
 SUPPORTBOT_IDENTITY_SECRET = env_str("SUPPORTBOT_IDENTITY_SECRET")
 if PRODUCTION and not SUPPORTBOT_IDENTITY_SECRET:
@@ -359,6 +360,12 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# Customer photos. Never served from here directly: /attachments/<signed id>/ checks
+# the signature and sends them with a strict Content-Type and CSP.
+MEDIA_ROOT = Path(env_str("SUPPORTBOT_MEDIA_ROOT") or BASE_DIR / "var" / "media")
+MEDIA_URL = "/media-not-served/"
+SUPPORTBOT_MAX_PHOTO_BYTES = env_int("SUPPORTBOT_MAX_PHOTO_BYTES", 8 * 1024 * 1024, minimum=1024)
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

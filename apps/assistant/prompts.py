@@ -203,8 +203,15 @@ def build(
     )
 
 
-def user_message(text: str) -> dict[str, Any]:
-    return {"role": "user", "content": neutralize(text)}
+def user_message(text: str, images: list[str] | None = None) -> dict[str, Any]:
+    """A customer message; with photos (data URLs) it becomes text and image parts,
+    the Chat Completions way of giving the model image input."""
+    if not images:
+        return {"role": "user", "content": neutralize(text)}
+    caption = neutralize(text) if text.strip() else "(The customer sent a photo.)"
+    parts: list[dict[str, Any]] = [{"type": "text", "text": caption}]
+    parts += [{"type": "image_url", "image_url": {"url": url, "detail": "low"}} for url in images]
+    return {"role": "user", "content": parts}
 
 
 def instruction_texts(policy: OperatorPolicy | None = None) -> list[str]:

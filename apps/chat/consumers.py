@@ -130,7 +130,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # --- Commands -------------------------------------------------------------------
 
     async def cmd_message(self, frame: MessageFrame) -> None:
-        text = services.check_customer_text(frame.text)
+        text = services.check_customer_text(frame.text, allow_empty=frame.attachment_id is not None)
         allowed = await in_db_thread(check_rate)(
             "message",
             f"{self.conversation_id}:{self.client}",
@@ -141,7 +141,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.typing_announced_at:
             await self.cmd_typing(TypingFrame(type="typing", typing=False))
         message, created = await in_db_thread(services.do_store_customer_message)(
-            self.conversation_id, client_id=frame.client_id, text=text
+            self.conversation_id,
+            client_id=frame.client_id,
+            text=text,
+            attachment_id=frame.attachment_id,
         )
         if not created:
             # A resent frame: echo the stored message again, answer nothing twice.

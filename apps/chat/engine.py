@@ -51,11 +51,13 @@ from apps.assistant.tools import Citation, ToolContext, ToolError, get_tool, too
 
 from . import services
 from .asyncdb import in_db_thread
-from .models import Conversation, Message, Turn, group_for
+from .models import Attachment, Conversation, Message, Turn, group_for
+from .photos import model_data_url
 
 log = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 40
+PHOTOS_TO_MODEL = 2  # the latest customer photos sent as images with a turn
 CUSTOMER_TEXTS_LIMIT = 200  # customer messages searched for identity facts
 TOOL_RESULT_AUDIT_CHARS = 2000
 _runners: dict[uuid.UUID, asyncio.Task[None]] = {}
@@ -482,6 +484,13 @@ def _conversation_layer(conversation: Conversation) -> list[dict[str, Any]]:
         .order_by("-seq")[:HISTORY_LIMIT]
     )
     events.reverse()
+    # The model sees the latest photos as images; older ones it was shown before.
+    recent_photos = {
+        event.pk
+        for event in events
+        if event.role == Message.Role.CUSTOMER and (event.metadata or {}).get("attachment")
+    }
+    recent_photos = set(sorted(recent_photos)[-PHOTOS_TO_MODEL:])
     layer: list[dict[str, Any]] = []
     for event in events:
         if event.kind == Message.Kind.CONFIRM_RESULT:
@@ -510,13 +519,32 @@ def _conversation_layer(conversation: Conversation) -> list[dict[str, Any]]:
                 }
             )
         elif event.role == Message.Role.CUSTOMER:
-            layer.append(prompts.user_message(event.text))
+            layer.append(prompts.user_message(event.text, _photos(event, recent_photos)))
         elif event.role == Message.Role.ASSISTANT:
             layer.append({"role": "assistant", "content": event.text})
         elif event.role == Message.Role.AGENT:
             name = event.metadata.get("agent_name") or "a support agent"
             layer.append({"role": "assistant", "content": f"[{name}, human agent]: {event.text}"})
     return layer
+
+
+def _photos(event: Message, recent: set[int]) -> list[str]:
+    """The message's photo as a data URL for the model, or [] (no photo, an older one,
+    or its file gone)."""
+    photo = (event.metadata or {}).get("attachment")
+    if not photo:
+        return []
+    if event.pk not in recent:
+        return []
+    attachment = Attachment.objects.filter(pk=photo.get("id")).first()
+    if attachment is None:
+        return []
+    try:
+        with attachment.file.open("rb") as handle:
+            return [model_data_url(handle.read())]
+    except OSError:
+        log.warning("photo %s of message %s is missing", attachment.pk, event.pk)
+        return []
 
 
 def _prompt_for(

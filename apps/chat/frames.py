@@ -51,7 +51,8 @@ class _Frame(BaseModel):
 class MessageFrame(_Frame):
     type: Literal["message"]
     client_id: uuid.UUID
-    text: str = Field(min_length=1)
+    text: str = ""  # may be empty when a photo is sent
+    attachment_id: uuid.UUID | None = None  # a photo uploaded to /api/conversations/<id>/photos/
 
 
 class ResumeFrame(_Frame):

@@ -182,6 +182,12 @@ class Message(models.Model):
     def __str__(self) -> str:
         return f"#{self.seq} {self.role}: {self.text[:40]}"
 
+    @property
+    def photo_url(self) -> str:
+        """The signed URL of the customer's photo on this message, or ""."""
+        photo = (self.metadata or {}).get("attachment")
+        return attachment_url(photo["id"]) if isinstance(photo, dict) and photo.get("id") else ""
+
 
 class Turn(models.Model):
     """One assistant turn and its audit: layers, verdicts, tool calls, tokens, timings."""
@@ -255,3 +261,42 @@ class PendingAction(models.Model):
 
     def outcome(self) -> dict[str, Any]:
         return {"action_id": str(self.id), "status": self.status, **(self.result or {})}
+
+
+ATTACHMENT_SALT = "chat.attachment"
+
+
+def attachment_url(attachment_id: uuid.UUID | str) -> str:
+    """A capability URL: whoever has the conversation's events may see the photo."""
+    from django.core.signing import Signer
+    from django.urls import reverse
+
+    return reverse("attachment", args=[Signer(salt=ATTACHMENT_SALT).sign(str(attachment_id))])
+
+
+class Attachment(models.Model):
+    """A customer's photo: already checked and re-encoded (apps.chat.photos), stored
+    without metadata. It belongs to a conversation and, once sent, to its message."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="attachments"
+    )
+    message = models.OneToOneField(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="attachment"
+    )
+    file = models.FileField(upload_to="photos/%Y/%m/")
+    content_type = models.CharField(max_length=40, default="image/jpeg")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Photo {str(self.id)[:8]} ({self.width}x{self.height})"
+
+    def signed_url(self) -> str:
+        return attachment_url(self.id)
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {"id": str(self.id), "width": self.width, "height": self.height}

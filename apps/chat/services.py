@@ -23,7 +23,16 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from .models import Conversation, Message, PendingAction, Turn, group_for, staff_group_for
+from .models import (
+    Attachment,
+    Conversation,
+    Message,
+    PendingAction,
+    Turn,
+    attachment_url,
+    group_for,
+    staff_group_for,
+)
 from .text import clean_text
 
 log = logging.getLogger(__name__)
@@ -138,6 +147,9 @@ def message_frame(message: Message) -> dict[str, Any]:
     for key in ("turn_id", "citations", "offline", "agent_name", "notice", "retry"):
         if meta.get(key) is not None:
             frame[key] = meta[key]
+    photo = meta.get("attachment")
+    if isinstance(photo, dict) and photo.get("id"):
+        frame["attachment"] = {**photo, "url": attachment_url(photo["id"])}
     return frame
 
 
@@ -195,11 +207,12 @@ def do_append_event(
     return message
 
 
-def check_customer_text(raw: str) -> str:
+def check_customer_text(raw: str, *, allow_empty: bool = False) -> str:
     """A customer's message as it will be stored: control characters (NUL among
-    them) removed and trimmed; ChatError if nothing is left or it is too long."""
+    them) removed and trimmed; ChatError if nothing is left (unless a photo carries
+    the message) or it is too long."""
     text = clean_text(raw).strip()
-    if not text:
+    if not text and not allow_empty:
         raise ChatError("invalid_frame", "text: the message is empty")
     if len(text) > settings.SUPPORTBOT_MAX_MESSAGE_CHARS:
         raise ChatError(
@@ -209,10 +222,34 @@ def check_customer_text(raw: str) -> str:
     return text
 
 
+def do_store_photo(conversation_id: uuid.UUID | str, data: bytes) -> Attachment:
+    """Check and re-encode an uploaded photo (PhotoError if refused) and keep it for
+    the customer's next message, which sends it (`attachment_id`)."""
+    from django.core.files.base import ContentFile
+
+    from .photos import clean_photo
+
+    photo = clean_photo(data)
+    attachment = Attachment(
+        conversation_id=conversation_id,
+        width=photo.width,
+        height=photo.height,
+        size=len(photo.data),
+    )
+    attachment.file.save(f"{attachment.id}.jpg", ContentFile(photo.data), save=False)
+    attachment.save()
+    return attachment
+
+
 def do_store_customer_message(
-    conversation_id: uuid.UUID | str, *, client_id: uuid.UUID, text: str
+    conversation_id: uuid.UUID | str,
+    *,
+    client_id: uuid.UUID,
+    text: str,
+    attachment_id: uuid.UUID | None = None,
 ) -> tuple[Message, bool]:
-    """Store a customer message once per client_id. Returns (message, created)."""
+    """Store a customer message once per client_id, with the photo uploaded for it if
+    any. Returns (message, created)."""
     from apps.assistant.guardrails import mask_pii, screen_input
 
     existing = Message.objects.filter(conversation_id=conversation_id, client_id=client_id).first()
@@ -228,13 +265,27 @@ def do_store_customer_message(
     if verdict.tripwire:
         metadata["screen"] = verdict.as_dict()
     try:
-        message = do_append_event(
-            conversation_id,
-            role=Message.Role.CUSTOMER,
-            text=masked,
-            client_id=client_id,
-            metadata=metadata,
-        )
+        with transaction.atomic():
+            attachment = None
+            if attachment_id is not None:
+                attachment = (
+                    Attachment.objects.select_for_update()
+                    .filter(pk=attachment_id, conversation_id=conversation_id, message=None)
+                    .first()
+                )
+                if attachment is None:
+                    raise ChatError("not_found", "That photo was not uploaded to this chat.")
+                metadata["attachment"] = attachment.as_metadata()
+            message = do_append_event(
+                conversation_id,
+                role=Message.Role.CUSTOMER,
+                text=masked,
+                client_id=client_id,
+                metadata=metadata,
+            )
+            if attachment is not None:
+                attachment.message = message
+                attachment.save(update_fields=["message"])
     except IntegrityError:
         # The same client_id arrived twice at once; the other one won.
         return Message.objects.get(conversation_id=conversation_id, client_id=client_id), False

@@ -7,6 +7,12 @@ from . import demo_store, embed, views
 urlpatterns = [
     path("", views.chat_page, name="chat"),
     path("api/conversations/", views.create_conversation, name="create-conversation"),
+    path(
+        "api/conversations/<str:conversation_id>/photos/",
+        views.upload_photo,
+        name="upload-photo",
+    ),
+    path("attachments/<str:signed>/", views.attachment, name="attachment"),
     path("widget.js", embed.widget_script, name="widget-js"),
     path("embed/", embed.embed_frame, name="embed-frame"),
     path("embed/check/", embed.embed_check, name="embed-check"),

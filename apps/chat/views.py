@@ -4,14 +4,16 @@ import json
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.signing import BadSignature, Signer
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import get_language
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 from django.views.decorators.http import require_POST, require_safe
 
 from . import services
-from .models import SuggestedQuestion
+from .models import ATTACHMENT_SALT, Attachment, SuggestedQuestion
+from .photos import PhotoError
 from .ratelimit import check_rate, client_key
 
 
@@ -21,6 +23,7 @@ def chat_context(request: HttpRequest) -> dict[str, Any]:
         "offline": not settings.OPENAI_API_KEY,
         "model": settings.SUPPORTBOT_MODEL,
         "assistant_name": settings.SUPPORTBOT_ASSISTANT_NAME,
+        "max_photo_bytes": settings.SUPPORTBOT_MAX_PHOTO_BYTES,
         "suggestions": SuggestedQuestion.for_language(get_language() or "en"),
     }
 
@@ -64,3 +67,73 @@ def create_conversation(request: HttpRequest) -> JsonResponse:
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+
+
+@csrf_exempt  # authenticated by the conversation's secret, never by a cookie
+@require_POST
+def upload_photo(request: HttpRequest, conversation_id: str) -> JsonResponse:
+    """`POST /api/conversations/<id>/photos/` with `Authorization: Bearer <secret>` and
+    a multipart `photo`. The photo is sent by the next `message` frame naming it."""
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    conversation = services.access_conversation(conversation_id, secret)
+    if scheme.lower() != "bearer" or conversation is None:
+        return _error(403, "forbidden", "This chat could not be found.")
+    client = client_key(request.META.get("REMOTE_ADDR"))
+    if not check_rate(
+        "photo", f"{conversation.pk}:{client}", limit=settings.SUPPORTBOT_RATE_PHOTOS
+    ):
+        return _error(429, "rate_limited", "Too many photos at once. Please wait a minute.")
+    # Refused before Django reads a body far over the limit into a temporary file.
+    declared = (
+        int(request.META.get("CONTENT_LENGTH") or 0)
+        if request.META.get("CONTENT_LENGTH", "0").isdigit()
+        else 0
+    )
+    if declared > settings.SUPPORTBOT_MAX_PHOTO_BYTES + MULTIPART_OVERHEAD:
+        return _photo_too_large()
+    upload = request.FILES.get("photo")
+    if upload is None:
+        return _error(400, "photo_missing", "Choose a photo to send.")
+    if upload.size is not None and upload.size > settings.SUPPORTBOT_MAX_PHOTO_BYTES:
+        return _photo_too_large()
+    try:
+        attachment = services.do_store_photo(
+            conversation.pk, upload.read(settings.SUPPORTBOT_MAX_PHOTO_BYTES + 1)
+        )
+    except PhotoError as exc:
+        status = 413 if exc.code == "photo_too_large" else 400
+        return _error(status, exc.code, exc.message)
+    return JsonResponse(
+        {
+            "attachment_id": str(attachment.pk),
+            **attachment.as_metadata(),
+            "url": attachment.signed_url(),
+        },
+        status=201,
+    )
+
+
+MULTIPART_OVERHEAD = 64 * 1024  # the form's other fields and boundaries
+
+
+def _photo_too_large() -> JsonResponse:
+    limit = settings.SUPPORTBOT_MAX_PHOTO_BYTES // (1024 * 1024)
+    return _error(413, "photo_too_large", f"That photo is too large. The limit is {limit} MB.")
+
+
+@require_safe
+def attachment(request: HttpRequest, signed: str) -> FileResponse:
+    """A stored photo, for whoever was given its signed URL (the customer's page and
+    the agent console get it in the message frame)."""
+    try:
+        attachment_id = Signer(salt=ATTACHMENT_SALT).unsign(signed)
+    except BadSignature:
+        raise Http404("No such photo.") from None
+    photo = Attachment.objects.filter(pk=attachment_id).first()
+    if photo is None:
+        raise Http404("No such photo.")
+    response = FileResponse(photo.file.open("rb"), content_type=photo.content_type)
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, max-age=3600"
+    response["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response

@@ -22,7 +22,8 @@ const state = {
   socket: null,
   lastSeq: 0,
   seen: new Set(), // seqs already rendered
-  outbox: new Map(), // client_id -> text, until the server echoes it
+  outbox: new Map(), // client_id -> message frame, until the server echoes it
+  photo: null, // the File chosen to send with the next message
   streaming: new Map(), // turn_id -> bubble element
   retryDelay: 500,
   reconnectTimer: null,
@@ -117,9 +118,7 @@ function connect() {
     state.resuming = true;
     state.liveQueue = [];
     send({ type: "resume", last_seq: state.lastSeq });
-    for (const [clientId, text] of state.outbox) {
-      send({ type: "message", client_id: clientId, text });
-    }
+    for (const frame of state.outbox.values()) send(frame);
   });
   socket.addEventListener("message", (event) => {
     let frame;
@@ -438,7 +437,12 @@ function renderMessage(frame) {
     }
     const { row, body } = bubble("customer");
     row.dataset.seq = frame.seq;
-    body.textContent = frame.text;
+    if (frame.attachment && String(frame.attachment.url).startsWith("/attachments/")) {
+      body.append(photoImage(frame.attachment.url, "Photo you sent", frame.attachment.width, frame.attachment.height));
+      if (frame.text) body.append(Object.assign(document.createElement("div"), { textContent: frame.text }));
+    } else {
+      body.textContent = frame.text;
+    }
     stamp(row, frame.created_at);
     log.querySelectorAll(".chips").forEach((c) => c.remove());
     scrollDown();
@@ -748,9 +752,14 @@ function setStatus(status) {
 
 function submitMessage() {
   const text = input.value.trim();
-  if (!text) return;
+  if (!text && !state.photo) return;
+  if (state.photo) {
+    sendPhoto(text, state.photo);
+    return;
+  }
   const clientId = crypto.randomUUID();
-  state.outbox.set(clientId, text);
+  const frame = { type: "message", client_id: clientId, text };
+  state.outbox.set(clientId, frame);
   const { row, body } = bubble("customer", "sending");
   row.dataset.clientId = clientId;
   body.textContent = text;
@@ -761,8 +770,105 @@ function submitMessage() {
   input.value = "";
   autosize();
   scrollDown();
-  send({ type: "message", client_id: clientId, text });
+  send(frame);
 }
+
+// --- Photos -------------------------------------------------------------------------
+
+const MAX_PHOTO_BYTES = Number(chatEl.dataset.maxPhotoBytes) || 8 * 1024 * 1024;
+const PHOTO_TYPES = ["image/jpeg", "image/png", "image/webp", "image/gif"];
+const photoInput = document.getElementById("photo");
+const photoPreview = document.getElementById("photo-preview");
+
+function photoImage(url, alt, width, height) {
+  const img = document.createElement("img");
+  img.className = "photo";
+  img.src = url;
+  img.alt = alt;
+  if (width && height) {
+    img.width = width;
+    img.height = height;
+  }
+  return img;
+}
+
+function choosePhoto(file) {
+  clearPhoto();
+  if (!file) return;
+  // Checked here for a quick answer; the server checks again and re-encodes.
+  if (!PHOTO_TYPES.includes(file.type)) {
+    renderNotice("Please send a photo (JPEG, PNG, WebP or GIF).", "notice-error", false);
+    return;
+  }
+  if (file.size > MAX_PHOTO_BYTES) {
+    renderNotice(`That photo is too large. The limit is ${Math.floor(MAX_PHOTO_BYTES / 1048576)} MB.`, "notice-error", false);
+    return;
+  }
+  state.photo = file;
+  document.getElementById("photo-preview-img").src = URL.createObjectURL(file);
+  document.getElementById("photo-preview-name").textContent = file.name;
+  photoPreview.hidden = false;
+  input.focus();
+}
+
+function clearPhoto() {
+  state.photo = null;
+  photoInput.value = "";
+  photoPreview.hidden = true;
+}
+
+async function sendPhoto(text, file) {
+  const clientId = crypto.randomUUID();
+  const { row, body } = bubble("customer", "sending");
+  row.dataset.clientId = clientId;
+  body.append(photoImage(URL.createObjectURL(file), "Photo you sent"));
+  if (text) body.append(Object.assign(document.createElement("div"), { textContent: text }));
+  stamp(row, null);
+  log.querySelectorAll(".chips").forEach((c) => c.remove());
+  input.value = "";
+  autosize();
+  clearPhoto();
+  scrollDown();
+  const form = new FormData();
+  form.append("photo", file);
+  let response;
+  try {
+    response = await fetch(`/api/conversations/${state.conversation.id}/photos/`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${state.conversation.token}` },
+      body: form,
+    });
+  } catch (_) {
+    response = null;
+  }
+  if (!response || response.status !== 201) {
+    let message = "The photo could not be sent. Please try again.";
+    try {
+      message = (await response.json()).error.message || message;
+    } catch (_) {
+      /* keep the general message */
+    }
+    // Nothing else is lost: the text goes back into the box.
+    row.remove();
+    if (text && !input.value) {
+      input.value = text;
+      autosize();
+    }
+    renderNotice(message, "notice-error notice-photo", false);
+    return;
+  }
+  const uploaded = await response.json();
+  const frame = { type: "message", client_id: clientId, text, attachment_id: uploaded.attachment_id };
+  state.outbox.set(clientId, frame);
+  send(frame);
+}
+
+document.getElementById("attach").addEventListener("click", () => photoInput.click());
+photoInput.addEventListener("change", () => choosePhoto(photoInput.files && photoInput.files[0]));
+document.getElementById("photo-remove").addEventListener("click", () => {
+  clearPhoto();
+  input.focus();
+});
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();

@@ -68,6 +68,20 @@ for (const node of document.querySelectorAll("time[datetime]")) {
   if (text) node.textContent = text;
 }
 
+// A customer's photo: our own signed URL, shown as an image (never as HTML).
+function photoOf(frame) {
+  if (!frame.attachment || !frame.attachment.url || !frame.attachment.url.startsWith("/attachments/")) return null;
+  const link = el("a", "photo-link");
+  link.href = frame.attachment.url;
+  link.target = "_blank";
+  link.rel = "noopener";
+  const img = el("img", "photo");
+  img.src = frame.attachment.url;
+  img.alt = "Photo from the customer";
+  link.append(img);
+  return link;
+}
+
 function appendEvent(frame) {
   const role = frame.role || "system";
   const kind = frame.type === "message" ? "message" : frame.type;
@@ -77,6 +91,8 @@ function appendEvent(frame) {
   if (frame.created_at) when.append(timeElement(frame.created_at));
   item.append(el("span", "who", whoLabel(frame)), when);
   item.append(el("div", "text", frame.text || frame.summary || ""));
+  const photo = photoOf(frame);
+  if (photo) item.append(photo);
   timeline.append(item);
   scrollToNewest();
 }

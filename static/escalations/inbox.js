@@ -356,6 +356,20 @@ function label(frame) {
   return "System";
 }
 
+// A customer's photo: our own signed URL, shown as an image (never as HTML).
+function photoOf(frame) {
+  if (!frame.attachment || !frame.attachment.url || !frame.attachment.url.startsWith("/attachments/")) return null;
+  const link = el("a", "photo-link");
+  link.href = frame.attachment.url;
+  link.target = "_blank";
+  link.rel = "noopener";
+  const img = el("img", "photo");
+  img.src = frame.attachment.url;
+  img.alt = "Photo from the customer";
+  link.append(img);
+  return link;
+}
+
 function appendEvent(frame) {
   const kind = frame.type === "message" ? (frame.notice ? "notice" : "message") : frame.type;
   const item = el("li", `event role-${frame.role || "system"} kind-${kind}`);
@@ -364,6 +378,8 @@ function appendEvent(frame) {
   head.append(el("span", "who", label(frame)), document.createTextNode(" "));
   head.append(timeEl(frame.created_at || new Date().toISOString()));
   item.append(head, el("div", "text", frame.text || frame.summary || ""));
+  const photo = photoOf(frame);
+  if (photo) item.append(photo);
   const atBottom = timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 80;
   timeline.append(item);
   if (atBottom || frame.role === "agent") scrollToNewest();

@@ -57,7 +57,9 @@ def browser(django_db_setup: None) -> Iterator[Any]:
 @pytest.fixture
 def live_server_url(tmp_path: Path, transactional_db: None) -> Iterator[str]:
     """A Daphne process on the test database (in-memory channel layer, local assistant)."""
-    with daphne(tmp_path, SUPPORTBOT_LOCAL_WORD_DELAY="0.02") as url:
+    with daphne(
+        tmp_path, SUPPORTBOT_LOCAL_WORD_DELAY="0.02", SUPPORTBOT_MEDIA_ROOT=str(tmp_path / "media")
+    ) as url:
         yield url
 
 

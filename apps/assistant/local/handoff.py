@@ -79,3 +79,20 @@ def wants_a_person(state: LocalState) -> LocalReply | None:
         return None
     priority = "high" if frustration_score(text) >= 2 else "normal"
     return _escalate(state, reason, priority)
+
+
+PHOTO_TEXT = (
+    "Thanks for the photo. I can't look at photos myself, but I can connect you with a "
+    "person from our support team who can see it. Would you like that?"
+)
+
+
+@skill(priority=80)
+def sent_a_photo(state: LocalState) -> LocalReply | None:
+    """The offline assistant can't see images: it says so and offers a person (a "yes"
+    then escalates, see wants_a_person)."""
+    if not state.user_images or state.tool_outputs:
+        return None
+    if not state.can_call(TOOL):
+        return LocalReply(text="Thanks for the photo. I can't look at photos myself.")
+    return LocalReply(text=PHOTO_TEXT)

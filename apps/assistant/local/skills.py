@@ -40,6 +40,7 @@ class LocalState:
     tool_outputs: list[ToolOutput]
     tool_names: set[str]
     context: dict[str, Any]
+    user_images: int = 0  # photos in the latest customer message (image parts)
 
     @property
     def verified(self) -> bool:
@@ -62,13 +63,16 @@ class LocalState:
         from apps.assistant.prompts import unwrap_untrusted
 
         user_texts: list[str] = []
+        user_images = 0
         assistant_texts: list[str] = []
         outputs: list[ToolOutput] = []
         pending_calls: dict[str, tuple[str, dict[str, Any]]] = {}
         for message in request.messages:
             role = message.get("role")
             if role == "user":
-                user_texts.append(str(message.get("content") or ""))
+                text, images = _user_content(message.get("content"))
+                user_texts.append(text)
+                user_images = images
                 outputs = []
             elif role == "assistant":
                 if message.get("content"):
@@ -87,11 +91,21 @@ class LocalState:
         return cls(
             user_text=user_texts[-1] if user_texts else "",
             user_texts=user_texts,
+            user_images=user_images,
             assistant_texts=assistant_texts,
             tool_outputs=outputs,
             tool_names=tool_names,
             context=dict(request.context),
         )
+
+
+def _user_content(content: Any) -> tuple[str, int]:
+    """A user message's text and how many images it carries (string or parts)."""
+    if isinstance(content, list):
+        texts = [str(p.get("text", "")) for p in content if p.get("type") == "text"]
+        images = sum(1 for p in content if p.get("type") == "image_url")
+        return " ".join(texts), images
+    return str(content or ""), 0
 
 
 @dataclass
