@@ -139,6 +139,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "apps.outbox",
     "apps.chat",
     "apps.assistant",
     "apps.orders",
@@ -278,7 +279,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": 1,
 }
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Background work is written to an outbox with the change that needs it and sent
+    # from there (apps/outbox); this sends what the broker could not take at once.
+    "outbox-dispatch": {
+        "task": "outbox.dispatch",
+        "schedule": env_float("SUPPORTBOT_OUTBOX_INTERVAL", 5.0, minimum=1.0),
+    },
+}
 
 # --- The model --------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import DateFieldListFilter, SimpleListFilter
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
@@ -493,10 +493,16 @@ class ConversationAdmin(admin.ModelAdmin):
         self._resend(request, list(queryset.values_list("pk", flat=True)))
 
     def _resend(self, request: HttpRequest, ids: list[uuid.UUID]) -> None:
-        from apps.reports.tasks import send_transcript_task
+        from apps.outbox.services import enqueue
 
-        for conversation_id in ids:
-            send_transcript_task.delay(str(conversation_id), force=True, actor_id=request.user.pk)
+        with transaction.atomic():
+            for conversation_id in ids:
+                enqueue(
+                    "apps.reports.tasks.send_transcript_task",
+                    str(conversation_id),
+                    force=True,
+                    actor_id=request.user.pk,
+                )
         self.message_user(
             request,
             f"Transcript resend requested for {len(ids)} conversation(s).",

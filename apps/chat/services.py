@@ -684,7 +684,7 @@ def do_close_conversation(
     conversation_id: uuid.UUID | str, *, reason: str, actor_id: int | None = None
 ) -> bool:
     """Close the conversation (customer, agent or idle sweep). False if already closed."""
-    from .signals import conversation_closed
+    from .signals import conversation_closed, conversation_closing
 
     now = timezone.now()
     with transaction.atomic():
@@ -705,6 +705,9 @@ def do_close_conversation(
             text=CLOSE_TEXT.get(reason, "This conversation was closed."),
             metadata={"state": "closed", "reason": reason, "csat": True},
             author_id=actor_id,
+        )
+        conversation_closing.send(
+            sender=Conversation, conversation_id=conversation_id, reason=reason
         )
         transaction.on_commit(
             lambda: conversation_closed.send(

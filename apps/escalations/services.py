@@ -31,6 +31,7 @@ from django.utils import timezone
 from apps.chat.models import Conversation, Message, Turn
 from apps.chat.services import do_append_event, do_close_conversation
 from apps.chat.text import clean_text
+from apps.outbox.services import enqueue
 
 from . import detection, summaries
 from .hours import within_support_hours
@@ -315,8 +316,6 @@ def do_escalate(
     Idempotent while one is open: a second call returns the open escalation. A
     closed conversation is not escalated (None).
     """
-    from . import tasks
-
     with transaction.atomic():
         conversation = (
             Conversation.objects.select_for_update(of=("self",))
@@ -361,8 +360,8 @@ def do_escalate(
         )
         publish_console("created", escalation)
         escalation_id = escalation.pk
-        transaction.on_commit(lambda: tasks.summarise_escalation.delay(escalation_id), robust=True)
-        transaction.on_commit(lambda: tasks.notify_agents.delay(escalation_id, 0), robust=True)
+        enqueue("escalations.summarise", escalation_id)
+        enqueue("escalations.notify_agents", escalation_id, 0)
     return escalation, True
 
 
@@ -520,10 +519,7 @@ def check_take_over(conversation_id: uuid.UUID | str, agent: Any) -> Escalation:
         _log(escalation, "taken_over", actor=agent)
         _announce_join(escalation, agent)
         publish_console("claimed", escalation)
-        escalation_id = escalation.pk
-        from . import tasks
-
-        transaction.on_commit(lambda: tasks.summarise_escalation.delay(escalation_id), robust=True)
+        enqueue("escalations.summarise", escalation.pk)
     return escalation
 
 

@@ -8,8 +8,8 @@ class ReportsConfig(AppConfig):
     label = "reports"
 
     def ready(self) -> None:
-        from apps.chat.signals import conversation_closed
+        from apps.chat.signals import conversation_closing
 
-        from .signals import on_conversation_closed
+        from .signals import on_conversation_closing
 
-        conversation_closed.connect(on_conversation_closed, dispatch_uid="reports.closed")
+        conversation_closing.connect(on_conversation_closing, dispatch_uid="reports.closing")

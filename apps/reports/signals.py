@@ -6,17 +6,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db import transaction
+from apps.outbox.services import enqueue
 
 
-def on_conversation_closed(
+def on_conversation_closing(
     sender: Any, *, conversation_id: uuid.UUID | str, reason: str, **kwargs: Any
 ) -> None:
-    from .tasks import analyze_conversation_task, send_transcript_task
-
-    def enqueue() -> None:
-        send_transcript_task.delay(str(conversation_id))
-        analyze_conversation_task.delay(str(conversation_id))
-
-    # robust: a broker hiccup must not break the close that already committed.
-    transaction.on_commit(enqueue, robust=True)
+    # Inside the closing transaction: the close and its background work commit
+    # together, and the outbox sends the work even if the broker is down right now.
+    enqueue("apps.reports.tasks.send_transcript_task", str(conversation_id))
+    enqueue("apps.reports.tasks.analyze_conversation_task", str(conversation_id))
