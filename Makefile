@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: run test lint typecheck pytest worker beat up bench setup clean
+.PHONY: run test messages lint typecheck pytest worker beat up bench setup clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	@touch $@
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed messages
 	@mkdir -p var
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py setup_demo --host $(HOST) --port $(PORT)
@@ -21,7 +21,15 @@ setup: $(VENV)/.installed
 run: setup
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
-test: $(VENV)/.installed lint typecheck pytest
+test: $(VENV)/.installed messages lint typecheck pytest
+
+# The chat's translations (es, fr, de): .po compiled to .mo with GNU gettext's msgfmt
+# (apt-get install gettext). The .mo files are committed too, so without msgfmt the
+# shipped ones are used; tests/test_translations.py checks they match the .po files.
+messages: $(VENV)/.installed
+	@if command -v msgfmt >/dev/null 2>&1; then \
+	  $(PY) manage.py compilemessages --ignore='.venv/*' >/dev/null; \
+	else echo "msgfmt not found (apt-get install gettext): using the committed .mo files"; fi
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

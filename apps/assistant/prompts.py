@@ -32,8 +32,9 @@ if TYPE_CHECKING:
 TEMPLATE_DIR = Path(__file__).resolve().parent / "prompt_templates"
 PLATFORM_LAYER = "platform.v1"
 OPERATOR_LAYER = "operator.v1"
-SESSION_LAYER = "session.v1"
+SESSION_LAYER = "session.v2"  # v2: the customer's language, answers in it
 CONVERSATION_LAYER = "conversation.v1"
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "fr": "French", "de": "German"}
 
 
 @cache
@@ -118,8 +119,13 @@ class Identity:
 class SessionFacts:
     identity: Identity | None
     now: datetime
-    locale: str = "en-US"
+    locale: str = "en"
     tool_names: list[str] = field(default_factory=list)
+
+    @property
+    def language(self) -> str:
+        """The customer's language in English words, for the model ("Spanish")."""
+        return LANGUAGE_NAMES.get(self.locale.split("-")[0].lower(), "English")
 
 
 @dataclass
@@ -164,6 +170,7 @@ def session_text(facts: SessionFacts) -> str:
     values = {
         "identity": identity,
         "locale": facts.locale,
+        "language": facts.language,
         "now": facts.now.isoformat(timespec="minutes"),
         "tools": ", ".join(facts.tool_names) or "none",
     }

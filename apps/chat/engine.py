@@ -562,8 +562,16 @@ def _prompt_for(
                 last_name=customer.last_name,
             )
     specs = tools_for(ctx)
+    language = (
+        Conversation.objects.filter(pk=ctx.conversation_id)
+        .values_list("language", flat=True)
+        .first()
+    )
     facts = prompts.SessionFacts(
-        identity=identity, now=timezone.now(), tool_names=[spec.name for spec in specs]
+        identity=identity,
+        now=timezone.now(),
+        locale=language or "en",
+        tool_names=[spec.name for spec in specs],
     )
     return prompts.build(facts, conversation, policy), specs
 

@@ -46,6 +46,8 @@ class Conversation(models.Model):
     csat_score = models.PositiveSmallIntegerField(null=True, blank=True, db_index=True)
     csat_comment = models.TextField(blank=True, default="")
     csat_at = models.DateTimeField(null=True, blank=True)
+    # The customer's language (their page's, from the browser): the model answers in it.
+    language = models.CharField(max_length=8, default="en")
     # The last event the customer has seen with the chat in view (read receipts for agents).
     customer_read_seq = models.PositiveIntegerField(default=0)
     turn_count = models.PositiveIntegerField(default=0)

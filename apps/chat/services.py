@@ -59,7 +59,7 @@ def hash_token(token: str) -> str:
 
 
 def do_create_conversation(
-    *, identity_token: str | None = None, client_key: str = ""
+    *, identity_token: str | None = None, client_key: str = "", language: str = "en"
 ) -> tuple[Conversation, str]:
     """A new conversation and its secret; the secret is returned once, stored hashed."""
     customer_id = None
@@ -75,6 +75,7 @@ def do_create_conversation(
         client_key=client_key[:64],
         customer_id=customer_id,
         verified_by="token" if customer_id else "",
+        language=language if language in dict(settings.LANGUAGES) else "en",
     )
     return conversation, token
 

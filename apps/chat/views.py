@@ -15,6 +15,7 @@ from . import services
 from .models import ATTACHMENT_SALT, Attachment, SuggestedQuestion
 from .photos import PhotoError
 from .ratelimit import check_rate, client_key
+from .ui_text import ui_text
 
 
 def chat_context(request: HttpRequest) -> dict[str, Any]:
@@ -24,6 +25,7 @@ def chat_context(request: HttpRequest) -> dict[str, Any]:
         "model": settings.SUPPORTBOT_MODEL,
         "assistant_name": settings.SUPPORTBOT_ASSISTANT_NAME,
         "max_photo_bytes": settings.SUPPORTBOT_MAX_PHOTO_BYTES,
+        "ui_text": ui_text(),
         "suggestions": SuggestedQuestion.for_language(get_language() or "en"),
     }
 
@@ -58,7 +60,10 @@ def create_conversation(request: HttpRequest) -> JsonResponse:
             return _error(400, "invalid_identity", "identity must be a string.")
     try:
         conversation, token = services.do_create_conversation(
-            identity_token=identity, client_key=client
+            identity_token=identity,
+            client_key=client,
+            # The page's language, chosen from the browser (LocaleMiddleware).
+            language=(get_language() or "en").split("-")[0],
         )
     except services.ChatError as exc:
         return _error(400, exc.code, exc.message)

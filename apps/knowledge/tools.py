@@ -44,7 +44,8 @@ class SearchHelpCenterArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     query: Annotated[str, AfterValidator(_query)] = Field(
-        description="The customer's question in a few words, in their language, e.g. "
+        description="The customer's question in a few English words (the articles are "
+        "in English, whatever language the customer writes in), e.g. "
         "'how long do refunds take'. Up to 300 characters.",
     )
 

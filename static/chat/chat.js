@@ -10,6 +10,11 @@ const IDENTITY = EMBEDDED ? new URLSearchParams(location.hash.slice(1)).get("ide
 const ASSISTANT_NAME = chatEl.dataset.assistantName || "Assistant";
 const LANG = document.documentElement.lang || undefined;
 const SUGGESTIONS = JSON.parse(document.getElementById("suggestions").textContent || "[]");
+// The page's words in the customer's language (Django i18n, apps/chat/ui_text.py).
+const UI_TEXT = JSON.parse(document.getElementById("ui-text").textContent || "{}");
+export function t(key, values = {}) {
+  return String(UI_TEXT[key] || key).replace(/\{(\w+)\}/g, (all, name) => (name in values ? String(values[name]) : all));
+}
 const log = document.getElementById("log");
 const form = document.getElementById("composer");
 const input = document.getElementById("input");
@@ -140,7 +145,7 @@ function connect() {
 }
 
 async function scheduleReconnect() {
-  showBanner("Connection lost. Reconnecting…");
+  showBanner(t("connection_lost"));
   const delay = Math.min(state.retryDelay, 15000) * (0.75 + Math.random() * 0.5);
   state.retryDelay = Math.min(state.retryDelay * 2, 15000);
   state.reconnectTimer = setTimeout(async () => {
@@ -166,7 +171,7 @@ async function conversationStillValid() {
   state.seen.clear();
   state.failedOpens = 0;
   log.replaceChildren();
-  renderNotice("Your earlier chat could not be resumed, so a new one was started.", "", false);
+  renderNotice(t("resume_failed"), "", false);
   return true;
 }
 
@@ -276,7 +281,7 @@ function avatar(role, name) {
 function authorHead(role, name) {
   const head = document.createElement("div");
   head.className = "msg-head";
-  const text = role === "agent" ? (name ? `${name} (support team)` : "Support team") : `${ASSISTANT_NAME} (AI assistant)`;
+  const text = role === "agent" ? (name ? t("agent_label", { name }) : t("support_team")) : t("ai_label", { name: ASSISTANT_NAME });
   head.append(avatar(role, name), label(text));
   return head;
 }
@@ -298,7 +303,7 @@ function stamp(row, iso) {
   }
   row.append(node); // after the bubble and its sources
   if (!iso) {
-    node.textContent = "Sending…";
+    node.textContent = t("sending");
     return;
   }
   const date = new Date(iso);
@@ -316,11 +321,11 @@ function renderHeader() {
   header.hidden = !withAgent;
   document.getElementById("disclosure").hidden = withAgent;
   if (withAgent) {
-    const name = state.agentName || "Support team";
+    const name = state.agentName || t("support_team");
     header.querySelector(".avatar").replaceWith(avatar("agent", state.agentName || "Support team"));
     document.getElementById("agent-header-name").textContent = name;
     header.querySelector(".agent-role").textContent =
-      state.status === "closed" ? "Support team · chat closed" : "Support team";
+      state.status === "closed" ? t("support_team_closed") : t("support_team");
   }
 }
 
@@ -333,7 +338,7 @@ function showAgentTyping(typing, name) {
     hideWorking();
     return;
   }
-  showWorking(`${name || "Support team"} is typing…`);
+  showWorking(t("typing", { name: name || t("support_team") }));
   // A lost "stopped" frame must not leave it on.
   agentTypingTimer = setTimeout(hideWorking, 6000);
 }
@@ -378,7 +383,7 @@ function renderSuggestions() {
   const chips = document.createElement("div");
   chips.className = "chips";
   chips.setAttribute("role", "group");
-  chips.setAttribute("aria-label", "Suggested questions");
+  chips.setAttribute("aria-label", t("suggested"));
   for (const text of SUGGESTIONS) {
     const chip = document.createElement("button");
     chip.type = "button";
@@ -397,7 +402,7 @@ function renderSuggestions() {
 function showSignedIn(name) {
   const line = document.getElementById("signed-in");
   line.hidden = !name;
-  line.textContent = name ? `Signed in as ${name}` : "";
+  line.textContent = name ? t("signed_in", { name }) : "";
 }
 
 function bubble(role, extraClass, turnId) {
@@ -438,7 +443,7 @@ function renderMessage(frame) {
     const { row, body } = bubble("customer");
     row.dataset.seq = frame.seq;
     if (frame.attachment && String(frame.attachment.url).startsWith("/attachments/")) {
-      body.append(photoImage(frame.attachment.url, "Photo you sent", frame.attachment.width, frame.attachment.height));
+      body.append(photoImage(frame.attachment.url, t("photo_you_sent"), frame.attachment.width, frame.attachment.height));
       if (frame.text) body.append(Object.assign(document.createElement("div"), { textContent: frame.text }));
     } else {
       body.textContent = frame.text;
@@ -475,7 +480,7 @@ function renderMessage(frame) {
   if (chips.length) {
     const sources = document.createElement("div");
     sources.className = "sources";
-    sources.append(label("Sources:", "sources-label"));
+    sources.append(label(t("sources"), "sources-label"));
     for (const citation of chips) {
       const a = document.createElement("a");
       a.textContent = citation.title;
@@ -493,7 +498,7 @@ function renderMessage(frame) {
 // A turn's reply bubble takes its place when the turn starts, under the question it
 // answers: a message the customer sends meanwhile goes below it, as a reload shows it.
 function startTurn(turnId) {
-  showWorking("Assistant is typing…");
+  showWorking(t("assistant_typing"));
   state.startedTurns.add(turnId);
   if (!state.streaming.has(turnId) && !state.finishedTurns.has(turnId)) {
     const target = bubble("assistant", "streaming awaiting", turnId);
@@ -563,7 +568,7 @@ function renderNotice(text, className, retry) {
     const button = document.createElement("button");
     button.type = "button";
     button.className = "retry";
-    button.textContent = "Retry";
+    button.textContent = t("retry");
     button.addEventListener("click", () => {
       if (send({ type: "retry" })) button.disabled = true;
     });
@@ -576,7 +581,7 @@ function renderNotice(text, className, retry) {
 function renderError(frame) {
   hideWorking();
   if (frame.turn_id) return; // the stored notice with its Retry button follows
-  renderNotice(frame.message || "Something went wrong.", "notice-error", false);
+  renderNotice(frame.message || t("went_wrong"), "notice-error", false);
 }
 
 function renderConfirm(frame) {
@@ -584,7 +589,7 @@ function renderConfirm(frame) {
   card.className = "confirm-card";
   card.dataset.actionId = frame.action_id;
   if (frame.turn_id) card.dataset.turnId = frame.turn_id;
-  card.append(label("Please confirm this change", "confirm-title"));
+  card.append(label(t("confirm_title"), "confirm-title"));
   const summary = document.createElement("p");
   summary.textContent = frame.summary;
   card.append(summary);
@@ -605,11 +610,11 @@ function renderConfirm(frame) {
   const approve = document.createElement("button");
   approve.type = "button";
   approve.className = "approve";
-  approve.textContent = "Confirm";
+  approve.textContent = t("confirm");
   const decline = document.createElement("button");
   decline.type = "button";
   decline.className = "decline";
-  decline.textContent = "Decline"; // not "Cancel": on a cancel-order card that reads as yes
+  decline.textContent = t("decline"); // not "Cancel": on a cancel-order card that reads as yes
   for (const [button, decision] of [[approve, "approve"], [decline, "decline"]]) {
     button.addEventListener("click", () => {
       if (send({ type: "confirm", action_id: frame.action_id, decision })) {
@@ -633,13 +638,13 @@ const present = (value) => value !== null && value !== undefined && value !== ""
 
 function detailRows(details) {
   const rows = [];
-  if (present(details.order_id)) rows.push(["Order", String(details.order_id)]);
+  if (present(details.order_id)) rows.push([t("row_order"), String(details.order_id)]);
   const before = details.status_before;
   const after = details.status_after;
-  if (present(before) && present(after) && before !== after) rows.push(["Status", `${before} → ${after}`]);
-  if (present(details.reason)) rows.push(["Reason", String(details.reason)]);
-  if (present(details.refund_total)) rows.push(["Refund", money(details.refund_total)]);
-  if (present(details.price_difference)) rows.push(["Price difference", money(details.price_difference)]);
+  if (present(before) && present(after) && before !== after) rows.push([t("row_status"), `${before} → ${after}`]);
+  if (present(details.reason)) rows.push([t("row_reason"), String(details.reason)]);
+  if (present(details.refund_total)) rows.push([t("row_refund"), money(details.refund_total)]);
+  if (present(details.price_difference)) rows.push([t("row_price_difference"), money(details.price_difference)]);
   return rows;
 }
 
@@ -660,10 +665,10 @@ function renderConfirmResult(frame) {
 }
 
 const HANDOFF_TEXT = {
-  queued: "You're in the queue for a person from our support team.",
+  queued: t("queued"),
   agent_joined: "joined the chat.",
-  returned_to_bot: "You're back with the AI assistant.",
-  closed: "This conversation was closed.",
+  returned_to_bot: t("returned_to_bot"),
+  closed: t("closed"),
 };
 
 function renderHandoff(frame) {
@@ -676,8 +681,8 @@ function renderHandoff(frame) {
     return;
   }
   let text = frame.text || HANDOFF_TEXT[frame.state] || frame.state;
-  if (frame.state === "agent_joined" && !frame.text) text = `${frame.agent_name || "An agent"} ${HANDOFF_TEXT.agent_joined}`;
-  if (frame.state === "queued" && frame.position && !frame.text) text += ` Position in queue: ${frame.position}.`;
+  if (frame.state === "agent_joined" && !frame.text) text = t("joined", { name: frame.agent_name || t("an_agent") });
+  if (frame.state === "queued" && frame.position && !frame.text) text += ` ${t("position", { n: frame.position })}`;
   renderNotice(text, `notice-handoff handoff-${frame.state}`, false);
 }
 
@@ -685,11 +690,11 @@ function renderRating() {
   if (log.querySelector(".rating-card:not(.done)")) return;
   const card = document.createElement("form");
   card.className = "rating-card";
-  card.append(label("How did we do?", "confirm-title"));
+  card.append(label(t("rating_title"), "confirm-title"));
   const stars = document.createElement("div");
   stars.className = "stars";
   stars.setAttribute("role", "radiogroup");
-  stars.setAttribute("aria-label", "Rating from 1 to 5");
+  stars.setAttribute("aria-label", t("rating_group"));
   let chosen = 0;
   for (let score = 1; score <= 5; score++) {
     const star = document.createElement("button");
@@ -697,7 +702,7 @@ function renderRating() {
     star.className = "star";
     star.textContent = "★";
     star.setAttribute("role", "radio");
-    star.setAttribute("aria-label", `${score} out of 5`);
+    star.setAttribute("aria-label", t("rating_star", { n: score }));
     star.dataset.score = String(score);
     star.addEventListener("click", () => {
       chosen = score;
@@ -713,12 +718,12 @@ function renderRating() {
   const comment = document.createElement("textarea");
   comment.rows = 2;
   comment.maxLength = 2000;
-  comment.placeholder = "Anything to add? (optional)";
-  comment.setAttribute("aria-label", "Comment");
+  comment.placeholder = t("rating_comment");
+  comment.setAttribute("aria-label", t("comment"));
   const submit = document.createElement("button");
   submit.type = "submit";
   submit.className = "approve";
-  submit.textContent = "Send rating";
+  submit.textContent = t("send_rating");
   submit.disabled = true;
   card.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -738,7 +743,7 @@ function markRated(score) {
   const card = log.querySelector(".rating-card:not(.done)");
   if (!card) return;
   card.classList.add("done");
-  card.replaceChildren(label(`Thanks for your feedback (${score}/5)!`, "confirm-title"));
+  card.replaceChildren(label(t("rating_thanks", { n: score }), "confirm-title"));
 }
 
 function setStatus(status) {
@@ -797,11 +802,11 @@ function choosePhoto(file) {
   if (!file) return;
   // Checked here for a quick answer; the server checks again and re-encodes.
   if (!PHOTO_TYPES.includes(file.type)) {
-    renderNotice("Please send a photo (JPEG, PNG, WebP or GIF).", "notice-error", false);
+    renderNotice(t("photo_type"), "notice-error", false);
     return;
   }
   if (file.size > MAX_PHOTO_BYTES) {
-    renderNotice(`That photo is too large. The limit is ${Math.floor(MAX_PHOTO_BYTES / 1048576)} MB.`, "notice-error", false);
+    renderNotice(t("photo_too_large", { n: Math.floor(MAX_PHOTO_BYTES / 1048576) }), "notice-error", false);
     return;
   }
   state.photo = file;
@@ -821,7 +826,7 @@ async function sendPhoto(text, file) {
   const clientId = crypto.randomUUID();
   const { row, body } = bubble("customer", "sending");
   row.dataset.clientId = clientId;
-  body.append(photoImage(URL.createObjectURL(file), "Photo you sent"));
+  body.append(photoImage(URL.createObjectURL(file), t("photo_you_sent")));
   if (text) body.append(Object.assign(document.createElement("div"), { textContent: text }));
   stamp(row, null);
   log.querySelectorAll(".chips").forEach((c) => c.remove());
@@ -842,7 +847,7 @@ async function sendPhoto(text, file) {
     response = null;
   }
   if (!response || response.status !== 201) {
-    let message = "The photo could not be sent. Please try again.";
+    let message = t("photo_failed");
     try {
       message = (await response.json()).error.message || message;
     } catch (_) {
@@ -925,13 +930,13 @@ async function start() {
     try {
       state.conversation = await createConversation();
     } catch (error) {
-      showBanner("We couldn't start the chat. Please reload the page in a moment.");
+      showBanner(t("start_failed"));
       return;
     }
-    renderNotice("Hi! Ask me about your orders or our store policies.", "notice-welcome", false);
+    renderNotice(t("welcome"), "notice-welcome", false);
     if (state.identityRefused) {
       renderNotice(
-        "We couldn't confirm your store sign-in, so you're chatting as a guest. To look up an order, I'll ask for your email and zip code.",
+        t("identity_refused"),
         "notice-identity",
         false,
       );

@@ -1,6 +1,6 @@
 // The messenger frame (/embed/): launcher, unread badge and the chat panel.
 // The host page's widget.js only sizes this frame; it learns open/closed from us.
-import { chatState, onFrame } from "./chat.js";
+import { chatState, onFrame, t } from "./chat.js";
 
 const OPEN_KEY = "supportbot.open";
 const READ_KEY = "supportbot.read"; // {conversation, seq}: the last reply the shopper has seen
@@ -51,10 +51,12 @@ function render() {
   badge.hidden = open || count === 0;
   badge.textContent = count > 9 ? "9+" : String(count);
   launcherLabel.textContent = open
-    ? "Close support chat"
+    ? t("launcher_close")
     : count
-      ? `Open support chat, ${count} unread ${count === 1 ? "reply" : "replies"}`
-      : "Open support chat";
+      ? count === 1
+        ? t("launcher_unread_one")
+        : t("launcher_unread_many", { n: count })
+      : t("launcher_open");
 }
 
 function setOpen(next, { focus = true } = {}) {
