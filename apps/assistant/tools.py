@@ -42,6 +42,8 @@ class ToolContext:
     turn_id: uuid.UUID | None = None
     # What the customer typed in this conversation: the only source of identity facts.
     customer_texts: tuple[str, ...] = ()
+    # Failed verification attempts so far, from the conversation row.
+    verification_failures: int = 0
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,15 @@ class Proposal:
     details: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of a verification attempt, for the chat engine to record on the
+    conversation: the customer to bind, or (customer_id None) one more failure."""
+
+    customer_id: str | None
+    method: str = ""
+
+
 @dataclass
 class ToolResult:
     data: Any  # JSON-able; what the model reads, wrapped as untrusted data
@@ -66,6 +77,8 @@ class ToolResult:
     citations: list[Citation] = field(default_factory=list)
     proposal: Proposal | None = None
     verdicts: list[Verdict] = field(default_factory=list)  # for the turn's audit
+    # Set by a tool that checks who the customer is; tools never write the conversation.
+    verification: Verification | None = None
 
 
 class ToolError(Exception):

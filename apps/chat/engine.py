@@ -353,7 +353,7 @@ async def _run_tool(setup: TurnSetup, state: TurnState, ctx: ToolContext, call: 
             ctx.conversation_id,
             {"type": "status", "turn_id": str(state.turn_id), "text": spec.status_text(args)},
         )
-        result = await in_db_thread(spec.run)(ctx, args)
+        result = await in_db_thread(services.do_run_tool)(spec, ctx, args)
         data = result.data
         audit["ok"] = result.ok
         if result.verdicts:

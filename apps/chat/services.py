@@ -7,6 +7,7 @@ event that was rolled back.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -22,6 +23,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
+from pydantic import BaseModel
+
+from apps.assistant.tools import ToolContext, ToolError, ToolResult, ToolSpec, get_tool
 
 from .models import (
     Attachment,
@@ -357,6 +361,27 @@ def do_bind_customer(conversation_id: uuid.UUID | str, customer_id: str, method:
         publish(conversation_id, {"type": "session", "verified": True})
 
 
+def do_run_tool(spec: ToolSpec, ctx: ToolContext, args: BaseModel) -> ToolResult:
+    """Run a tool for the conversation (sync, in a DB thread) and record the identity
+    outcome it reports: tools read and return, only the chat app writes the conversation.
+
+    The tool sees the conversation's current count of failed verifications; a
+    verification result binds the customer or counts one more failure."""
+    failures = (
+        Conversation.objects.filter(pk=ctx.conversation_id)
+        .values_list("verification_failures", flat=True)
+        .first()
+    )
+    result = spec.run(dataclasses.replace(ctx, verification_failures=failures or 0), args)
+    outcome = result.verification
+    if outcome is not None:
+        if outcome.customer_id is not None:
+            do_bind_customer(ctx.conversation_id, outcome.customer_id, outcome.method)
+        else:
+            do_record_verification_failure(ctx.conversation_id)
+    return result
+
+
 def do_record_verification_failure(conversation_id: uuid.UUID | str) -> int:
     """Count a failed verification attempt; returns the failures so far."""
     with transaction.atomic():
@@ -621,8 +646,6 @@ def check_decide_action(
 
 
 def _execute_action(action: PendingAction) -> None:
-    from apps.assistant.tools import ToolContext, ToolError, get_tool
-
     conversation = Conversation.objects.get(pk=action.conversation_id)
     spec = get_tool(action.tool_name)
     ctx = ToolContext(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import pytest
 
-from apps.assistant.tools import ToolError
+from apps.assistant.tools import ToolError, Verification, get_tool
 from apps.chat import services as chat
 from apps.chat.models import Conversation
 
@@ -79,3 +82,28 @@ def test_after_five_failures_even_the_right_details_are_refused(store: None) -> 
     conversation.refresh_from_db()
     assert conversation.customer_id is None
     assert conversation.verification_failures == 5
+
+
+def test_the_tool_reports_its_outcome_and_leaves_the_conversation_to_the_chat_app(
+    store: None,
+) -> None:
+    # given a conversation and the tool run on its own, without the chat engine
+    conversation = _conversation()
+    spec = get_tool("verify_customer")
+    assert spec is not None
+    email, zip_code = "noah.brown7922@example.com", "80279"
+    ctx = ctx_for(None, conversation.pk, said=(f"{email} {zip_code}",))
+    arguments = {"email": email, "first_name": None, "last_name": None}
+
+    found = spec.run(ctx, spec.parse(json.dumps({**arguments, "zip": zip_code})))
+    missed = spec.run(
+        dataclasses.replace(ctx, customer_texts=(f"{email} 80270",), verification_failures=4),
+        spec.parse(json.dumps({**arguments, "zip": "80270"})),
+    )
+
+    # then each result carries the outcome, and the conversation is untouched
+    assert found.verification == Verification(customer_id="noah_brown_6181", method="email_zip")
+    assert missed.verification == Verification(customer_id=None)
+    assert missed.data["attempts_left"] == 0
+    conversation.refresh_from_db()
+    assert (conversation.customer_id, conversation.verification_failures) == (None, 0)

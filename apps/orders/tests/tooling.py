@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from apps.assistant.tools import ToolContext, ToolResult, get_tool
+from apps.chat import services as chat
 
 # A valid address for the address changes (a copy per use: tests may edit it).
 ADDRESS = {
@@ -31,10 +32,11 @@ def ctx_for(
 
 
 def call(ctx: ToolContext, name: str, **arguments: Any) -> ToolResult:
+    """As the turn engine calls it: a verification outcome is recorded on the conversation."""
     spec = get_tool(name)
     assert spec is not None, name
     assert spec.allowed(ctx), f"{name} is not offered here"
-    return spec.run(ctx, spec.parse(json.dumps(arguments)))
+    return chat.do_run_tool(spec, ctx, spec.parse(json.dumps(arguments)))
 
 
 def execute(ctx: ToolContext, name: str, **arguments: Any) -> ToolResult:
