@@ -38,10 +38,6 @@ class Address(models.Model):
             "zip": self.zip,
         }
 
-    def address_line(self) -> str:
-        parts = [self.address1, self.address2, self.city, f"{self.state} {self.zip}", self.country]
-        return ", ".join(p for p in parts if p)
-
 
 class Customer(Address):
     user_id = models.CharField(max_length=64, primary_key=True)
