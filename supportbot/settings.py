@@ -158,6 +158,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "supportbot.csp.ContentSecurityPolicyMiddleware",
+    "supportbot.login_throttle.AdminLoginThrottleMiddleware",
 ]
 
 ROOT_URLCONF = "supportbot.urls"
@@ -399,6 +401,24 @@ LOGGING = {
 
 # --- Production hardening ---------------------------------------------------
 
+# The site's Content-Security-Policy (supportbot/csp.py; a view may override a
+# directive). Inline style attributes are used by templates; scripts are files only.
+SUPPORTBOT_CSP: dict[str, list[str]] = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "img-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+# Failed admin logins allowed per 15 minutes, per username and per client address.
+SUPPORTBOT_LOGIN_FAILURES_PER_USER = env_int("SUPPORTBOT_LOGIN_FAILURES_PER_USER", 5, minimum=1)
+SUPPORTBOT_LOGIN_FAILURES_PER_CLIENT = env_int(
+    "SUPPORTBOT_LOGIN_FAILURES_PER_CLIENT", 20, minimum=1
+)
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"

@@ -7,7 +7,12 @@ const INLINE = /(\*\*[^*\n]+\*\*|\*[^*\n]+\*|`[^`\n]+`|\[[^\]\n]+\]\([^)\s]+\)|h
 
 export function safeHref(url) {
   const trimmed = String(url).trim();
-  if (trimmed.startsWith("/") && !trimmed.startsWith("//")) return trimmed;
+  if (trimmed.startsWith("/")) {
+    // "//host" and "/\host" leave the site (browsers read a backslash as a slash);
+    // control characters are dropped by URL parsing, so they could hide either.
+    if (/^\/[\/\\]/.test(trimmed) || /[\\\u0000-\u001f]/.test(trimmed)) return null;
+    return trimmed;
+  }
   try {
     const parsed = new URL(trimmed);
     if (parsed.protocol === "https:" || parsed.protocol === "http:") return parsed.href;

@@ -37,7 +37,7 @@ def test_widget_js_is_served_as_javascript_any_page_may_load(client):
 def test_the_frame_may_be_framed_only_by_the_allowed_store_origins(client, store_allowed):
     response = client.get("/embed/")
     assert response.status_code == 200
-    assert response["Content-Security-Policy"] == f"frame-ancestors 'self' {STORE}"
+    assert f"frame-ancestors 'self' {STORE};" in response["Content-Security-Policy"] + ";"
     assert "X-Frame-Options" not in response
     assert b'id="launcher"' in response.content
 
@@ -45,7 +45,7 @@ def test_the_frame_may_be_framed_only_by_the_allowed_store_origins(client, store
 def test_with_no_embed_origins_only_our_own_pages_may_frame_it(client, settings):
     settings.SUPPORTBOT_EMBED_ORIGINS = []
     response = client.get("/embed/")
-    assert response["Content-Security-Policy"] == "frame-ancestors 'self'"
+    assert "frame-ancestors 'self';" in response["Content-Security-Policy"] + ";"
 
 
 def test_the_chat_page_and_admin_still_refuse_every_frame(client, store_allowed):
