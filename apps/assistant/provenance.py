@@ -12,7 +12,7 @@ message: "jane@example.com" is not found inside "mary.jane@example.com", "Li" no
 inside "Lima" or "Smith-Li", a zip code not inside an order number, a name or a zip
 code not inside an email address. Zip codes may be typed with spaces ("9 0 2 1 0") or
 with their +4 part. The local assistant reads emails and zip codes with the same
-recognisers (`EMAIL`, `ZIP`).
+recognisers (`apps.assistant.recognisers`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .guardrails import OTHER_CUSTOMER, Verdict, fold
+from .recognisers import EMAIL, ZIP
 
 FactKind = Literal["email", "name", "zip"]
 
@@ -37,12 +38,6 @@ class CustomerFact:
     kind: FactKind
 
 
-# An email address as customers type it; the local part and the domain may hold any
-# letters, so the whole address is one token (no match starting or ending mid-word).
-EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}(?![\w-])")
-# A US zip code standing alone (not part of a longer number or of "#W1234567"); group 1
-# is the five digits, with or without the +4 part.
-ZIP = re.compile(r"(?<![\w#])([0-9]{5})(?:-[0-9]{4})?(?!\w)")
 # Digits split by single spaces or dashes ("9 0 2 1 0", "902 10"), taken as a whole run.
 _DIGIT_RUN = re.compile(r"(?<![\w#])(?<![0-9][ -])[0-9]+(?:[ -][0-9]+)+(?!\w)(?![ -][0-9])")
 # Characters that join two words into one token ("mary.jane", "smith-li", "o'brien").

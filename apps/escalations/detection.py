@@ -1,139 +1,38 @@
-"""Reading the customer's words: a request for a person, frustration, yes/no, an email.
-
-Plain rules, so they behave the same with or without a model. The local
-assistant's hand-off skill and the escalation services both use them.
+"""Reading the customer's words for escalation: the shared recognisers (a request for a
+person, frustration, yes/no, an email; `apps.assistant.recognisers`) and whether a
+customer wants to be answered by email.
 """
 
 from __future__ import annotations
 
 import re
 
-_PERSON = (
-    r"(?:human(?:\s+being)?|(?:real|live|actual)\s+(?:person|human|agent|people)|person|"
-    r"agent|representative|rep|operator|someone|somebody|anyone|anybody|people|"
-    r"(?:a\s+)?member\s+of\s+(?:your\s+|the\s+)?staff|staff|supervisor|manager|"
-    r"customer\s+(?:service|support|care)|support\s+(?:team|staff|agent)|"
-    r"(?:a\s+)?(?:real|live)\s+(?:one|chat))"
-)
-_REACH = r"(?:talk|speak|chat|communicate|get\s+through)"
-# A question about when people work ("can I talk to someone on Sunday?") is not a request.
-_WHEN_QUESTION = re.compile(
-    r"(?i)\b(?:on\s+(?:the\s+|a\s+)?(?:weekends?|sundays?|saturdays?|holidays?)|"
-    r"what\s+(?:time|hours)|"
-    r"which\s+hours|opening\s+hours|business\s+hours|at\s+night|when\s+(?:can|is|are|do))\b"
-)
-_ASKS_FOR_PERSON = re.compile(
-    rf"""(?ix)
-      \b{_REACH}\s+(?:to|with)\s+(?:a\s+|an\s+|some\s+|your\s+|the\s+)?{_PERSON}\b
-    | \b(?:connect|transfer|put|pass|escalate|forward|hand)\s+(?:me|this|it|my\s+\w+)?\s*
-        (?:(?:through|over|on)\s+)?(?:to|with)\s+(?:a\s+|an\s+|some\s+|your\s+|the\s+)?{_PERSON}\b
-    | \b(?:get|give|find|bring|fetch)\s+me\s+(?:a\s+|an\s+|some\s+|the\s+)?{_PERSON}\b
-    | \b(?:want|need|like|request|prefer|demand)\s+(?:to\s+(?:have|get)\s+)?
-        (?:a\s+|an\s+|some\s+|the\s+)?(?:human|real\s+person|live\s+(?:agent|person)|
-        person|agent|representative|operator|supervisor|manager)\b
-    | \bescalate\b
-    | \b(?:is|are)\s+there\s+(?:a\s+|an\s+|any\s+)?(?:real\s+|live\s+|actual\s+)?
-        (?:human|person|people|agent|one)\b.*\b(?:talk|speak|chat)\b
-    | ^\s*(?:a\s+|an\s+)?(?:human|person|agent|representative|operator|real\s+person|
-        live\s+agent|customer\s+service)(?:\s+please)?[\s.!]*$
-    | \b(?:are\s+you|is\s+this)\s+(?:a\s+)?(?:bot|robot|machine)\b.*\b(?:human|person)\b
-    | \bnot\s+(?:a\s+)?(?:bot|robot|machine)\b
-    | \b(?:stupid|useless|dumb|pointless|worthless|terrible|broken)\s+
-        (?:bot|robot|machine|ai|chatbot)\b
-    | \b(?:this|the|you|your)\s+(?:bot|robot|chatbot|ai|assistant|machine|thing)\s+
-        (?:is|are)\s+(?:\w+\s+)?(?:useless|stupid|dumb|pointless|worthless|not\s+helping|
-        no\s+help|rubbish|garbage)\b
-    | \bstop\s+(?:the\s+)?(?:bot|robot|machine|ai)\b
-    | \b(?:no|not)\s+(?:more\s+)?(?:bots?|robots?|machines?|ai)\b.*\b(?:human|person|please)\b
-    """
+from apps.assistant.recognisers import (
+    YES,
+    asks_for_human,
+    email_in,
+    frustration_score,
+    is_frustrated,
+    is_no,
+    is_yes,
+    without_person_request,
 )
 
+__all__ = [
+    "asks_for_human",
+    "email_in",
+    "frustration_score",
+    "is_frustrated",
+    "is_no",
+    "is_yes",
+    "wants_email",
+    "without_person_request",
+]
 
-def without_person_request(text: str) -> str:
-    """The text with its request for a person taken out ("get me a human, my refund is
-    late" -> "my refund is late")."""
-    return _ASKS_FOR_PERSON.sub(" ", text).strip(" ,.;:!?-")
-
-
-def asks_for_human(text: str) -> bool:
-    """Whether the customer is asking to be put through to a person."""
-    if not text.strip():
-        return False
-    if _WHEN_QUESTION.search(text) and not re.search(r"(?i)\b(now|right away|asap)\b", text):
-        return False
-    return bool(_ASKS_FOR_PERSON.search(text))
-
-
-# Weighted signals of frustration. Strong words count 2, a plain complaint 1.
-_STRONG = re.compile(
-    r"""(?ix)\b(?:
-        useless|ridiculous|pathetic|unacceptable|outrageous|disgusting|horrible|awful|
-        terrible|worst|garbage|rubbish|joke|scam|furious|livid|fed\s+up|sick\s+(?:and\s+tired\s+)?of|
-        waste\s+of\s+(?:my\s+)?time|wtf|fuck\w*|shit\w*|damn|hopeless|incompetent|
-        never\s+(?:again|shopping|buy)|i(?:'m|\s+am)\s+(?:so\s+)?(?:angry|mad|done)
-    )\b"""
-)
-_COMPLAINT = re.compile(
-    r"""(?ix)\b(?:
-        still\s+(?:not|no|haven't|hasn't|waiting|nothing)|not\s+(?:helpful|helping|working)|
-        doesn't\s+(?:help|work)|didn't\s+(?:help|work|answer)|already\s+(?:told|said|asked|gave)|
-        (?:you're|you\s+are)\s+not\s+(?:listening|understanding)|(?:that's|that\s+is)\s+not\s+what\s+i|
-        again\?|frustrat\w*|annoy\w*|upset|disappoint\w*|unhappy|complain\w*|
-        how\s+many\s+times|no\s+one\s+(?:helps|answers)|nobody\s+(?:helps|answers)|
-        can't\s+believe|come\s+on|seriously\?
-    )"""
-)
-
-
-def frustration_score(text: str) -> int:
-    """0 for a calm message; 1 for a complaint; 2 or more for strong negative wording."""
-    score = 2 * len(_STRONG.findall(text)) + len(_COMPLAINT.findall(text))
-    letters = [c for c in text if c.isalpha()]
-    if len(letters) >= 12 and sum(c.isupper() for c in letters) / len(letters) > 0.7:
-        score += 1  # shouting
-    if "!!" in text or "?!" in text:
-        score += 1
-    return score
-
-
-def is_frustrated(recent: list[str]) -> bool:
-    """Strong negative wording now, or repeated complaints in the last few messages."""
-    if not recent:
-        return False
-    if frustration_score(recent[-1]) >= 2:
-        return True
-    complaints = sum(1 for text in recent[-4:] if frustration_score(text) >= 1)
-    return complaints >= 2 and frustration_score(recent[-1]) >= 1
-
-
-_YES = re.compile(
-    r"""(?ix)^\s*(?:
-        y|yes|yeah|yep|yup|ya|sure|ok(?:ay)?|please(?:\s+do)?|do\s+it|go\s+ahead|
-        yes\s+please|please\s+yes|absolutely|definitely|of\s+course|that\s+would\s+be\s+great|
-        i\s+would|i'd\s+like\s+that|sounds\s+good|why\s+not|connect\s+me|let's\s+do\s+it
-    )\b[\s!.,]*(?:please|thanks|thank\s+you)?[\s!.]*$"""
-)
-_NO = re.compile(r"(?i)^\s*(?:n|no|nope|nah|no\s+thanks?|not\s+now|i'm\s+fine|i\s+am\s+fine)\b")
-
-
-def is_yes(text: str) -> bool:
-    return bool(_YES.match(text)) or asks_for_human(text)
-
-
-def is_no(text: str) -> bool:
-    return bool(_NO.match(text))
-
-
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _WANTS_EMAIL = re.compile(
     r"(?i)\b(?:e-?mail|write\s+to\s+me|contact\s+me|reach\s+me|get\s+back\s+to\s+me)\b"
 )
 
 
-def email_in(text: str) -> str | None:
-    match = _EMAIL.search(text)
-    return match.group(0) if match else None
-
-
 def wants_email(text: str) -> bool:
-    return bool(email_in(text) or _WANTS_EMAIL.search(text) or _YES.match(text))
+    return bool(email_in(text) or _WANTS_EMAIL.search(text) or YES.match(text))

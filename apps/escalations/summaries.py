@@ -16,6 +16,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from apps.assistant.recognisers import EMAIL, ZIP
 from apps.assistant.tools import response_format
 from apps.chat.models import Conversation, Message, Turn
 
@@ -124,7 +125,7 @@ def stated_goal(customer_texts: list[str]) -> str:
     greeting, a request for a person, a yes or no, or the email and zip code they typed
     to verify. "" when they have not said yet."""
     for text in reversed(customer_texts):
-        stripped = _EMAIL_OR_ZIP.sub(" ", text).strip(" ,.;:-")
+        stripped = ZIP.sub(" ", EMAIL.sub(" ", text)).strip(" ,.;:-")
         if asks_for_human(stripped):
             stripped = without_person_request(stripped)
             content = [w for w in re.findall(r"\w{3,}", stripped.lower()) if w not in _FILLER]
@@ -156,7 +157,6 @@ _FILLER = frozenset(
         "asap",
     ]
 )
-_EMAIL_OR_ZIP = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}|\b\d{5}(?:-\d{4})?\b")
 
 
 def extractive_summary(escalation: Escalation) -> dict[str, Any]:

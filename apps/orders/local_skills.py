@@ -23,20 +23,18 @@ from typing import Any
 
 from apps.assistant.local.skills import LocalReply, LocalState, skill
 
-# The provenance check's recognisers: an email or zip code read here is one it accepts.
-from apps.assistant.provenance import EMAIL, ZIP
+# The shared recognisers: an email or zip code read here is one the provenance check accepts.
+from apps.assistant.recognisers import EMAIL, ORDER_ID, ZIP, asks_for_human
 
 from .actions import CHANGE_ACTIONS
 
 # The tools whose results these skills explain: every declared change among them.
 ORDER_TOOLS = frozenset({"verify_customer", "list_my_orders", "get_order", *CHANGE_ACTIONS})
 
-_ORDER_ID = re.compile(r"#?\b(W\d{5,12})\b", re.IGNORECASE)
 _NAME_INTRO = re.compile(
     r"(?i)\b(?:my name is|name's|i am|i'm|this is|it's)\s+([A-Za-z][A-Za-z'-]+)\s+"
     r"([A-Za-z][A-Za-z'-]+)"
 )
-_HUMAN = re.compile(r"(?i)\b(human|person|agent|representative|operator|someone real)\b")
 
 _CANCEL = re.compile(r"(?i)\bcancel")
 _RETURN = re.compile(r"(?i)\b(return|send (?:it|them|this|these) back|refund)\b")
@@ -89,9 +87,9 @@ def intent_of(text: str, *, order_in_context: bool = False) -> str | None:
     ("how long does a refund to my credit card take?") is for the help center
     unless it is about the customer's own order.
     """
-    if _HUMAN.search(text):
+    if asks_for_human(text):
         return None
-    named = _ORDER_ID.search(text) is not None
+    named = ORDER_ID.search(text) is not None
     if _CANCEL.search(text):
         verb: str | None = "cancel"
     elif _RETURN.search(text):
@@ -140,16 +138,16 @@ def current_intent(state: LocalState) -> tuple[str | None, int]:
 def _order_in_context(state: LocalState) -> bool:
     """Whether an order is being discussed, so "cancel it" is a follow-up about it."""
     earlier = [*state.assistant_texts[-3:], *state.user_texts[:-1]]
-    return any(_ORDER_ID.search(text) for text in earlier)
+    return any(ORDER_ID.search(text) for text in earlier)
 
 
 def remembered_order_id(state: LocalState) -> str | None:
     """The order being discussed: named now, or earlier by the customer or by us."""
-    found = _ORDER_ID.findall(state.user_text)
+    found = ORDER_ID.findall(state.user_text)
     if found:
         return f"#{found[-1].upper()}"
     for text in [*reversed(state.assistant_texts[-3:]), *reversed(state.user_texts[:-1])]:
-        found = _ORDER_ID.findall(text)
+        found = ORDER_ID.findall(text)
         if found:
             return f"#{found[-1].upper()}"
     return None
@@ -157,7 +155,7 @@ def remembered_order_id(state: LocalState) -> str | None:
 
 def identity_details(text: str) -> dict[str, str | None] | None:
     """verify_customer arguments from a message, when it holds enough to try."""
-    cleaned = _ORDER_ID.sub(" ", text)
+    cleaned = ORDER_ID.sub(" ", text)
     email_match = EMAIL.search(cleaned)
     zip_match = ZIP.search(EMAIL.sub(" ", cleaned))
     if zip_match is None:

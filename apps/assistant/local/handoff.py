@@ -1,7 +1,7 @@
 """The local assistant's "talk to a human" skills.
 
 They call `escalate_to_human` the way the real model would: when the customer
-asks for a person (in many wordings, see apps.escalations.detection), says yes
+asks for a person (in many wordings, see apps.assistant.recognisers), says yes
 after the assistant offered one, or when verification has failed too often.
 After the call a person owns the conversation and the turn engine lets no more
 bot text out, so the closing line below only shows if the hand-off was refused.
@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import re
 
-from apps.escalations.detection import asks_for_human, frustration_score, is_yes
-
+from ..recognisers import asks_for_human, frustration_score, is_yes
 from .skills import LocalReply, LocalState, skill
 
 TOOL = "escalate_to_human"

@@ -17,28 +17,12 @@ from typing import Any
 
 from apps.knowledge.search import analyze
 
+from ..recognisers import EMAIL, ORDER_ID, ZIP, asks_for_human
 from .skills import _GREETING, _THANKS, LocalReply, LocalState, skill
 
 TOOL = "search_help_center"
 MAX_QUOTE_CHARS = 360
 
-_ORDER_NUMBER = re.compile(r"#?\bW\d{5,}\b", re.IGNORECASE)
-_EMAIL = re.compile(r"\S+@\S+\.\w+")
-_ZIP = re.compile(r"\b\d{5}\b")
-_SOMEONE = r"(?:a|an|some)\s*(?:one|body|human|person|agent|representative|real)"
-# "...to someone on the weekend?" asks about hours: a help-center question.
-_WHEN = r"\b(?:on|at|during|after|before|when|weekends?|hours?)\b"
-_ASK_FOR_PERSON = re.compile(
-    r"""(?ix)^\s*(?:please\s+)?(?:
-        (?:i\s+(?:want|need|would\s+like|'d\s+like|wanna)\s+(?:to\s+)?(?:talk|speak|chat)\s+(?:to|with))
-      | (?:(?:can|could|may)\s+i\s+(?:talk|speak|chat)\s+(?:to|with)\s+{someone}\b(?!.*{when}))
-      | (?:let\s+me\s+(?:talk|speak)\s+(?:to|with))
-      | (?:(?:talk|speak|chat)\s+(?:to|with)\s+{someone})
-      | (?:(?:connect|transfer|put)\s+me\s+(?:to|with|through))
-      | (?:get\s+me\s+(?:a|an)\s+(?:human|person|agent|representative))
-      | (?:(?:a\s+|an\s+)?(?:human|person|agent|representative|operator)(?:\s+please)?[\s.!]*$)
-    )""".replace("{someone}", _SOMEONE).replace("{when}", _WHEN)
-)
 # Requests to act on the customer's own order, rather than questions about how things work.
 _OWN_ORDER_REQUEST = re.compile(
     r"""(?ix)
@@ -67,7 +51,7 @@ def is_help_question(state: LocalState) -> bool:
     text = state.user_text.strip()
     if not text or _GREETING.match(text) or _THANKS.match(text):
         return False
-    if _ORDER_NUMBER.search(text) or _EMAIL.search(text) or _ASK_FOR_PERSON.search(text):
+    if ORDER_ID.search(text) or EMAIL.search(text) or asks_for_human(text):
         return False
     if _OWN_ORDER_REQUEST.search(text) and not _HOW_TO.search(text):
         return False
@@ -80,7 +64,7 @@ def is_help_question(state: LocalState) -> bool:
         _ASKED_FOR_DETAILS.search(last_asked)
         and not text.endswith("?")
         and not _HOW_TO.search(text)
-        and (len(words) <= 6 or _ZIP.search(text))
+        and (len(words) <= 6 or ZIP.search(text))
     ):
         return False
     return bool(analyze(text))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from apps.assistant.local.orders import _after_confirmation, describe_order
+from apps.orders.local_skills import _after_confirmation, describe_order
 
 STATUSES = [
     "pending",
