@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 # Role -> the demo login of that role (setup_demo creates them); "nobody" is staff
 # without a group: it may open the admin index and nothing else.
 ROLES = ["admin", "manager", "agent", "nobody"]
-CHANGE_PAGES_PER_MODEL = 3
+CHANGE_PAGES_PER_MODEL = 2
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,21 @@ class Page:
     permission: str | None  # None: any staff member may open it
 
 
+@pytest.fixture(scope="module")
+def demo_loaded(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """The demo data, loaded once for the module (each test still runs in its own
+    transaction on top of it) and flushed afterwards, as a transactional test would."""
+    with django_db_blocker.unblock():
+        call_command("setup_demo", stdout=io.StringIO())
+        get_user_model().objects.create_user("nobody", "nobody@example.com", "pw", is_staff=True)
+    yield
+    with django_db_blocker.unblock():
+        call_command("flush", interactive=False, verbosity=0)
+
+
 @pytest.fixture
-def demo(db: None) -> None:
-    call_command("setup_demo", stdout=io.StringIO())
-    get_user_model().objects.create_user("nobody", "nobody@example.com", "pw", is_staff=True)
+def demo(demo_loaded: None, db: None) -> None:
+    """A test's view of the demo data."""
 
 
 def _perm(model: type[Model], action: str) -> str:
