@@ -446,6 +446,16 @@ if SUPPORTBOT_ANALYSIS_MODE not in {"realtime", "batch"}:
     raise ImproperlyConfigured(
         f"SUPPORTBOT_ANALYSIS_MODE must be realtime or batch, got {SUPPORTBOT_ANALYSIS_MODE!r}"
     )
+# Quality reviews of closed conversations. batch (the default): with OPENAI_API_KEY, a
+# nightly Batch API job at half price (managers can also review one conversation now);
+# realtime: the model reviews each conversation as it closes. Without a key the
+# rule-based reviewer scores what the audit shows, at once.
+SUPPORTBOT_REVIEW_MODE = env_str("SUPPORTBOT_REVIEW_MODE", "batch")
+if SUPPORTBOT_REVIEW_MODE not in {"realtime", "batch"}:
+    raise ImproperlyConfigured(
+        f"SUPPORTBOT_REVIEW_MODE must be realtime or batch, got {SUPPORTBOT_REVIEW_MODE!r}"
+    )
+SUPPORTBOT_REVIEW_MODEL = env_str("SUPPORTBOT_REVIEW_MODEL", "gpt-4o-mini")
 CELERY_BEAT_SCHEDULE["reports-close-idle"] = {
     "task": "apps.reports.tasks.close_idle_conversations_task",
     "schedule": 60.0,
@@ -454,6 +464,14 @@ CELERY_BEAT_SCHEDULE["reports-submit-analysis-batch"] = {
     "task": "apps.reports.tasks.submit_analysis_batch_task",
     # Nightly, at this hour (UTC).
     "schedule": crontab(hour=env_int("SUPPORTBOT_ANALYSIS_BATCH_HOUR", 2), minute=0),
+}
+CELERY_BEAT_SCHEDULE["reports-submit-review-batch"] = {
+    "task": "apps.reports.tasks.submit_review_batch_task",
+    "schedule": crontab(hour=env_int("SUPPORTBOT_REVIEW_BATCH_HOUR", 2), minute=15),
+}
+CELERY_BEAT_SCHEDULE["reports-poll-review-batches"] = {
+    "task": "apps.reports.tasks.poll_review_batches_task",
+    "schedule": 600.0,
 }
 CELERY_BEAT_SCHEDULE["reports-poll-analysis-batches"] = {
     "task": "apps.reports.tasks.poll_analysis_batches_task",

@@ -15,6 +15,7 @@ logger = logging.getLogger(__name__)
 
 MILLION = Decimal(1_000_000)
 COST_PLACES = Decimal("0.000001")
+BATCH_DISCOUNT = Decimal("0.5")  # the Batch API bills half the standard price
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,11 @@ def price_for(model: str) -> Price | None:
     return None
 
 
-def cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> Decimal:
-    """The cost of one call in dollars, to six decimal places; 0 for an unpriced model."""
+def cost_usd(
+    model: str, prompt_tokens: int, completion_tokens: int, *, batch: bool = False
+) -> Decimal:
+    """The cost of one call in dollars, to six decimal places; 0 for an unpriced model.
+    A call through the Batch API (`batch`) costs half."""
     price = price_for(model)
     if price is None:
         # An empty name is a turn that called no model (a limit was hit first).
@@ -59,4 +63,6 @@ def cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> Decimal:
         Decimal(prompt_tokens) * price.input_per_million
         + Decimal(completion_tokens) * price.output_per_million
     ) / MILLION
+    if batch:
+        total *= BATCH_DISCOUNT
     return total.quantize(COST_PLACES, rounding=ROUND_HALF_UP)

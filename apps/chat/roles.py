@@ -53,6 +53,18 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "reports.view_conversationanalysis",
         "reports.view_transcriptdelivery",
         "reports.resend_transcript",
+        "reports.view_qualityreview",
+        "reports.judge_qualityreview",
+        "reports.view_rubriccriterion",
+        "reports.change_rubriccriterion",
+        "reports.add_rubriccriterion",
+        "reports.view_articledraft",
+        "reports.change_articledraft",
+        "reports.approve_articledraft",
+        "reports.view_savedcase",
+        "reports.add_savedcase",
+        "reports.change_savedcase",
+        "reports.delete_savedcase",
     ],
 }
 

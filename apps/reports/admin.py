@@ -67,3 +67,6 @@ class TranscriptDeliveryAdmin(ReadOnly):
 class AnalysisBatchAdmin(ReadOnly):
     list_display = ("openai_batch_id", "status", "remote_status", "request_count", "submitted_at")
     list_filter = ("status",)
+
+
+from . import admin_quality  # noqa: E402,F401  (registers the quality loop's pages)

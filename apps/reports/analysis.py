@@ -455,7 +455,11 @@ FINISHED_FAILED = {"failed", "expired", "cancelled"}
 def do_poll_analysis_batches(client: Any | None = None) -> int:
     """Collect every finished batch; returns how many analyses were stored."""
     stored = 0
-    pending = list(AnalysisBatch.objects.filter(status=AnalysisBatch.Status.SUBMITTED))
+    pending = list(
+        AnalysisBatch.objects.filter(
+            status=AnalysisBatch.Status.SUBMITTED, purpose=AnalysisBatch.Purpose.ANALYSIS
+        )
+    )
     if not pending:
         return 0
     client = client or openai_client()

@@ -1,4 +1,5 @@
-"""What managers review: transcripts sent, conversation analyses, staff actions."""
+"""What managers review: transcripts sent, conversation analyses and quality reviews,
+knowledge-gap drafts, staff actions."""
 
 from __future__ import annotations
 
@@ -100,6 +101,11 @@ class AnalysisBatch(models.Model):
         COMPLETED = "completed"  # results collected
         FAILED = "failed"
 
+    class Purpose(models.TextChoices):
+        ANALYSIS = "analysis", "Conversation analysis"
+        QUALITY = "quality", "Quality review"
+
+    purpose = models.CharField(max_length=10, choices=Purpose.choices, default=Purpose.ANALYSIS)
     openai_batch_id = models.CharField(max_length=80, unique=True)
     input_file_id = models.CharField(max_length=80)
     output_file_id = models.CharField(max_length=80, blank=True, default="")
@@ -146,3 +152,110 @@ class StaffAuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.action} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+# --- Quality reviews ---------------------------------------------------------------------
+
+
+class RubricCriterion(models.Model):
+    """One line of the rubric every closed conversation is scored against (1 to 5).
+
+    The operator edits the name, the guidance the model reads and which criteria are
+    active; the rule-based reviewer knows the built-in keys and says it could not judge
+    any other."""
+
+    key = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=80)
+    guidance = models.TextField(help_text="What a 5 and a 1 look like; the model reads this.")
+    position = models.PositiveSmallIntegerField(default=0)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["position", "key"]
+        verbose_name = "rubric criterion"
+        verbose_name_plural = "rubric criteria"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class QualityReview(models.Model):
+    """The quality review of a closed conversation's latest episode."""
+
+    class Source(models.TextChoices):
+        RULES = "rules", "Rule-based (audit)"
+        MODEL = "model", "Model (on demand)"
+        BATCH = "batch", "Model (nightly batch)"
+
+    class Status(models.TextChoices):
+        DONE = "done"
+        QUEUED = "queued"  # waiting for the nightly batch
+
+    LOW_SCORE = 3.0  # an overall score below this, or any criterion at 1 or 2, is low
+
+    conversation = models.OneToOneField(
+        "chat.Conversation", on_delete=models.CASCADE, related_name="quality_review"
+    )
+    episode = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DONE)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.RULES)
+    score = models.FloatField(null=True, blank=True, help_text="mean of the judged criteria")
+    low = models.BooleanField(default=False, db_index=True)
+    model = models.CharField(max_length=60, blank=True, default="")
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    batch = models.ForeignKey(
+        AnalysisBatch,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="quality_reviews",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-reviewed_at"]
+        permissions = [("judge_qualityreview", "Can agree or disagree with a quality review")]
+
+    def __str__(self) -> str:
+        score = "—" if self.score is None else f"{self.score:.1f}"
+        return f"Review of {str(self.conversation_id)[:8]}: {score}"
+
+
+class CriterionScore(models.Model):
+    """One criterion of a review: a score (empty: could not judge), a one-line reason,
+    the message it points at, and the manager's agreement."""
+
+    class Verdict(models.TextChoices):
+        NONE = "", "—"
+        AGREE = "agree", "Agree"
+        DISAGREE = "disagree", "Disagree"
+
+    review = models.ForeignKey(QualityReview, on_delete=models.CASCADE, related_name="scores")
+    criterion = models.ForeignKey(
+        RubricCriterion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    key = models.SlugField(max_length=40)
+    name = models.CharField(max_length=80)
+    score = models.PositiveSmallIntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=300)
+    turn_seq = models.PositiveIntegerField(
+        null=True, blank=True, help_text="the message (seq) the reason points at"
+    )
+    verdict = models.CharField(max_length=10, choices=Verdict.choices, blank=True, default="")
+    verdict_note = models.CharField(max_length=300, blank=True, default="")
+    verdict_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    verdict_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["review_id", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["review", "key"], name="criterion_score_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {'n/a' if self.score is None else self.score}"

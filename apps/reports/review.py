@@ -10,7 +10,7 @@ from typing import Any
 
 from apps.chat.models import Conversation, Message, PendingAction, Turn
 
-from .models import StaffAuditEvent, TranscriptDelivery
+from .models import QualityReview, StaffAuditEvent, TranscriptDelivery
 from .queries import escalation_model
 from .services import tool_activity_text
 
@@ -71,6 +71,7 @@ class Review:
     transcripts: list[TranscriptDelivery] = field(default_factory=list)
     staff_events: list[StaffAuditEvent] = field(default_factory=list)
     totals: dict[str, Any] = field(default_factory=dict)
+    quality: QualityReview | None = None
 
 
 def _pretty(value: Any) -> str:
@@ -144,6 +145,9 @@ def build_review(conversation: Conversation) -> Review:
         "flagged_messages": sum(1 for m in messages if (m.metadata or {}).get("screen")),
     }
     review.escalations, review.agent_notes = _escalation_events(conversation)
+    review.quality = (
+        QualityReview.objects.filter(conversation=conversation).prefetch_related("scores").first()
+    )
     return review
 
 

@@ -1,5 +1,5 @@
-"""Reports listen to the chat's life cycle: a closed conversation gets its transcript
-and its analysis."""
+"""Reports listen to the chat's life cycle: a closed conversation gets its transcript,
+its analysis and its quality review."""
 
 from __future__ import annotations
 
@@ -16,3 +16,4 @@ def on_conversation_closing(
     # together, and the outbox sends the work even if the broker is down right now.
     enqueue("apps.reports.tasks.send_transcript_task", str(conversation_id))
     enqueue("apps.reports.tasks.analyze_conversation_task", str(conversation_id))
+    enqueue("apps.reports.tasks.review_conversation_task", str(conversation_id))

@@ -6,7 +6,7 @@ import smtplib
 
 from celery import shared_task
 
-from . import analysis, services
+from . import analysis, quality, services
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -43,3 +43,20 @@ def submit_analysis_batch_task() -> str:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def poll_analysis_batches_task() -> int:
     return analysis.do_poll_analysis_batches()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, max_retries=3)
+def review_conversation_task(conversation_id: str, now: bool = False) -> str:
+    review = quality.do_review_conversation(conversation_id, now=now)
+    return review.status if review is not None else "gone"
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def submit_review_batch_task() -> str:
+    batch = quality.do_submit_review_batch()
+    return batch.openai_batch_id if batch is not None else ""
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def poll_review_batches_task() -> int:
+    return quality.do_poll_review_batches()

@@ -3,10 +3,15 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import path
 
-from . import views
+from . import admin_quality, views
 
 app_name = "reports"
 
 urlpatterns = [
     path("dashboard/", admin.site.admin_view(views.dashboard), name="dashboard"),
+    path(
+        "conversations/<uuid:conversation_id>/review/",
+        admin.site.admin_view(admin_quality.review_now),
+        name="review_now",
+    ),
 ]

@@ -16,6 +16,7 @@ from django.utils import timezone
 from . import charts
 from .dashboard import Figures, Spread, compute_figures
 from .models import StaffAuditEvent
+from .quality_figures import QualityFigures, compute_quality
 from .services import do_record_staff_event
 
 MAX_RANGE_DAYS = 366
@@ -50,6 +51,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         if not request.GET:
             form = RangeForm(initial={"start": start, "end": end})
     figures = compute_figures(start, end)
+    quality = compute_quality(start, end)
     do_record_staff_event(
         request.user.pk,
         StaffAuditEvent.Action.DASHBOARD,
@@ -62,6 +64,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "f": figures,
         "cards": cards(figures),
         "charts": build_charts(figures),
+        "quality": quality,
+        "quality_cards": quality_cards(quality),
+        "quality_charts": quality_charts(quality),
         "presets": presets(end),
         "list_query": f"created_at__gte={start.isoformat()}"
         f"&created_at__lt={(end + timedelta(days=1)).isoformat()}",
@@ -188,4 +193,56 @@ def build_charts(f: Figures) -> dict[str, Any]:
             label="Resolutions",
             colours=[charts.PALETTE["teal"], charts.PALETTE["amber"], charts.PALETTE["axis"]],
         ),
+    }
+
+
+def quality_cards(q: QualityFigures) -> list[dict[str, str]]:
+    return [
+        {
+            "label": "Quality score",
+            "value": "–" if q.mean is None else f"{q.mean:.2f} / 5",
+            "note": f"{q.reviewed:,} conversations reviewed",
+        },
+        {
+            "label": "Low-scored",
+            "value": f"{q.low:,}",
+            "note": "below 3, or a criterion at 1–2",
+        },
+        {
+            "label": "Managers agree",
+            "value": _pct(q.agreement_rate),
+            "note": f"{q.agreed + q.disagreed:,} criteria judged, {q.disagreed:,} disagreed",
+        },
+    ]
+
+
+def quality_charts(q: QualityFigures) -> dict[str, Any]:
+    palette = charts.CSAT_COLOURS
+    return {
+        "trend": charts.time_series(
+            q.trend, label="Mean quality score per day", kind="line", y_title="score"
+        ),
+        "criteria": [
+            {
+                "c": c,
+                "agreement": _pct(c.agreement_rate),
+                "trend": charts.time_series(
+                    c.trend,
+                    label=f"{c.name}: mean score per day",
+                    kind="line",
+                    colour=charts.PALETTE["teal"],
+                    height=140,
+                ),
+                "distribution": charts.horizontal_bars(
+                    [
+                        (f"{score}" if score is not None else "not judged", n)
+                        for score, n in c.distribution.items()
+                    ],
+                    label=f"{c.name}: scores",
+                    colours=[*palette, charts.PALETTE["axis"]],
+                    width=320,
+                ),
+            }
+            for c in q.criteria
+        ],
     }

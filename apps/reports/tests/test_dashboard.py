@@ -154,7 +154,8 @@ def test_the_dashboard_page_renders_charts_for_a_manager_and_logs_the_view(manag
     response = manager_client.get("/admin/reports/dashboard/")
     html = response.content.decode()
     assert response.status_code == 200
-    assert html.count('class="chart"') == 6
+    # six activity charts, the quality trend, and a trend and a distribution per criterion
+    assert html.count('class="chart"') == 6 + 1 + 2 * 5
     assert "Bot resolution rate" in html and "Time to first token, p95" in html
     from apps.reports.models import StaffAuditEvent
 
