@@ -151,6 +151,7 @@ async def test_a_conversation_closed_while_the_broker_is_down_gets_one_transcrip
         )()
         assert sorted(task for task, _ in pending) == [
             "apps.reports.tasks.analyze_conversation_task",
+            "apps.reports.tasks.review_conversation_task",
             "apps.reports.tasks.send_transcript_task",
         ]
         assert all("Connection refused" in error for _, error in pending), pending
