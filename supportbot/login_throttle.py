@@ -12,7 +12,7 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
-from apps.chat.ratelimit import client_key
+from apps.chat.ratelimit import request_client
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ WINDOW = 15 * 60  # seconds
 
 def _keys(request: HttpRequest) -> list[tuple[str, int]]:
     username = str(request.POST.get("username", "")).strip().lower()[:150]
-    client = client_key(request.META.get("REMOTE_ADDR"))
+    client = request_client(request)
     bucket = int(time.time() // WINDOW)
     keys = [(f"login-fail:client:{client}:{bucket}", settings.SUPPORTBOT_LOGIN_FAILURES_PER_CLIENT)]
     if username:
@@ -40,7 +40,7 @@ class AdminLoginThrottleMiddleware:
             return self.get_response(request)
         keys = _keys(request)
         if any((cache.get(key) or 0) >= limit for key, limit in keys):
-            log.warning("admin login throttled for %s", request.META.get("REMOTE_ADDR"))
+            log.warning("admin login throttled for %s", request_client(request))
             return HttpResponse(
                 "Too many failed sign-in attempts. Please wait 15 minutes and try again.",
                 status=429,
@@ -55,5 +55,5 @@ class AdminLoginThrottleMiddleware:
                     cache.incr(key)
                 except ValueError:
                     cache.set(key, 1, timeout=WINDOW * 2)
-            log.info("admin login failed from %s", request.META.get("REMOTE_ADDR"))
+            log.info("admin login failed from %s", request_client(request))
         return response

@@ -9,6 +9,7 @@ with a message naming the variable.
 from __future__ import annotations
 
 import os
+from ipaddress import ip_network
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -345,6 +346,17 @@ SUPPORTBOT_MAX_MESSAGE_CHARS = env_int("SUPPORTBOT_MAX_MESSAGE_CHARS", 4000, min
 SUPPORTBOT_RATE_MESSAGES = env_int("SUPPORTBOT_RATE_MESSAGES", 20, minimum=1)  # per minute
 SUPPORTBOT_RATE_CONVERSATIONS = env_int("SUPPORTBOT_RATE_CONVERSATIONS", 10, minimum=1)
 SUPPORTBOT_RATE_PHOTOS = env_int("SUPPORTBOT_RATE_PHOTOS", 10, minimum=1)  # per chat per minute
+SUPPORTBOT_RATE_RESUMES = env_int("SUPPORTBOT_RATE_RESUMES", 30, minimum=1)  # per minute
+# Addresses (or CIDR ranges) of the reverse proxies in front of Daphne: only from
+# these is X-Forwarded-For believed, to find the client's own address.
+SUPPORTBOT_TRUSTED_PROXIES = env_list("SUPPORTBOT_TRUSTED_PROXIES", [])
+for _proxy in SUPPORTBOT_TRUSTED_PROXIES:
+    try:
+        ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"SUPPORTBOT_TRUSTED_PROXIES must be IP addresses or networks, got {_proxy!r}"
+        ) from None
 SUPPORTBOT_CONFIRM_TTL = env_int("SUPPORTBOT_CONFIRM_TTL", 600, minimum=10)  # seconds
 SUPPORTBOT_IDENTITY_SECRET = env_str("SUPPORTBOT_IDENTITY_SECRET")
 if PRODUCTION and not SUPPORTBOT_IDENTITY_SECRET:

@@ -35,7 +35,7 @@ from .frames import (
     decode_frame,
 )
 from .models import Conversation, Message, group_for, staff_group_for
-from .ratelimit import check_rate, client_key
+from .ratelimit import check_rate, scope_client
 from .services import ChatError
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=4403)  # refused before accept: the handshake fails
             return
         self.conversation_id = conversation.pk
-        self.client = client_key((self.scope.get("client") or [None])[0])
+        self.client = scope_client(self.scope)
         await self.channel_layer.group_add(group_for(self.conversation_id), self.channel_name)
         await self.accept()
         engine.ensure_sweeper()
@@ -131,10 +131,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def cmd_message(self, frame: MessageFrame) -> None:
         text = services.check_customer_text(frame.text, allow_empty=frame.attachment_id is not None)
+        # Per client across all its conversations: opening more does not buy more.
         allowed = await in_db_thread(check_rate)(
-            "message",
-            f"{self.conversation_id}:{self.client}",
-            limit=settings.SUPPORTBOT_RATE_MESSAGES,
+            "message", self.client, limit=settings.SUPPORTBOT_RATE_MESSAGES
         )
         if not allowed:
             raise ChatError("rate_limited", "You're sending messages too fast. Please wait a bit.")
@@ -154,6 +153,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         engine.kick(self.conversation_id)
 
     async def cmd_resume(self, frame: ResumeFrame) -> None:
+        allowed = await in_db_thread(check_rate)(
+            "resume", self.client, limit=settings.SUPPORTBOT_RATE_RESUMES
+        )
+        if not allowed:
+            raise ChatError("rate_limited", "Too many requests. Please wait a bit.")
         frames = await in_db_thread(services.events_after)(self.conversation_id, frame.last_seq)
         for event in frames:
             # Marked, so a page can tell the replay from live frames that race it.

@@ -1,10 +1,17 @@
-"""Fixed-window rate limits on the Django cache (Redis when REDIS_URL is set)."""
+"""Fixed-window rate limits on the Django cache (Redis when REDIS_URL is set), and
+who the client is: its address, or behind a trusted proxy the address the proxy saw."""
 
 from __future__ import annotations
 
+import ipaddress
 import time
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
+from django.http import HttpRequest
 
 
 def check_rate(scope: str, key: str, *, limit: int, window: int = 60) -> bool:
@@ -20,5 +27,53 @@ def check_rate(scope: str, key: str, *, limit: int, window: int = 60) -> bool:
     return hits <= limit
 
 
-def client_key(address: str | None) -> str:
-    return address or "unknown"
+def client_key(address: str | None, forwarded_for: str | None = None) -> str:
+    """The client's address. `X-Forwarded-For` counts only when the peer is one of
+    SUPPORTBOT_TRUSTED_PROXIES: then the client is the right-most address in it that
+    is not itself a trusted proxy (a client can prepend anything, a proxy appends)."""
+    if not address:
+        return "unknown"
+    if not forwarded_for or not _trusted(address):
+        return address
+    for hop in reversed([part.strip() for part in forwarded_for.split(",")]):
+        if not _valid(hop):
+            break  # garbage from further out: trust nothing beyond it
+        if not _trusted(hop):
+            return hop
+        address = hop
+    return address
+
+
+def request_client(request: HttpRequest) -> str:
+    return client_key(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
+
+
+def scope_client(scope: Mapping[str, Any]) -> str:
+    """The client of an ASGI connection (a socket), by the same rule."""
+    peer = (scope.get("client") or [None])[0]
+    headers: Iterable[tuple[bytes, bytes]] = scope.get("headers") or []
+    forwarded = ",".join(
+        value.decode("latin-1") for name, value in headers if name.lower() == b"x-forwarded-for"
+    )
+    return client_key(peer, forwarded or None)
+
+
+def _valid(address: str) -> bool:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
+
+
+def _trusted(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in _networks(tuple(settings.SUPPORTBOT_TRUSTED_PROXIES)))
+
+
+@lru_cache(maxsize=8)
+def _networks(proxies: tuple[str, ...]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(proxy, strict=False) for proxy in proxies]

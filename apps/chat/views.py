@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST, require_safe
 from . import services
 from .models import ATTACHMENT_SALT, Attachment, SuggestedQuestion
 from .photos import PhotoError
-from .ratelimit import check_rate, client_key
+from .ratelimit import check_rate, request_client
 from .ui_text import ui_text
 
 
@@ -42,7 +42,7 @@ def chat_page(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def create_conversation(request: HttpRequest) -> JsonResponse:
-    client = client_key(request.META.get("REMOTE_ADDR"))
+    client = request_client(request)
     if not check_rate("conversation", client, limit=settings.SUPPORTBOT_RATE_CONVERSATIONS):
         return _error(429, "rate_limited", "Too many new conversations. Please wait a minute.")
     identity = None
@@ -83,10 +83,8 @@ def upload_photo(request: HttpRequest, conversation_id: str) -> JsonResponse:
     conversation = services.access_conversation(conversation_id, secret)
     if scheme.lower() != "bearer" or conversation is None:
         return _error(403, "forbidden", "This chat could not be found.")
-    client = client_key(request.META.get("REMOTE_ADDR"))
-    if not check_rate(
-        "photo", f"{conversation.pk}:{client}", limit=settings.SUPPORTBOT_RATE_PHOTOS
-    ):
+    client = request_client(request)
+    if not check_rate("photo", client, limit=settings.SUPPORTBOT_RATE_PHOTOS):
         return _error(429, "rate_limited", "Too many photos at once. Please wait a minute.")
     # Refused before Django reads a body far over the limit into a temporary file.
     declared = (
