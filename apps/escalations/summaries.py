@@ -196,7 +196,7 @@ def model_summary(escalation: Escalation) -> dict[str, Any]:
     """Structured output from the configured model. Raises ProviderError on failure."""
     from apps.assistant.prompts import wrap_untrusted
     from apps.assistant.providers import get_provider
-    from apps.assistant.providers.base import ProviderError
+    from apps.assistant.providers.base import ErrorCode, ProviderError
 
     conversation = escalation.conversation
     transcript = [
@@ -221,7 +221,9 @@ def model_summary(escalation: Escalation) -> dict[str, Any]:
     try:
         return Summary.model_validate(result).model_dump()
     except ValidationError as exc:
-        raise ProviderError("bad_response", f"summary does not fit the schema: {exc}") from exc
+        raise ProviderError(
+            ErrorCode.BAD_RESPONSE, f"summary does not fit the schema: {exc}"
+        ) from exc
 
 
 def _clip(text: str, limit: int) -> str:

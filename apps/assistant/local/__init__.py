@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 
 from apps.assistant.providers.base import (
+    ErrorCode,
     Finished,
     ModelRequest,
     ProviderError,
@@ -68,7 +69,7 @@ class LocalProvider:
         max_tokens: int,
     ) -> tuple[dict[str, Any], Usage]:
         # Callers use deterministic rules when the local assistant is configured.
-        raise ProviderError("unsupported", "the local assistant has no structured output")
+        raise ProviderError(ErrorCode.UNSUPPORTED, "the local assistant has no structured output")
 
 
 def _rough_tokens(text: str) -> int:

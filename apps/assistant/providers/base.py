@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 
@@ -56,14 +57,49 @@ class ModelRequest:
     context: dict[str, Any] = field(default_factory=dict)
 
 
-class ProviderError(Exception):
-    """A model call that failed. `code` is shown to the customer in the error frame."""
+class ErrorCode(StrEnum):
+    """Why a model call failed; the value is the code the customer's error frame carries.
 
-    def __init__(self, code: str, message: str, *, retryable: bool = False) -> None:
+    `retryable` says whether another attempt may help by default; a failure can say
+    otherwise (an exhausted quota is a 429 that waiting does not fix, a server's
+    `x-should-retry` header overrides, a malformed stream is not retried).
+    """
+
+    RATE_LIMITED = "rate_limited"
+    TIMEOUT = "timeout"
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
+    STREAM_BROKEN = "stream_broken"
+    AUTH = "auth"
+    BAD_REQUEST = "bad_request"
+    BAD_RESPONSE = "bad_response"
+    UNSUPPORTED = "unsupported"
+
+    @property
+    def retryable(self) -> bool:
+        return self in _RETRYABLE
+
+
+_RETRYABLE = frozenset(
+    {
+        ErrorCode.RATE_LIMITED,
+        ErrorCode.TIMEOUT,
+        ErrorCode.PROVIDER_UNAVAILABLE,
+        ErrorCode.STREAM_BROKEN,
+    }
+)
+
+
+class ProviderError(Exception):
+    """A model call that failed. `code` is shown to the customer in the error frame;
+    `retryable` is the code's default unless the failure says otherwise."""
+
+    def __init__(
+        self, code: ErrorCode | str, message: str, *, retryable: bool | None = None
+    ) -> None:
         super().__init__(message)
-        self.code = code
+        self.code = ErrorCode(code)
         self.message = message
-        self.retryable = retryable
+        self.retryable = self.code.retryable if retryable is None else retryable
 
 
 class Provider(Protocol):

@@ -32,7 +32,7 @@ import openai
 from django.conf import settings
 from openai import AsyncOpenAI
 
-from .base import ModelRequest, ProviderError, StreamEvent, Usage
+from .base import ErrorCode, ModelRequest, ProviderError, StreamEvent, Usage
 from .stream import StreamAssembler
 
 logger = logging.getLogger(__name__)
@@ -131,9 +131,8 @@ class OpenAIProvider:
             except _Attempt as failed:
                 if delivered:
                     raise ProviderError(
-                        "stream_broken",
+                        ErrorCode.STREAM_BROKEN,
                         f"the model stream broke after it started: {failed.error.message}",
-                        retryable=True,
                     ) from failed.__cause__
                 await self._wait_before_retry(attempt, failed)
                 attempt += 1
@@ -152,21 +151,25 @@ class OpenAIProvider:
         )
         completion = await self._with_retries(lambda: self._create(params))
         if not completion.choices:
-            raise ProviderError("bad_response", "the model returned no choices")
+            raise ProviderError(ErrorCode.BAD_RESPONSE, "the model returned no choices")
         choice = completion.choices[0]
         usage = _usage_of(completion.usage)
         if choice.message.refusal:
-            raise ProviderError("bad_response", f"the model refused: {choice.message.refusal}")
+            raise ProviderError(
+                ErrorCode.BAD_RESPONSE, f"the model refused: {choice.message.refusal}"
+            )
         if choice.finish_reason != "stop":
             raise ProviderError(
-                "bad_response", f"structured output ended with {choice.finish_reason!r}"
+                ErrorCode.BAD_RESPONSE, f"structured output ended with {choice.finish_reason!r}"
             )
         try:
             parsed = json.loads(choice.message.content or "")
         except json.JSONDecodeError as exc:
-            raise ProviderError("bad_response", f"structured output is not JSON: {exc}") from exc
+            raise ProviderError(
+                ErrorCode.BAD_RESPONSE, f"structured output is not JSON: {exc}"
+            ) from exc
         if not isinstance(parsed, dict):
-            raise ProviderError("bad_response", "structured output is not a JSON object")
+            raise ProviderError(ErrorCode.BAD_RESPONSE, "structured output is not a JSON object")
         return parsed, usage
 
     # --- One attempt --------------------------------------------------------------
@@ -188,9 +191,7 @@ class OpenAIProvider:
                 except TimeoutError as exc:
                     raise _Attempt(
                         ProviderError(
-                            "timeout",
-                            f"no data from the model for {idle_limit:.1f}s",
-                            retryable=True,
+                            ErrorCode.TIMEOUT, f"no data from the model for {idle_limit:.1f}s"
                         )
                     ) from exc
                 except openai.OpenAIError as exc:
@@ -221,9 +222,7 @@ class OpenAIProvider:
                 return await client.chat.completions.create(**params)
         except TimeoutError as exc:
             raise _Attempt(
-                ProviderError(
-                    "timeout", f"no answer from the model in {limit:.1f}s", retryable=True
-                )
+                ProviderError(ErrorCode.TIMEOUT, f"no answer from the model in {limit:.1f}s")
             ) from exc
         except openai.OpenAIError as exc:
             raise _classify(exc) from exc
@@ -292,23 +291,23 @@ class OpenAIProvider:
 def _classify(exc: openai.OpenAIError) -> _Attempt:
     """Our error code for an SDK error, and whether another attempt may help."""
     if isinstance(exc, openai.APITimeoutError):
-        return _Attempt(
-            ProviderError("timeout", "the model did not answer in time", retryable=True)
-        )
+        return _Attempt(ProviderError(ErrorCode.TIMEOUT, "the model did not answer in time"))
     if isinstance(exc, openai.APIConnectionError):
         return _Attempt(
-            ProviderError("provider_unavailable", f"cannot reach the model: {exc}", retryable=True)
+            ProviderError(ErrorCode.PROVIDER_UNAVAILABLE, f"cannot reach the model: {exc}")
         )
     if isinstance(exc, openai.APIStatusError):
         return _classify_status(exc)
     if isinstance(exc, openai.APIError):
         # An error event inside an otherwise good stream, e.g. a server_error.
         return _Attempt(
-            ProviderError(
-                "provider_unavailable", f"the model failed: {exc.message}", retryable=True
-            )
+            ProviderError(ErrorCode.PROVIDER_UNAVAILABLE, f"the model failed: {exc.message}")
         )
-    return _Attempt(ProviderError("provider_unavailable", f"the model call failed: {exc}"))
+    return _Attempt(
+        ProviderError(
+            ErrorCode.PROVIDER_UNAVAILABLE, f"the model call failed: {exc}", retryable=False
+        )
+    )
 
 
 def _classify_status(exc: openai.APIStatusError) -> _Attempt:
@@ -319,15 +318,15 @@ def _classify_status(exc: openai.APIStatusError) -> _Attempt:
     if status == 429:
         # Out of quota is a 429 too, and waiting does not fix it.
         retryable = exc.code != "insufficient_quota"
-        error = ProviderError("rate_limited", message, retryable=retryable)
+        error = ProviderError(ErrorCode.RATE_LIMITED, message, retryable=retryable)
     elif status in (401, 403):
-        error = ProviderError("auth", message)
+        error = ProviderError(ErrorCode.AUTH, message)
     elif status == 408:
-        error = ProviderError("timeout", message, retryable=True)
+        error = ProviderError(ErrorCode.TIMEOUT, message)
     elif status >= 500 or status in RETRYABLE_STATUS:
-        error = ProviderError("provider_unavailable", message, retryable=True)
+        error = ProviderError(ErrorCode.PROVIDER_UNAVAILABLE, message)
     else:
-        error = ProviderError("bad_request", message)
+        error = ProviderError(ErrorCode.BAD_REQUEST, message)
     if should_retry == "false":
         error.retryable = False
     elif should_retry == "true":

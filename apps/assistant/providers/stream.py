@@ -25,7 +25,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypedDict
 
-from .base import Finished, ProviderError, StreamEvent, TextDelta, ToolCall, ToolCallsReady, Usage
+from .base import (
+    ErrorCode,
+    Finished,
+    ProviderError,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallsReady,
+    Usage,
+)
 
 
 class _Dumpable(Protocol):
@@ -103,7 +112,11 @@ class StreamAssembler:
         if data.get("error"):
             error = data["error"]
             message = error.get("message") if isinstance(error, Mapping) else str(error)
-            raise ProviderError("stream_broken", f"the model stream reported an error: {message}")
+            raise ProviderError(
+                ErrorCode.STREAM_BROKEN,
+                f"the model stream reported an error: {message}",
+                retryable=False,
+            )
         usage = data.get("usage")
         if usage:
             details = usage.get("prompt_tokens_details") or {}
@@ -135,7 +148,9 @@ class StreamAssembler:
     def _take_tool_fragment(self, fragment: Mapping[str, Any]) -> None:
         index = fragment.get("index")
         if not isinstance(index, int):
-            raise ProviderError("stream_broken", "a streamed tool call had no index")
+            raise ProviderError(
+                ErrorCode.STREAM_BROKEN, "a streamed tool call had no index", retryable=False
+            )
         call = self._calls.setdefault(index, _PartialCall())
         # Some OpenAI-compatible servers repeat the id and name on every fragment.
         if fragment.get("id") and not call.id:
@@ -144,7 +159,9 @@ class StreamAssembler:
         name = function.get("name")
         if name and name != call.name:
             if call.name:
-                raise ProviderError("stream_broken", f"tool call {index} changed its name")
+                raise ProviderError(
+                    ErrorCode.STREAM_BROKEN, f"tool call {index} changed its name", retryable=False
+                )
             call.name = str(name)
         call.arguments += function.get("arguments") or ""
 
@@ -164,9 +181,7 @@ class StreamAssembler:
         """
         if self.finish_reason is None:
             raise ProviderError(
-                "stream_broken",
-                "the model stream ended without a finish reason",
-                retryable=True,
+                ErrorCode.STREAM_BROKEN, "the model stream ended without a finish reason"
             )
         events: list[StreamEvent] = []
         calls = self.tool_calls
@@ -176,7 +191,9 @@ class StreamAssembler:
             for index, call in sorted(self._calls.items()):
                 if not call.id or not call.name:
                     raise ProviderError(
-                        "stream_broken", f"tool call {index} arrived without an id or name"
+                        ErrorCode.STREAM_BROKEN,
+                        f"tool call {index} arrived without an id or name",
+                        retryable=False,
                     )
             events.append(ToolCallsReady(calls=calls))
         if self.usage is not None:
