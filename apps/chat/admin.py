@@ -465,11 +465,20 @@ class ConversationAdmin(admin.ModelAdmin):
             raise PermissionDenied
         changelist = self.get_changelist_instance(request)
         queryset = changelist.get_queryset(request)
+        everything = request.user.has_perm("chat.export_conversation")
+        if not everything:
+            # An agent exports only the conversations they handled; managers, any.
+            queryset = queryset.filter(handled_by(int(request.user.pk or 0)))
         filters = {key: value for key, value in request.GET.items()}
         do_record_staff_event(
             request.user.pk,
             StaffAuditEvent.Action.EXPORT,
-            detail={"format": fmt, "filters": filters, "count": queryset.count()},
+            detail={
+                "format": fmt,
+                "filters": filters,
+                "count": queryset.count(),
+                "scope": "all" if everything else "handled",
+            },
         )
         rows = export_rows(queryset)
         if fmt == "csv":

@@ -59,6 +59,7 @@ class Conversation(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("export_conversation", "Can export any conversation")]
 
     def __str__(self) -> str:
         return f"Conversation {str(self.id)[:8]} ({self.get_status_display()})"

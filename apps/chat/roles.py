@@ -25,6 +25,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
     ],
     MANAGERS: [
         "chat.view_conversation",
+        "chat.export_conversation",
         "chat.view_message",
         "chat.view_turn",
         "chat.view_pendingaction",
