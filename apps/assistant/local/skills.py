@@ -2,9 +2,10 @@
 
 A skill is a function `(LocalState) -> LocalReply | None`. Skills are tried
 from the highest priority down; the first that answers wins. Skills for a
-domain live in their own module: here (`knowledge.py`, `handoff.py`) or in the
-app that owns the tools they call, as `<app>/local_skills.py` (the orders app's
-order skills), found the way tools are. This module holds the state they read
+domain live in the app that owns the tools they call, as `<app>/local_skills.py`
+(the orders app's order skills, the knowledge app's help-center skills), found the
+way tools are; the hand-off skills (`handoff.py`) read only the shared recognisers
+and stay here. This module holds the state they read
 and the general ones: greetings, asking for a human, and the fallback.
 """
 
@@ -21,7 +22,7 @@ from django.utils.module_loading import autodiscover_modules
 
 from apps.assistant.providers.base import ModelRequest
 
-SKILL_MODULES = ("knowledge", "handoff")
+SKILL_MODULES = ("handoff",)
 
 
 @dataclass

@@ -84,3 +84,12 @@ def test_yes_and_emails_are_read_plainly():
     assert is_yes("yes please") and is_yes("Sure!") and is_yes("ok")
     assert not is_yes("yes but what about my refund?")
     assert email_in("write to me at jo.smith+x@example.co.uk thanks") == "jo.smith+x@example.co.uk"
+
+
+def test_detection_reads_through_the_assistants_shared_recognisers() -> None:
+    from apps.assistant import recognisers
+    from apps.escalations import detection
+
+    assert detection.asks_for_human is recognisers.asks_for_human
+    assert detection.email_in is recognisers.email_in
+    assert detection.is_yes is recognisers.is_yes

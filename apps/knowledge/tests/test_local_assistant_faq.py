@@ -10,11 +10,11 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from apps.assistant.local import LocalProvider
-from apps.assistant.local.knowledge import is_help_question
 from apps.assistant.local.skills import LocalState
 from apps.assistant.prompts import wrap_untrusted
 from apps.assistant.providers.base import ModelRequest, TextDelta, ToolCall, ToolCallsReady
 from apps.assistant.tools import REGISTRY, ToolContext, get_tool
+from apps.knowledge.local_skills import is_help_question
 
 pytestmark = pytest.mark.django_db
 

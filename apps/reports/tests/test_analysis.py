@@ -4,6 +4,7 @@ and the Batch API's request and result files."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -239,3 +240,15 @@ def test_the_nightly_batch_is_submitted_polled_and_collected_through_the_batch_a
     assert poll_analysis_batches_task.delay().get() == 0
     submit_analysis_batch_task.delay()
     assert AnalysisBatch.objects.count() == 1
+
+
+def test_the_analysis_batch_line_is_a_valid_openai_request() -> None:
+    from tests.openai_contract import check_request
+
+    line = json.loads(
+        analysis.batch_request_line(
+            uuid.uuid4(), analysis.Facts(lines=["customer: hi"]), "gpt-4o-mini"
+        )
+    )
+
+    assert check_request(line["body"]) is None

@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from apps.knowledge.search import analyze
+from apps.assistant.local.skills import _GREETING, _THANKS, LocalReply, LocalState, skill
+from apps.assistant.recognisers import EMAIL, ORDER_ID, ZIP, asks_for_human
 
-from ..recognisers import EMAIL, ORDER_ID, ZIP, asks_for_human
-from .skills import _GREETING, _THANKS, LocalReply, LocalState, skill
+from .search import analyze
 
 TOOL = "search_help_center"
 MAX_QUOTE_CHARS = 360

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 
 from apps.assistant import prompts
-from apps.assistant.management.commands.redteam import (
+from apps.chat.management.commands.redteam import (
     CATEGORIES,
     Cast,
     Injection,

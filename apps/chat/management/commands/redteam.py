@@ -42,7 +42,8 @@ from apps.assistant import prompts
 from apps.assistant.guardrails import OutputGuard
 from apps.assistant.providers import get_provider
 
-CORPUS = Path(__file__).resolve().parents[2] / "data" / "redteam.jsonl"
+# The corpus is the guard's data: the assistant app keeps it with the screen's sets.
+CORPUS = Path(__file__).resolve().parents[3] / "assistant" / "data" / "redteam.jsonl"
 CATEGORIES = (
     "direct_injection",
     "prompt_extraction",
