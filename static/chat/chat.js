@@ -134,12 +134,16 @@ function connect() {
     }
     handle(frame);
   });
-  socket.addEventListener("close", (event) => {
+  socket.addEventListener("close", async (event) => {
     if (state.socket !== socket) return;
     state.socket = null;
     state.resuming = false;
     state.liveQueue = [];
-    if (!socket.opened) state.failedOpens = (state.failedOpens || 0) + 1;
+    if (!socket.opened) {
+      // A socket that never opened is a refusal only if the server itself answers;
+      // while it restarts, failed opens say nothing about the conversation.
+      state.failedOpens = (await serverAnswers()) ? (state.failedOpens || 0) + 1 : 0;
+    }
     scheduleReconnect();
   });
 }
@@ -159,12 +163,7 @@ async function conversationStillValid() {
   // a few refusals in a row, if the server itself answers, the stored conversation
   // is no longer valid (its token is wrong or it was deleted): start a new one.
   if ((state.failedOpens || 0) < 3) return true;
-  try {
-    const probe = await fetch("/", { method: "HEAD", cache: "no-store" });
-    if (!probe.ok) return true;
-  } catch (_) {
-    return true; // the server is down: keep retrying the same conversation
-  }
+  if (!(await serverAnswers())) return true; // down again: keep the same conversation
   localStorage.removeItem(STORE_KEY);
   state.conversation = await createConversation();
   state.lastSeq = 0;
@@ -173,6 +172,15 @@ async function conversationStillValid() {
   log.replaceChildren();
   renderNotice(t("resume_failed"), "", false);
   return true;
+}
+
+async function serverAnswers() {
+  try {
+    const probe = await fetch("/", { method: "HEAD", cache: "no-store" });
+    return probe.ok;
+  } catch (_) {
+    return false;
+  }
 }
 
 function send(frame) {

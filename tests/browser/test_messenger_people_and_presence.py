@@ -10,6 +10,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
+from apps.chat.models import SuggestedQuestion
 from apps.escalations.tests.conftest import make_agent
 from tests.browser.test_messenger_widget import messenger
 
@@ -21,6 +22,11 @@ def test_an_agent_takes_the_chat_types_is_read_and_hands_back(
     browser: Any, live_server_url: str, artifacts: Path, make_agent: Any
 ):
     make_agent("alex", "Alex Rivera")
+    # given the operator's first questions (an earlier test's flush may have removed the
+    # rows the migration seeds)
+    SuggestedQuestion.objects.all().delete()
+    SuggestedQuestion.objects.create(text="Where is my order?", language="en", position=0)
+    SuggestedQuestion.objects.create(text="Talk to a person", language="en", position=1)
     shopper_context = browser.new_context(viewport={"width": 1280, "height": 820})
     shopper = shopper_context.new_page()
     shopper.goto(live_server_url + "/demo-store/")

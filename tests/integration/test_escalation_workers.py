@@ -239,7 +239,7 @@ async def test_an_escalation_is_summarised_and_announced_by_a_worker(rig, make_a
     assert "A customer is waiting for a person" in email
     notified = await database_sync_to_async(EscalationEvent.objects.get)(kind="notified")
     assert notified.data["recipients"] == ["alex@example.com"]  # sent as Bcc
-    assert f"/admin/console/conversations/{escalation.conversation_id}/" in email
+    assert f"/admin/console/inbox/{escalation.conversation_id}/" in email
     assert seen[0] == "created"
 
 
