@@ -27,6 +27,7 @@ from django.utils import timezone
 from pydantic import BaseModel, ValidationError
 
 from apps.assistant.costs import cost_usd
+from apps.assistant.recognisers import asks_for_human
 from apps.assistant.tools import response_format
 from apps.chat.models import Conversation, Message, PendingAction, Turn
 
@@ -51,10 +52,6 @@ DATA_TOOLS = {
     "get_user_details",
     "get_order_details",
 }
-ASKED_FOR_PERSON = re.compile(
-    r"(?i)\b(human|real person|a person|someone real|agent|representative|speak to someone|"
-    r"talk to someone|manager)\b"
-)
 THANKS = re.compile(r"(?i)\b(thanks?|thank you|perfect|great|that'?s all|awesome)\b")
 
 
@@ -295,7 +292,7 @@ def _judge_tone(audit: Audit) -> Judged:
 
 def _judge_handoff(audit: Audit) -> Judged:
     customers = audit.spoken(Message.Role.CUSTOMER)
-    asked = next((line for line in customers if ASKED_FOR_PERSON.search(line.text)), None)
+    asked = next((line for line in customers if asks_for_human(line.text)), None)
     queued = next(
         (
             line
