@@ -485,6 +485,10 @@ CELERY_BEAT_SCHEDULE["reports-poll-review-batches"] = {
     "task": "apps.reports.tasks.poll_review_batches_task",
     "schedule": 600.0,
 }
+CELERY_BEAT_SCHEDULE["reports-find-knowledge-gaps"] = {
+    "task": "apps.reports.tasks.find_knowledge_gaps_task",
+    "schedule": crontab(hour=env_int("SUPPORTBOT_GAPS_HOUR", 3), minute=0),
+}
 CELERY_BEAT_SCHEDULE["reports-poll-analysis-batches"] = {
     "task": "apps.reports.tasks.poll_analysis_batches_task",
     "schedule": 600.0,

@@ -9,6 +9,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+# The quality loop's pages register themselves on import.
+from . import admin_gaps, admin_quality  # noqa: F401
 from .models import AnalysisBatch, ConversationAnalysis, StaffAuditEvent, TranscriptDelivery
 
 
@@ -67,6 +69,3 @@ class TranscriptDeliveryAdmin(ReadOnly):
 class AnalysisBatchAdmin(ReadOnly):
     list_display = ("openai_batch_id", "status", "remote_status", "request_count", "submitted_at")
     list_filter = ("status",)
-
-
-from . import admin_quality  # noqa: E402,F401  (registers the quality loop's pages)

@@ -259,3 +259,79 @@ class CriterionScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {'n/a' if self.score is None else self.score}"
+
+
+# --- Knowledge gaps ------------------------------------------------------------------------
+
+
+class ArticleDraft(models.Model):
+    """A help-center article (or an edit of one) drafted from a group of questions the
+    assistant could not answer, citing the conversations they came from. An operator
+    edits it, then approves (published and searchable at once) or rejects it."""
+
+    class Kind(models.TextChoices):
+        NEW = "new", "New article"
+        EDIT = "edit", "Edit of an article"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Waiting for review"
+        APPROVED = "approved", "Approved and published"
+        REJECTED = "rejected", "Rejected"
+
+    class Source(models.TextChoices):
+        RULES = "rules", "Grouped questions and agents' answers"
+        MODEL = "model", "Model"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.NEW)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True
+    )
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.RULES)
+    signature = models.CharField(
+        max_length=300, db_index=True, help_text="the grouped questions' key terms"
+    )
+    title = models.CharField(max_length=200)
+    category = models.CharField(max_length=80, blank=True, default="")
+    body = models.TextField(help_text="Markdown. For an edit: the article's whole new body.")
+    questions = models.TextField(
+        help_text="The customers' questions this answers, one per line; each becomes a "
+        "question the article answers."
+    )
+    agent_answers = models.TextField(
+        blank=True, default="", help_text="What agents answered, for the reviewer's reference."
+    )
+    asked = models.PositiveIntegerField(default=0, help_text="how often these were asked")
+    article = models.ForeignKey(
+        "knowledge.Article",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The article edited, or the one published from this draft.",
+    )
+    conversations = models.ManyToManyField(
+        "chat.Conversation", blank=True, related_name="+", help_text="where the questions came from"
+    )
+    unanswered = models.ManyToManyField(
+        "knowledge.UnansweredQuestion", blank=True, related_name="+"
+    )
+    conflicts = models.JSONField(
+        default=list, blank=True, help_text="articles this draft duplicates or contradicts"
+    )
+    model = models.CharField(max_length=60, blank=True, default="")
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["status", "-asked", "-created_at"]
+        permissions = [("approve_articledraft", "Can approve or reject an article draft")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def question_list(self) -> list[str]:
+        return [q.strip() for q in self.questions.splitlines() if q.strip()]

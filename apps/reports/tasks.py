@@ -6,7 +6,7 @@ import smtplib
 
 from celery import shared_task
 
-from . import analysis, quality, services
+from . import analysis, gaps, quality, services
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -60,3 +60,8 @@ def submit_review_batch_task() -> str:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def poll_review_batches_task() -> int:
     return quality.do_poll_review_batches()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def find_knowledge_gaps_task() -> int:
+    return len(gaps.do_find_gaps().drafts)

@@ -82,7 +82,8 @@ def test_a_manager_reviews_the_dashboard_and_an_escalated_conversation(
     page.fill("#id_password", "a-manager-password")
     page.click("input[type=submit]")
     expect(page.locator("#content h1")).to_have_text("Support dashboard")
-    expect(page.locator("svg.chart")).to_have_count(6)
+    # six activity charts, the quality trend, a trend and a distribution per criterion
+    expect(page.locator("svg.chart")).to_have_count(6 + 1 + 2 * 5)
     expect(page.locator(".sb-card").first).to_contain_text("Conversations")
     page.screenshot(path=str(artifacts / "manager-dashboard.png"), full_page=True)
 
