@@ -312,7 +312,7 @@ def test_no_word_of_an_instruction_run_gets_out_however_finely_it_is_split() -> 
 def whole_text_leaks(text: str, canary: str, instructions: list[str]) -> bool:
     """The leak rule read on the whole text at once (12 words or 80 characters of an
     instruction text, after normalisation, or the canary in any spelling)."""
-    from apps.assistant.guardrails import _normalise
+    from apps.assistant.guardrails.folding import _normalise
 
     def words(value: str) -> list[str]:
         return re.findall(r"[a-z0-9]+", _normalise(value).lower())
