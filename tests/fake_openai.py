@@ -78,14 +78,17 @@ def text(
     chunk_size: int = 6,
     finish_reason: str = "stop",
     usage: tuple[int, int] | None = None,
+    cached_tokens: int = 0,
     delay: float = 0.0,
 ) -> Completion:
-    """A plain answer, streamed in pieces of `chunk_size` characters."""
+    """A plain answer, streamed in pieces of `chunk_size` characters. `cached_tokens` of
+    the prompt are reported as served by the prompt cache."""
     return Completion(
         content=content,
         chunk_size=chunk_size,
         finish_reason=finish_reason,
         usage=usage,
+        cached_tokens=cached_tokens,
         delay=delay,
     )
 
@@ -101,16 +104,18 @@ def tool_calls(
     content: str = "",
     chunk_size: int = 7,
     usage: tuple[int, int] | None = None,
+    finish_reason: str = "tool_calls",
 ) -> Completion:
     """One response calling each tool in `calls` (in parallel when there are several).
 
-    Arguments may be a dict (sent as JSON) or a raw string, to send broken JSON.
+    Arguments may be a dict (sent as JSON) or a raw string, to send broken JSON. A
+    `finish_reason` of "length" makes it a call cut by the token limit.
     """
     return Completion(
         content=content,
         calls=[(name, args if isinstance(args, str) else json.dumps(args)) for name, args in calls],
         chunk_size=chunk_size,
-        finish_reason="tool_calls",
+        finish_reason=finish_reason,
         usage=usage,
     )
 
@@ -180,6 +185,7 @@ class Completion:
     chunk_size: int = 6
     finish_reason: str = "stop"
     usage: tuple[int, int] | None = None
+    cached_tokens: int = 0
     delay: float = 0.0  # between chunks
     cut_after: int | None = None
     stall_after: int | None = None
@@ -192,7 +198,9 @@ class Completion:
         call_ids = [f"call_fake{number}x{index}" for index in range(len(self.calls))]
         usage = self._usage(body)
         if not body.get("stream"):
-            return web.json_response(self._completion(body, number, call_ids, usage))
+            return web.json_response(
+                self._completion(body, number, call_ids, usage, self.cached_tokens)
+            )
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
@@ -200,7 +208,7 @@ class Completion:
         chunks = self._chunks(body, number, call_ids)
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         if include_usage:
-            chunks.append(_chunk(body, number, [], usage=_usage_dict(usage)))
+            chunks.append(_chunk(body, number, [], usage=_usage_dict(usage, self.cached_tokens)))
         for sent, chunk in enumerate(chunks):
             if self.cut_after is not None and sent == self.cut_after:
                 await _drop(request)
@@ -253,7 +261,12 @@ class Completion:
         return chunks
 
     def _completion(
-        self, body: JsonDict, number: int, call_ids: list[str], usage: tuple[int, int]
+        self,
+        body: JsonDict,
+        number: int,
+        call_ids: list[str],
+        usage: tuple[int, int],
+        cached_tokens: int = 0,
     ) -> JsonDict:
         message: JsonDict = {
             "role": "assistant",
@@ -279,7 +292,7 @@ class Completion:
                     "finish_reason": self.finish_reason,
                 }
             ],
-            "usage": _usage_dict(usage),
+            "usage": _usage_dict(usage, cached_tokens),
         }
 
 
@@ -409,12 +422,14 @@ def _choice(delta: JsonDict, *, finish_reason: str | None = None) -> JsonDict:
     return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
 
 
-def _usage_dict(usage: tuple[int, int]) -> JsonDict:
+def _usage_dict(usage: tuple[int, int], cached_tokens: int = 0) -> JsonDict:
     prompt, completion = usage
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": min(cached_tokens, prompt), "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
     }
 
 

@@ -58,6 +58,8 @@ class OperatorPolicyAdmin(admin.ModelAdmin):
         "refund_rules",
         "topics_to_avoid",
         "extra",
+        "identity_rule",
+        "handoff_rule",
         "created_at",
         "created_by",
     )

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from apps.assistant.guardrails import Verdict
-from apps.assistant.providers.base import Provider, ProviderError
+from apps.assistant.providers.base import Provider, ProviderError, Usage
 from apps.assistant.tools import response_format
 
 log = logging.getLogger(__name__)
@@ -48,13 +48,14 @@ INSTRUCTIONS = (
 MAX_CHARS = 4000
 
 
-async def classify(provider: Provider, texts: list[str]) -> Verdict | None:
-    """The model's verdict on the customer's new text; None when the call failed."""
+async def classify(provider: Provider, texts: list[str]) -> tuple[Verdict | None, Usage | None]:
+    """The model's verdict on the customer's new text (None when the call failed), and
+    the tokens the call spent, which the turn pays for."""
     text = "\n\n".join(texts)[-MAX_CHARS:]
     if not text.strip():
-        return None
+        return None, None
     try:
-        result, _usage = await provider.complete_json(
+        result, usage = await provider.complete_json(
             system=INSTRUCTIONS,
             user=text,
             schema_name=SCHEMA_NAME,
@@ -63,16 +64,17 @@ async def classify(provider: Provider, texts: list[str]) -> Verdict | None:
         )
     except ProviderError as exc:
         log.warning("model screen failed: %s", exc.code)
-        return None
+        return None, None
     try:
         answer = ScreenAnswer.model_validate(result)
     except ValidationError:
         log.warning("model screen answered outside its schema")
-        return None
-    return Verdict(
+        return None, usage
+    verdict = Verdict(
         check="model_screen",
         tripwire=answer.attack,
         reason=answer.reason[:300],
         categories=[answer.category] if answer.attack and answer.category != "none" else [],
         score=answer.confidence,
     )
+    return verdict, usage

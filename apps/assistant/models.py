@@ -8,6 +8,15 @@ class OperatorPolicy(models.Model):
     """The store's own rules (prompt layer 2). Rows are never edited: every save
     in the admin adds a new version, and each turn records the version it used."""
 
+    class IdentityRule(models.TextChoices):
+        EMAIL_AND_ZIP = "email_and_zip", "Email and zip code, or first name, last name and zip"
+        # tau2-bench retail's rule: the email alone, or the name with the zip code.
+        EMAIL_OR_NAME_ZIP = "email_or_name_zip", "Email alone, or first name, last name and zip"
+
+    class HandoffRule(models.TextChoices):
+        ON_REQUEST = "on_request", "Only when the customer asks for a person or it is out of scope"
+        ALSO_FRUSTRATED = "also_frustrated", "Also offer a person when the customer is frustrated"
+
     version = models.PositiveIntegerField(unique=True, editable=False)
     store_name = models.CharField(max_length=120, default="Sierra Outfitters")
     voice = models.TextField(
@@ -24,6 +33,19 @@ class OperatorPolicy(models.Model):
         default="Politics, medical or legal advice, competitors' products."
     )
     extra = models.TextField(blank=True, default="")
+    identity_rule = models.CharField(
+        max_length=20,
+        choices=IdentityRule.choices,
+        default=IdentityRule.EMAIL_AND_ZIP,
+        help_text="What a customer must give before the assistant shares or changes anything.",
+    )
+    handoff_rule = models.CharField(
+        max_length=20,
+        choices=HandoffRule.choices,
+        default=HandoffRule.ON_REQUEST,
+        help_text="When the assistant hands a conversation to a person. A frustrated customer "
+        "is helped, not handed off, unless this says otherwise.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

@@ -1,11 +1,17 @@
 """The instruction hierarchy: the one place a model prompt is built.
 
 Four layers, highest first (see docs/prompt-layers.md):
-1. platform policy: a template in the repo (`prompt_templates/platform.v1.txt`);
+1. platform policy: a template in the repo (`prompt_templates/platform.v2.txt`);
 2. operator policy: the store's rules, versioned rows edited in the admin;
-3. session context: verified identity, locale, time, set by the system;
-4. the conversation: customer text only in `user` messages, tool results only
-   in `tool` messages, wrapped as untrusted data.
+3. session context: verified identity, locale, date and tools, set by the system,
+   and after the conversation the volatile session state (time, open card);
+4. the conversation: customer text only in `user` messages, tool calls and results
+   of earlier steps and turns, tool results only in `tool` messages, wrapped as
+   untrusted data.
+
+Everything before the conversation stays byte-identical from one turn to the next
+(the date, not the time; the open card after the history), so OpenAI's prompt
+cache can serve the prefix.
 
 Customer text is never pasted into a system message, and anything in it or in
 tool output that looks like a role marker or an instruction header is
@@ -30,9 +36,10 @@ if TYPE_CHECKING:
     from apps.assistant.models import OperatorPolicy
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "prompt_templates"
-PLATFORM_LAYER = "platform.v1"
-OPERATOR_LAYER = "operator.v1"
-SESSION_LAYER = "session.v2"  # v2: the customer's language, answers in it
+PLATFORM_LAYER = "platform.v2"
+OPERATOR_LAYER = "operator.v2"
+SESSION_LAYER = "session.v3"  # v2: the customer's language; v3: the date, the time moved after
+SESSION_STATE = "session_state.v1"
 CONVERSATION_LAYER = "conversation.v1"
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "fr": "French", "de": "German"}
 
@@ -121,11 +128,37 @@ class SessionFacts:
     now: datetime
     locale: str = "en"
     tool_names: list[str] = field(default_factory=list)
+    open_card: str | None = None  # the summary of a confirmation card awaiting the customer
 
     @property
     def language(self) -> str:
         """The customer's language in English words, for the model ("Spanish")."""
         return LANGUAGE_NAMES.get(self.locale.split("-")[0].lower(), "English")
+
+
+IDENTITY_RULES = {
+    "email_and_zip": (
+        "verify the customer with their email address and the zip code of their default "
+        "address, or with their first name, last name and zip code."
+    ),
+    "email_or_name_zip": (
+        "verify the customer with their email address alone, or with their first name, last "
+        "name and the zip code of their default address."
+    ),
+}
+HANDOFF_RULES = {
+    "on_request": (
+        "hand the conversation to a person only when the customer asks for one, or when the "
+        "request is outside what your tools and the store's rules allow (or verification "
+        "failed too often). Frustration alone is not a reason: acknowledge it in a few words "
+        "and keep solving the problem."
+    ),
+    "also_frustrated": (
+        "hand the conversation to a person when the customer asks for one, when the request "
+        "is outside what your tools and the store's rules allow, or when the customer is "
+        "clearly frustrated."
+    ),
+}
 
 
 @dataclass
@@ -152,6 +185,8 @@ def operator_text(policy: OperatorPolicy | None = None) -> tuple[str, str]:
         "refund_rules": policy.refund_rules,
         "topics_to_avoid": policy.topics_to_avoid,
         "extra": policy.extra or "(none)",
+        "identity_rule": IDENTITY_RULES.get(policy.identity_rule, IDENTITY_RULES["email_and_zip"]),
+        "handoff_rule": HANDOFF_RULES.get(policy.handoff_rule, HANDOFF_RULES["on_request"]),
     }
     # Operator text is trusted less than the platform: it cannot open a new layer.
     text = _template(OPERATOR_LAYER)
@@ -161,22 +196,45 @@ def operator_text(policy: OperatorPolicy | None = None) -> tuple[str, str]:
 
 
 def session_text(facts: SessionFacts) -> str:
+    """The stable part of layer 3, before the conversation: nothing here changes
+    between turns unless the session itself does (verification, a new day)."""
     if facts.identity is None:
         identity = "not verified yet (no personal data may be shared)"
     else:
         who = neutralize(f"{facts.identity.first_name} {facts.identity.last_name}")
         identity = f"verified as {who} (customer id {facts.identity.customer_id})"
-    text = _template(SESSION_LAYER)
-    values = {
-        "identity": identity,
-        "locale": facts.locale,
-        "language": facts.language,
-        "now": facts.now.isoformat(timespec="minutes"),
-        "tools": ", ".join(facts.tool_names) or "none",
-    }
+    return _fill(
+        _template(SESSION_LAYER),
+        {
+            "identity": identity,
+            "locale": facts.locale,
+            "language": facts.language,
+            "today": facts.now.date().isoformat(),
+            "tools": ", ".join(facts.tool_names) or "none",
+        },
+    )
+
+
+def session_state_text(facts: SessionFacts) -> str:
+    """The volatile part of layer 3, after the conversation: the time and the open card."""
+    if facts.open_card:
+        card = (
+            f"{neutralize(facts.open_card)} The customer decides with the Confirm or Decline "
+            "button on the card; a typed yes or no does not decide it, so point them to the "
+            "card's buttons. Propose no other change until it is decided."
+        )
+    else:
+        card = "none"
+    return _fill(
+        _template(SESSION_STATE),
+        {"now": facts.now.strftime("%H:%M %Z").strip(), "card": " ".join(card.split())},
+    )
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
     for key, value in values.items():
-        text = text.replace("{" + key + "}", value)
-    return text
+        template = template.replace("{" + key + "}", value)
+    return template
 
 
 def build(
@@ -184,13 +242,15 @@ def build(
     conversation: list[dict[str, Any]],
     policy: OperatorPolicy | None = None,
 ) -> BuiltPrompt:
-    """Every model call's messages: three system layers, then the conversation."""
+    """Every model call's messages: three system layers, the conversation, then the
+    session state (the only part that changes from one call to the next)."""
     operator, operator_version = operator_text(policy)
     messages: list[dict[str, Any]] = [
         {"role": "system", "content": platform_text()},
         {"role": "system", "content": operator},
         {"role": "system", "content": session_text(facts)},
         *conversation,
+        {"role": "system", "content": session_state_text(facts)},
     ]
     context: dict[str, Any] = {"verified": facts.identity is not None}
     if facts.identity is not None:
@@ -203,7 +263,7 @@ def build(
         layers={
             "platform": PLATFORM_LAYER,
             "operator": operator_version,
-            "session": SESSION_LAYER,
+            "session": f"{SESSION_LAYER}+{SESSION_STATE}",
             "conversation": CONVERSATION_LAYER,
         },
         context=context,

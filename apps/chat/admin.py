@@ -559,13 +559,19 @@ class TurnAdmin(ReadOnlyAdmin):
         "model",
         "steps",
         "prompt_tokens",
+        "cached",
         "completion_tokens",
         "cost_usd",
+        "finish_reason",
         "ttft_ms",
         "duration_ms",
         "started_at",
     )
-    list_filter = ("status", "provider")
+    list_filter = ("status", "provider", "finish_reason")
+
+    @admin.display(description="cached input")
+    def cached(self, obj: Turn) -> str:
+        return f"{obj.cached_share:.0%}"
 
 
 @admin.register(PendingAction)

@@ -49,15 +49,12 @@ from apps.assistant.providers.base import (
 )
 from apps.assistant.tools import Citation, ToolContext, ToolError, get_tool, tools_for
 
-from . import services
+from . import history, services
 from .asyncdb import in_db_thread
-from .models import Attachment, Conversation, Message, Turn, group_for
-from .photos import model_data_url
+from .models import Conversation, Message, Turn, group_for
 
 log = logging.getLogger(__name__)
 
-HISTORY_LIMIT = 40
-PHOTOS_TO_MODEL = 2  # the latest customer photos sent as images with a turn
 CUSTOMER_TEXTS_LIMIT = 200  # customer messages searched for identity facts
 TOOL_RESULT_AUDIT_CHARS = 2000
 _runners: dict[uuid.UUID, asyncio.Task[None]] = {}
@@ -76,7 +73,19 @@ ERROR_TEXT = {
     "timeout": "The assistant took too long to answer. Please retry.",
     "stream_broken": "The assistant's reply was cut off. Please retry.",
     "provider_unavailable": "The assistant is unavailable right now. Please retry shortly.",
+    # The model's answer ended early (its finish_reason): never stored as a reply.
+    "length": "My answer ran too long and was cut off, so I didn't send it. Could you ask "
+    "about one thing at a time? You can also ask for a person.",
+    "content_filter": "I can't answer that as written. Could you rephrase your question, or "
+    "would you like a person from our support team to help?",
+    "empty_reply": "The assistant couldn't put an answer together this time. Please retry, "
+    "or ask for a person.",
 }
+ONE_CHANGE_AT_A_TIME = (
+    "Not proposed: only one change can be put to the customer at a time, and this response "
+    "already proposed one. Nothing was shown for this call. Wait for the customer's decision "
+    "on the open card, then propose this change."
+)
 # Provider details (HTTP statuses, the provider's own error text) stay in the audit.
 GENERIC_ERROR_TEXT = "The assistant couldn't answer this time. Please retry, or ask for a person."
 
@@ -196,8 +205,18 @@ class TurnState:
     started: float
     first_token_at: float | None = None
     prompt_tokens: int = 0
+    cached_tokens: int = 0
     completion_tokens: int = 0
     steps: int = 0
+    finish_reason: str = ""
+    # This turn's tool steps as the model saw them; stored on the turn for later turns.
+    exchange: list[dict[str, Any]] = field(default_factory=list)
+    proposed_in_response: bool = False  # a change card came from the current response
+    # The current response's size while OpenAI has not reported its usage yet (usage
+    # comes last): a turn stopped mid-stream is still priced, from this estimate.
+    unreported_prompt_chars: int = 0
+    unreported_completion_chars: int = 0
+    tokens_estimated: bool = False
     tool_audit: list[dict[str, Any]] = field(default_factory=list)
     citations: list[Citation] = field(default_factory=list)
     verdicts: list[dict[str, Any]] = field(default_factory=list)
@@ -228,7 +247,7 @@ async def run_turn(conversation_id: uuid.UUID) -> Turn | None:
         async with asyncio.timeout(settings.SUPPORTBOT_TURN_TIMEOUT):
             final_text = await _model_loop(setup, state, provider, guard, coalescer)
         state.verdicts.extend(verdict.as_dict() for verdict in guard.verdicts)
-        state.verdicts.extend(await _model_screen_verdicts(screen))
+        state.verdicts.extend(await _model_screen_verdicts(screen, state))
         await coalescer.close()
         await _finish(
             setup, state, final_text, model_name=provider.model, provider_name=provider.name
@@ -237,7 +256,7 @@ async def run_turn(conversation_id: uuid.UUID) -> Turn | None:
             await _offer_human(conversation_id, reason="tool step limit reached")
     except HandedOff:
         await coalescer.close(flush=False)
-        await in_db_thread(_stop_turn)(turn.pk, state)
+        await in_db_thread(_stop_turn)(turn.pk, conversation_id, state, provider)
     except ProviderError as exc:
         await coalescer.close(flush=False)
         await _fail(
@@ -286,56 +305,88 @@ async def _model_loop(
             messages=built.messages,
             tools=[spec.openai_schema() for spec in tool_specs],
             max_tokens=settings.SUPPORTBOT_MAX_OUTPUT_TOKENS,
+            temperature=settings.SUPPORTBOT_TEMPERATURE,
+            cache_key=f"conversation-{ctx.conversation_id}",
             context=built.context,
         )
         state.layers = built.layers
         calls: tuple[ToolCall, ...] = ()
+        step_text = ""  # this response's own text, whether or not the guard released it yet
+        finish = ""
+        state.unreported_prompt_chars = len(json.dumps(request.messages)) + len(
+            json.dumps(request.tools)
+        )
+        state.unreported_completion_chars = 0
         # Text from an earlier step stays apart from this step's text.
         separator = "\n\n" if guard.buffer.strip() else ""
         async for event in provider.stream(request):
             if isinstance(event, TextDelta):
                 if state.first_token_at is None:
                     state.first_token_at = time.monotonic()
+                step_text += event.text
+                state.unreported_completion_chars += len(event.text)
                 await coalescer.add(guard.feed(separator + event.text))
                 separator = ""
             elif isinstance(event, ToolCallsReady):
                 calls = event.calls
             elif isinstance(event, Usage):
+                state.unreported_prompt_chars = state.unreported_completion_chars = 0
                 state.prompt_tokens += event.prompt_tokens
+                state.cached_tokens += event.cached_tokens
                 state.completion_tokens += event.completion_tokens
             elif isinstance(event, Finished):
-                pass
+                finish = event.reason
+        state.finish_reason = finish
         if guard.tripped:
             return guard.final_text()
+        _check_finish(finish, calls)
         if not calls:
             await coalescer.add(guard.finish())
-            return guard.final_text()
+            final = guard.final_text()
+            if not final:
+                raise ProviderError("empty_reply", "the model ended its answer without any text")
+            return final
         if step == settings.SUPPORTBOT_MAX_TOOL_STEPS:
             break
-        text_so_far = "".join(guard.sent).strip()  # what the customer saw before the call
-        conversation.append(
-            {
-                "role": "assistant",
-                "content": text_so_far or None,
-                "tool_calls": [
-                    {
-                        "id": call.id,
-                        "type": "function",
-                        "function": {"name": call.name, "arguments": call.arguments},
-                    }
-                    for call in calls
-                ],
-            }
-        )
+        asked = {
+            "role": "assistant",
+            "content": step_text.strip() or None,
+            "tool_calls": [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+                for call in calls
+            ],
+        }
+        conversation.append(asked)
+        state.exchange.append(asked)
+        state.proposed_in_response = False
         for call in calls:
             content = await _run_tool(setup, state, ctx, call)
-            conversation.append({"role": "tool", "tool_call_id": call.id, "content": content})
+            answer = {"role": "tool", "tool_call_id": call.id, "content": content}
+            conversation.append(answer)
+            state.exchange.append(answer)
         # Verification may have bound a customer: later steps see the new session layer.
         ctx = await in_db_thread(_refresh_ctx)(ctx)
     state.verdicts.append(
         Verdict(check="limits", tripwire=True, reason="tool step limit reached").as_dict()
     )
     return STEP_LIMIT_TEXT
+
+
+def _check_finish(finish: str, calls: tuple[ToolCall, ...]) -> None:
+    """A response cut by the token limit or the content filter is never a reply."""
+    if finish == "length":
+        raise ProviderError(
+            "length",
+            f"the model's response hit max_completion_tokens "
+            f"({settings.SUPPORTBOT_MAX_OUTPUT_TOKENS}) and was cut"
+            + (" in the middle of a tool call" if not calls else ""),
+        )
+    if finish == "content_filter":
+        raise ProviderError("content_filter", "OpenAI's content filter stopped the response")
 
 
 async def _run_tool(setup: TurnSetup, state: TurnState, ctx: ToolContext, call: ToolCall) -> str:
@@ -349,6 +400,10 @@ async def _run_tool(setup: TurnSetup, state: TurnState, ctx: ToolContext, call: 
             raise ToolError(f"unknown tool {call.name}")
         args = spec.parse(call.arguments)
         audit["arguments"] = args.model_dump()
+        if spec.confirm and state.proposed_in_response:
+            # Strict schemas and parallel calls don't mix, and one card replacing
+            # another would silently drop the first change the model meant.
+            raise ToolError(ONE_CHANGE_AT_A_TIME)
         await _send(
             ctx.conversation_id,
             {"type": "status", "turn_id": str(state.turn_id), "text": spec.status_text(args)},
@@ -370,6 +425,7 @@ async def _run_tool(setup: TurnSetup, state: TurnState, ctx: ToolContext, call: 
                 details=result.proposal.details,
             )
             audit["action_id"] = str(action.pk)
+            state.proposed_in_response = True
             data = {
                 "confirmation": "requested",
                 "action_id": str(action.pk),
@@ -456,7 +512,7 @@ def _begin_turn(conversation_id: uuid.UUID) -> TurnSetup | None:
     return TurnSetup(
         turn=turn,
         ctx=ctx,
-        conversation=_conversation_layer(conversation),
+        conversation=history.conversation_layer(conversation),
         verdicts=verdicts,
         instructions=prompts.instruction_texts(policy),
         new_texts=[message.text for message in new_messages],
@@ -474,77 +530,6 @@ def _customer_texts(conversation_id: uuid.UUID) -> tuple[str, ...]:
         .values_list("text", flat=True)[:CUSTOMER_TEXTS_LIMIT]
     )
     return tuple(texts)
-
-
-def _conversation_layer(conversation: Conversation) -> list[dict[str, Any]]:
-    """Layer 4: this episode's messages. Customer text only ever in `user` messages."""
-    events = list(
-        Message.objects.filter(conversation=conversation, seq__gt=conversation.episode_start_seq)
-        .exclude(kind__in=[Message.Kind.HANDOFF, Message.Kind.NOTICE, Message.Kind.CONFIRM_REQUEST])
-        .order_by("-seq")[:HISTORY_LIMIT]
-    )
-    events.reverse()
-    # The model sees the latest photos as images; older ones it was shown before.
-    recent_photos = {
-        event.pk
-        for event in events
-        if event.role == Message.Role.CUSTOMER and (event.metadata or {}).get("attachment")
-    }
-    recent_photos = set(sorted(recent_photos)[-PHOTOS_TO_MODEL:])
-    layer: list[dict[str, Any]] = []
-    for event in events:
-        if event.kind == Message.Kind.CONFIRM_RESULT:
-            # The customer's decision on a proposed change, told as the tool's result.
-            call_id = f"confirm_{event.metadata.get('action_id', event.seq)}"
-            tool_name = str(event.metadata.get("tool") or "confirmation")
-            layer.append(
-                {
-                    "role": "assistant",
-                    "content": None,
-                    "tool_calls": [
-                        {
-                            "id": call_id,
-                            "type": "function",
-                            "function": {"name": tool_name, "arguments": "{}"},
-                        }
-                    ],
-                }
-            )
-            outcome = {"confirmation": event.metadata.get("status"), "outcome": event.text}
-            layer.append(
-                {
-                    "role": "tool",
-                    "tool_call_id": call_id,
-                    "content": prompts.wrap_untrusted(f"confirmation:{tool_name}", outcome),
-                }
-            )
-        elif event.role == Message.Role.CUSTOMER:
-            layer.append(prompts.user_message(event.text, _photos(event, recent_photos)))
-        elif event.role == Message.Role.ASSISTANT:
-            layer.append({"role": "assistant", "content": event.text})
-        elif event.role == Message.Role.AGENT:
-            name = event.metadata.get("agent_name") or "a support agent"
-            layer.append({"role": "assistant", "content": f"[{name}, human agent]: {event.text}"})
-    return layer
-
-
-def _photos(event: Message, recent: set[int]) -> list[str]:
-    """The message's photo as a data URL for the model, or [] (no photo, an older one,
-    or its file gone)."""
-    photo = (event.metadata or {}).get("attachment")
-    if not photo:
-        return []
-    if event.pk not in recent:
-        return []
-    attachment = Attachment.objects.filter(pk=photo.get("id")).first()
-    if attachment is None:
-        return []
-    try:
-        with attachment.file.open("rb") as handle:
-            return [model_data_url(handle.read())]
-    except OSError:
-        log.warning("photo %s of message %s is missing", attachment.pk, event.pk)
-        return []
 
 
 def _prompt_for(
@@ -572,6 +557,7 @@ def _prompt_for(
         now=timezone.now(),
         locale=language or "en",
         tool_names=[spec.name for spec in specs],
+        open_card=history.open_card(ctx.conversation_id),
     )
     return prompts.build(facts, conversation, policy), specs
 
@@ -585,16 +571,32 @@ def _refresh_ctx(ctx: ToolContext) -> ToolContext:
     return dataclasses.replace(ctx, customer_id=customer_id)
 
 
+def _count_unreported(state: TurnState) -> None:
+    """A response cut short never reported its usage: estimate it (4 characters a token)
+    so a stopped or failed turn is still priced."""
+    if state.unreported_prompt_chars:
+        state.prompt_tokens += state.unreported_prompt_chars // 4
+        state.completion_tokens += state.unreported_completion_chars // 4
+        state.unreported_prompt_chars = state.unreported_completion_chars = 0
+        state.tokens_estimated = True
+
+
 def _audit_fields(state: TurnState, model_name: str, provider_name: str) -> dict[str, Any]:
     now = time.monotonic()
-    cost = cost_usd(model_name, state.prompt_tokens, state.completion_tokens)
+    _count_unreported(state)
+    cost = cost_usd(
+        model_name, state.prompt_tokens, state.completion_tokens, cached_tokens=state.cached_tokens
+    )
     return {
         "provider": provider_name,
         "model": model_name,
         "steps": state.steps,
         "prompt_tokens": state.prompt_tokens,
+        "cached_tokens": state.cached_tokens,
         "completion_tokens": state.completion_tokens,
         "cost_usd": cost,
+        "finish_reason": state.finish_reason,
+        "exchange": state.exchange,
         "ttft_ms": (
             round((state.first_token_at - state.started) * 1000) if state.first_token_at else None
         ),
@@ -623,7 +625,9 @@ def _store_final(
             # stalled) and answers it again: one reply only.
             return False
         if not _bot_kept_it(conversation_id, since_seq):
+            # The tokens were spent all the same.
             Turn.objects.filter(pk=turn_id).update(status=Turn.Status.STOPPED, **audit)
+            _add_totals(conversation_id, audit)
             return False
         message = services.do_append_event(
             conversation_id, role=Message.Role.ASSISTANT, text=text, metadata=metadata
@@ -643,10 +647,17 @@ def _add_totals(conversation_id: uuid.UUID, audit: dict[str, Any]) -> None:
     )
 
 
-def _stop_turn(turn_id: uuid.UUID, state: TurnState) -> None:
-    Turn.objects.filter(pk=turn_id, status=Turn.Status.RUNNING).update(
-        status=Turn.Status.STOPPED, **_audit_fields(state, "", "stopped")
-    )
+def _stop_turn(
+    turn_id: uuid.UUID, conversation_id: uuid.UUID, state: TurnState, provider: Provider
+) -> None:
+    """A person took over mid-turn: the turn stops, and what it spent is still counted."""
+    audit = _audit_fields(state, provider.model, provider.name)
+    if state.tokens_estimated:
+        audit["error_message"] = "stopped mid-response: its tokens are estimated"
+    with transaction.atomic():
+        stopped = Turn.objects.filter(pk=turn_id, status=Turn.Status.RUNNING)
+        if stopped.update(status=Turn.Status.STOPPED, **audit):
+            _add_totals(conversation_id, audit)
 
 
 def _store_failure(
@@ -743,15 +754,28 @@ def _start_model_screen(provider: Provider, texts: list[str]) -> asyncio.Task[An
     return asyncio.get_running_loop().create_task(classify(provider, texts))
 
 
-async def _model_screen_verdicts(screen: asyncio.Task[Any] | None) -> list[dict[str, Any]]:
+async def _model_screen_verdicts(
+    screen: asyncio.Task[Any] | None, state: TurnState
+) -> list[dict[str, Any]]:
+    """The screen's verdict for the audit; its tokens are added to the turn's, which
+    pays for them."""
     if screen is None:
         return []
     try:
         async with asyncio.timeout(settings.SUPPORTBOT_MODEL_SCREEN_WAIT):
-            verdict = await screen
+            verdict, usage = await screen
     except TimeoutError:
         return [Verdict(check="model_screen", tripwire=False, reason="timed out").as_dict()]
-    return [verdict.as_dict()] if verdict is not None else []
+    if usage is not None:
+        state.prompt_tokens += usage.prompt_tokens
+        state.cached_tokens += usage.cached_tokens
+        state.completion_tokens += usage.completion_tokens
+    if verdict is None:
+        return []
+    entry = verdict.as_dict()
+    if usage is not None:
+        entry["tokens"] = {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens}
+    return [entry]
 
 
 async def _heartbeat(conversation_id: uuid.UUID) -> None:

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from apps.assistant.costs import cached_share
+
 
 class Conversation(models.Model):
     class Status(models.TextChoices):
@@ -213,7 +215,13 @@ class Turn(models.Model):
     verdicts = models.JSONField(default=list, blank=True)
     tool_calls = models.JSONField(default=list, blank=True)
     steps = models.PositiveSmallIntegerField(default=0)
-    prompt_tokens = models.PositiveIntegerField(default=0)
+    # This turn's tool steps exactly as the model saw them (assistant messages with
+    # tool_calls, then the tool results), replayed to the model in later turns.
+    exchange = models.JSONField(default=list, blank=True)
+    # Why the model's last response ended: stop, tool_calls, length, content_filter.
+    finish_reason = models.CharField(max_length=20, blank=True, default="")
+    prompt_tokens = models.PositiveIntegerField(default=0)  # cached ones included
+    cached_tokens = models.PositiveIntegerField(default=0)  # served by the prompt cache
     completion_tokens = models.PositiveIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -231,6 +239,11 @@ class Turn(models.Model):
 
     def __str__(self) -> str:
         return f"Turn {str(self.id)[:8]} ({self.status})"
+
+    @property
+    def cached_share(self) -> float:
+        """The part of this turn's input that OpenAI's prompt cache served, 0..1."""
+        return cached_share(self.prompt_tokens, self.cached_tokens)
 
 
 class PendingAction(models.Model):

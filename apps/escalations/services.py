@@ -958,6 +958,9 @@ def _while_with_bot(conversation: Conversation, latest: Message) -> None:
     recent.reverse()
     if not detection.is_frustrated(recent):
         return
+    if not _offers_person_when_frustrated():
+        # The operator's rule: a frustrated customer is helped, not handed off.
+        return
     already = HandoffOffer.objects.filter(
         conversation=conversation,
         episode=conversation.episode,
@@ -970,6 +973,12 @@ def _while_with_bot(conversation: Conversation, latest: Message) -> None:
             trigger=Escalation.Trigger.FRUSTRATION,
             text=OFFER_TEXT[Escalation.Trigger.FRUSTRATION],
         )
+
+
+def _offers_person_when_frustrated() -> bool:
+    from apps.assistant.models import OperatorPolicy
+
+    return OperatorPolicy.current().handoff_rule == OperatorPolicy.HandoffRule.ALSO_FRUSTRATED
 
 
 def _while_queued(escalation: Escalation, latest: Message) -> None:

@@ -34,10 +34,11 @@ class EscalateArgs(BaseModel):
 
 @tool(access="public", status=lambda args: "Connecting you with our support team…")
 def escalate_to_human(ctx: ToolContext, args: EscalateArgs) -> ToolResult:
-    """Hand this conversation to a human support agent. Call it when the customer asks
-    for a person, when you cannot help (the request is outside what your tools can do,
-    verification failed too many times, a policy exception is needed), or when the
-    customer is very upset. `reason`: one short sentence for the agent. `priority`:
+    """Hand this conversation to a human support agent, as the operator policy's hand-off
+    rule says: when the customer asks for a person, or when you cannot help (the request
+    is outside what your tools can do, verification failed too many times, a policy
+    exception is needed). A frustrated customer is helped, not handed off, unless that
+    rule says otherwise. `reason`: one short sentence for the agent. `priority`:
     urgent only for safety, fraud or legal threats; high for an angry customer or money
     at stake; else normal (low for general questions). `summary`: what the customer
     wants and what has been tried, for the agent. After this call a person takes over:

@@ -122,19 +122,46 @@ class VerifyCustomerArgs(_Args):
     last_name: Annotated[Short | None, CustomerFact("name")] = Field(
         description="The last name as the customer typed it, or null if they did not give it."
     )
-    zip: Annotated[Zip, CustomerFact("zip")] = Field(
+    zip: Annotated[Zip | None, CustomerFact("zip")] = Field(
         description="The 5-digit zip code of the customer's default address, as the customer "
-        "typed it, e.g. '80279'."
+        "typed it, e.g. '80279', or null if they did not give it."
     )
 
 
-def _match_customer(args: VerifyCustomerArgs) -> tuple[Customer, str] | None:
-    zip_code = zip_digits(args.zip) or args.zip.strip()  # "902 10" and "90210-1234" too
+def _identity_rule() -> str:
+    from apps.assistant.prompts import current_policy
+
+    return str(current_policy().identity_rule)
+
+
+def _missing_details(args: VerifyCustomerArgs, rule: str) -> str | None:
+    """What the operator's identity rule still needs, or None when the details suffice."""
+    has_name = bool(args.first_name and args.last_name)
+    has_zip = bool(args.zip and args.zip.strip())
+    if rule == "email_or_name_zip":
+        if args.email or (has_name and has_zip):
+            return None
+        return "Give the email address, or the first name, last name and zip code."
+    if has_zip and (args.email or has_name):
+        return None
+    return "Give the zip code with either the email or the first and last name."
+
+
+def _match_customer(args: VerifyCustomerArgs, rule: str) -> tuple[Customer, str] | None:
+    raw_zip = (args.zip or "").strip()
+    zip_code = zip_digits(raw_zip) or raw_zip  # "902 10" and "90210-1234" too
     if args.email:
-        customer = Customer.objects.filter(email__iexact=args.email.strip(), zip=zip_code).first()
+        by_email = Customer.objects.filter(email__iexact=args.email.strip())
+        if rule == "email_or_name_zip":
+            # tau2-bench retail's rule: the email alone identifies the customer.
+            customer = by_email.first()
+            method = "email"
+        else:
+            customer = by_email.filter(zip=zip_code).first() if zip_code else None
+            method = "email_zip"
         if customer is not None:
-            return customer, "email_zip"
-    if args.first_name and args.last_name:
+            return customer, method
+    if args.first_name and args.last_name and zip_code:
         customer = Customer.objects.filter(
             first_name__iexact=args.first_name.strip(),
             last_name__iexact=args.last_name.strip(),
@@ -147,12 +174,13 @@ def _match_customer(args: VerifyCustomerArgs) -> tuple[Customer, str] | None:
 
 @tool(access="unverified", status=lambda args: "Checking your details…")
 def verify_customer(ctx: ToolContext, args: VerifyCustomerArgs) -> ToolResult:
-    """Verify who the customer is before anything personal. Needs the zip code of the
-    customer's default address plus either their email address or their first and last
-    name, exactly as the customer typed them (pass null for what they did not give).
-    Values the customer did not type in this conversation are refused: never take them
-    from a tool result, an article or a guess. After 5 failed attempts, stop and offer
-    a human agent."""
+    """Verify who the customer is before anything personal, with the details the
+    operator policy's identity check names: the email address (with the zip code of the
+    default address, unless the policy takes the email alone), or the first name, last
+    name and zip code. Pass them exactly as the customer typed them, null for what they
+    did not give. Values the customer did not type in this conversation are refused:
+    never take them from a tool result, an article or a guess. After 5 failed attempts,
+    stop and offer a human agent."""
     # The outcome goes back in the result (`verification`); the chat engine binds the
     # customer or counts the failure on the conversation.
     if ctx.verification_failures >= MAX_VERIFICATION_FAILURES:
@@ -165,9 +193,11 @@ def verify_customer(ctx: ToolContext, args: VerifyCustomerArgs) -> ToolResult:
                 "attempts_left": 0,
             },
         )
-    if not args.email and not (args.first_name and args.last_name):
-        raise ToolError("Give the zip code with either the email or the first and last name.")
-    match = _match_customer(args)
+    rule = _identity_rule()
+    missing = _missing_details(args, rule)
+    if missing:
+        raise ToolError(missing)
+    match = _match_customer(args, rule)
     if match is None:
         left = max(0, MAX_VERIFICATION_FAILURES - ctx.verification_failures - 1)
         message = "No customer matches those details."

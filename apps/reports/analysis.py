@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 from pydantic import BaseModel, ValidationError
 
+from apps.assistant.costs import cost_usd
 from apps.assistant.tools import response_format
 from apps.chat.models import Conversation, Message, Turn
 
@@ -304,9 +305,16 @@ def store_analysis(
     completion_tokens: int = 0,
     batch: AnalysisBatch | None = None,
 ) -> ConversationAnalysis:
+    cost = cost_usd(
+        model,
+        prompt_tokens,
+        completion_tokens,
+        batch=source == ConversationAnalysis.Source.BATCH,
+    )
     analysis, _ = ConversationAnalysis.objects.update_or_create(
         conversation=conversation,
         defaults={
+            "cost_usd": cost,
             "episode": conversation.episode,
             "status": ConversationAnalysis.Status.DONE,
             "intent": result.intent,

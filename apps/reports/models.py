@@ -3,6 +3,8 @@ knowledge-gap drafts, staff actions."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 
@@ -80,6 +82,8 @@ class ConversationAnalysis(models.Model):
     model = models.CharField(max_length=60, blank=True, default="")
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
+    # Priced by apps.assistant.costs; batch results at the Batch API's half price.
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
     batch = models.ForeignKey(
         "AnalysisBatch", null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
     )

@@ -67,3 +67,27 @@ def test_a_turn_that_called_no_model_costs_nothing_without_a_warning(
         assert cost_usd("", 0, 0) == Decimal("0.000000")
 
     assert caplog.records == []
+
+
+def test_cached_input_costs_7_5_cents_per_million_with_gpt_4o_mini() -> None:
+    # all input cached: 1M x $0.075
+    assert cost_usd("gpt-4o-mini", 1_000_000, 0, cached_tokens=1_000_000) == Decimal("0.075000")
+    # 1M in of which 600k cached: 400k x $0.15 + 600k x $0.075 = 0.06 + 0.045
+    assert cost_usd("gpt-4o-mini", 1_000_000, 0, cached_tokens=600_000) == Decimal("0.105000")
+    # a cached count above the prompt (a bad report) never makes input cheaper than cached
+    assert cost_usd("gpt-4o-mini", 100, 0, cached_tokens=500) == cost_usd(
+        "gpt-4o-mini", 100, 0, cached_tokens=100
+    )
+
+
+def test_the_batch_api_costs_half() -> None:
+    standard = cost_usd("gpt-4o-mini", 2_000_000, 1_000_000)
+    assert standard == Decimal("0.900000")
+    assert cost_usd("gpt-4o-mini", 2_000_000, 1_000_000, batch=True) == Decimal("0.450000")
+
+
+def test_the_cached_share_is_the_cached_part_of_the_input() -> None:
+    from apps.assistant.costs import cached_share
+
+    assert cached_share(10_000, 8_000) == 0.8
+    assert cached_share(0, 0) == 0.0

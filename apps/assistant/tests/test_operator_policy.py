@@ -25,6 +25,8 @@ FORM = {
     "refund_rules": "Refunds to the original payment method.",
     "topics_to_avoid": "Politics.",
     "extra": "",
+    "identity_rule": "email_and_zip",
+    "handoff_rule": "on_request",
 }
 
 
@@ -112,6 +114,6 @@ def test_a_built_prompt_records_the_operator_version_it_used() -> None:
     facts = prompts.SessionFacts(identity=None, now=datetime(2026, 1, 5, 10, 0, tzinfo=UTC))
     built = prompts.build(facts, [prompts.user_message("hi")])
     # then the layers name that version and its text is in the operator layer
-    assert built.layers["operator"] == "operator.v1@2"
+    assert built.layers["operator"] == "operator.v2@2"
     assert "Trail & Co" in built.messages[1]["content"]
     assert built.layers["platform"] == prompts.PLATFORM_LAYER

@@ -71,3 +71,25 @@ async def test_a_slow_model_screen_does_not_delay_the_first_token(chat, fake_ope
     [model_verdict] = [v for v in turn.verdicts if v["check"] == "model_screen"]
     assert model_verdict["tripwire"] is False
     assert json.dumps(turn.verdicts)
+
+
+async def test_the_model_screens_tokens_are_priced_in_the_turn(chat, fake_openai, settings):
+    settings.SUPPORTBOT_MODEL_SCREEN = True
+
+    def respond(body: dict[str, Any]) -> Any:
+        if "response_format" in body:
+            verdict = {"attack": False, "category": "none", "confidence": 0.1, "reason": "ok"}
+            return fake.json_output(verdict, usage=(400, 20))
+        return fake.text("Happy to help.", usage=(1000, 10))
+
+    fake_openai.script(fake.dynamic(respond), fake.dynamic(respond))
+    socket = await chat()
+    await socket.say("where is my package?")
+    await socket.reply()
+
+    [turn] = await database_sync_to_async(list)(Turn.objects.all())
+    assert (turn.prompt_tokens, turn.completion_tokens) == (1400, 30)
+    # 1,400 x $0.15/M + 30 x $0.60/M
+    assert str(turn.cost_usd) == "0.000228"
+    [model_verdict] = [v for v in turn.verdicts if v["check"] == "model_screen"]
+    assert model_verdict["tokens"] == {"prompt": 400, "completion": 20}

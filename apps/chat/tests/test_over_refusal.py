@@ -286,7 +286,7 @@ async def test_a_model_flow_answers_every_ordinary_request_unchanged(
         conversation_id, frames = await one_turn(row["text"])
         how, text = outcome(frames)
         # the model was given the customer's words (masked and defanged, never dropped)
-        sent = fake_openai.requests[first]["messages"][-1]
+        sent = fake_openai.requests[first]["messages"][-2]  # before the session state
         expected = prompts.neutralize(mask_pii(row["text"].strip())[0])
         given = sent["role"] == "user" and sent["content"] == expected
         answer = model.answers.get(expected, "")

@@ -40,8 +40,8 @@ async def test_a_reply_streams_in_coalesced_deltas_and_is_stored_with_its_audit(
     assert turn.status == "completed"
     assert turn.prompt_tokens > 0 and turn.completion_tokens > 0
     assert turn.ttft_ms is not None and turn.duration_ms >= turn.ttft_ms
-    assert turn.layers["platform"] == "platform.v1"
-    assert turn.layers["operator"].startswith("operator.v1@")
+    assert turn.layers["platform"] == "platform.v2"
+    assert turn.layers["operator"].startswith("operator.v2@")
     assert str(turn.message_id) and turn.answers_seq == 1
 
 
@@ -127,7 +127,7 @@ async def test_tool_calls_run_server_side_with_status_frames_and_are_audited(cha
     assert any(f["type"] == "status" for f in frames)
     assert frames[-1]["text"] == "We sell many things."
     second = fake_openai.requests[1]
-    tool_message = second["messages"][-1]
+    tool_message = second["messages"][-2]  # the last one is the session state
     assert tool_message["role"] == "tool" and "untrusted_data" in tool_message["content"]
     [turn] = await database_sync_to_async(turns)(socket.conversation_id)
     assert [c["name"] for c in turn.tool_calls] == ["list_product_types"]
@@ -154,7 +154,7 @@ async def test_a_tool_the_conversation_may_not_use_is_refused(chat, fake_openai)
     socket = await chat()
     await socket.say("show my orders")
     await socket.reply()
-    tool_message = fake_openai.requests[1]["messages"][-1]
+    tool_message = fake_openai.requests[1]["messages"][-2]
     assert "unknown tool list_my_orders" in tool_message["content"]
     offered = {t["function"]["name"] for t in fake_openai.requests[0]["tools"]}
     assert "list_my_orders" not in offered and "verify_customer" in offered

@@ -159,6 +159,12 @@ async def test_no_bot_text_reaches_the_customer_after_an_agent_takes_over_mid_st
         lambda: list(Turn.objects.filter(conversation_id=socket.conversation_id))
     )()
     assert [t.status for t in stored] == ["stopped"]
+    # and the tokens it spent are priced all the same, on the turn and the conversation
+    [turn] = stored
+    assert turn.prompt_tokens > 0 and turn.cost_usd > 0
+    assert turn.model == "gpt-4o-mini"
+    conversation = await database_sync_to_async(Conversation.objects.get)(pk=socket.conversation_id)
+    assert conversation.cost_usd == turn.cost_usd
     assert not await database_sync_to_async(
         Message.objects.filter(conversation_id=socket.conversation_id, role="assistant").exists
     )()

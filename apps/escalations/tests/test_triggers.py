@@ -8,6 +8,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from apps.assistant.local.skills import LocalState, ToolOutput, decide
+from apps.assistant.models import OperatorPolicy
 from apps.chat import engine
 from apps.chat.models import Conversation, Message
 from apps.escalations.models import Escalation, HandoffOffer
@@ -98,7 +99,7 @@ async def test_verification_failing_too_often_escalates_as_verification(chat, fa
     await engine.wait_idle(uuid.UUID(socket.conversation_id))
     escalation = await database_sync_to_async(the_escalation)(socket.conversation_id)
     assert escalation.trigger == "verification"
-    tool_result = fake_openai.requests[1]["messages"][-1]["content"]
+    tool_result = fake_openai.requests[1]["messages"][-2]["content"]
     assert "Too many failed verification attempts" in tool_result
 
 
@@ -160,8 +161,33 @@ async def test_a_conversation_cap_offers_a_person_and_yes_accepts(chat, settings
     assert escalation.trigger == "limit"
 
 
+def offer_a_person_when_frustrated() -> None:
+    OperatorPolicy.objects.create(
+        version=1, handoff_rule=OperatorPolicy.HandoffRule.ALSO_FRUSTRATED
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_frustrated_customer_is_helped_not_offered_a_person_by_default(chat):
+    socket = await chat()
+    await socket.say("This is ridiculous, my order STILL hasn't arrived!!")
+    await socket.reply()
+    await socket.say("Seriously? This is the worst service, I'm fed up.")
+    await socket.reply()
+    await engine.wait_idle(uuid.UUID(socket.conversation_id))
+
+    assert not await database_sync_to_async(HandoffOffer.objects.exists)()
+    assert not await database_sync_to_async(Escalation.objects.exists)()
+    status = await database_sync_to_async(
+        lambda: Conversation.objects.get(pk=socket.conversation_id).status
+    )()
+    assert status == Conversation.Status.BOT
+
+
 @pytest.mark.asyncio
 async def test_frustration_offers_a_person_once_and_yes_accepts(chat):
+    # given an operator who wants frustrated customers offered a person
+    await database_sync_to_async(offer_a_person_when_frustrated)()
     socket = await chat()
     await socket.say("This is ridiculous, my order STILL hasn't arrived!!")
     offer = (
@@ -182,6 +208,7 @@ async def test_frustration_offers_a_person_once_and_yes_accepts(chat):
 
 @pytest.mark.asyncio
 async def test_a_calm_customer_is_not_offered_a_person_and_an_unanswered_offer_lapses(chat):
+    await database_sync_to_async(offer_a_person_when_frustrated)()
     socket = await chat()
     await socket.say("hello")
     await socket.reply()

@@ -10,6 +10,7 @@ cancel refunds it onto that gift card at once.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -154,11 +155,15 @@ async def test_the_model_verifies_looks_up_proposes_a_cancel_and_the_customer_co
     ]
     assert str(audit[0]["conversation_id"]) == socket.conversation_id
     # and the next model call was told the outcome, as a tool result, and explained it
+    # (with the change's real arguments), right before the session state
     told = fake_openai.last_request["messages"]
-    assert told[-1]["role"] == "tool"
-    outcome = unwrap_untrusted(told[-1]["content"])
-    assert outcome == {"confirmation": "done", "outcome": result["text"]}
-    assert told[-2]["tool_calls"][0]["function"]["name"] == "cancel_pending_order"
+    assert told[-1]["role"] == "system" and "Open confirmation card: none" in told[-1]["content"]
+    assert told[-2]["role"] == "tool"
+    outcome = unwrap_untrusted(told[-2]["content"])
+    assert outcome["confirmation"] == "done" and outcome["outcome"] == result["text"]
+    replayed = told[-3]["tool_calls"][0]["function"]
+    assert replayed["name"] == "cancel_pending_order"
+    assert json.loads(replayed["arguments"]) == {"order_id": ORDER, "reason": "no longer needed"}
     assert after[-1]["text"] == "Your order is cancelled and $3,585.54 is back on your gift card."
 
 
@@ -179,7 +184,7 @@ async def test_a_declined_card_changes_nothing_and_the_model_hears_it(chat, fake
     assert await database_sync_to_async(order_state)(ORDER) == before
     assert before["status"] == "pending"
     assert await database_sync_to_async(balance)(GIFT_CARD) == 6800
-    told = unwrap_untrusted(fake_openai.last_request["messages"][-1]["content"])
+    told = tool_results(fake_openai.last_request)[-1]
     assert told["confirmation"] == "declined"
     # a later approve of the same card is refused
     await socket.send({"type": "confirm", "action_id": card["action_id"], "decision": "approve"})

@@ -99,6 +99,8 @@ def test_with_a_model_the_analysis_is_structured_output_with_a_strict_schema(
         420,
         38,
     )
+    # priced at gpt-4o-mini's standard rate: 420 x $0.15/M + 38 x $0.60/M
+    assert str(stored.cost_usd) == "0.000086"
 
 
 def test_a_model_answer_outside_the_schema_falls_back_to_the_rules(build, customer, fake_openai):
@@ -232,6 +234,8 @@ def test_the_nightly_batch_is_submitted_polled_and_collected_through_the_batch_a
     stored = {a.conversation_id: a for a in ConversationAnalysis.objects.filter(batch=batch)}
     cancel, status, shoes = (stored[c.pk] for c in conversations)
     assert (cancel.source, cancel.intent, cancel.prompt_tokens) == ("batch", "cancel_order", 300)
+    # the Batch API's half price: (300 x $0.15/M + 40 x $0.60/M) / 2
+    assert str(cancel.cost_usd) == "0.000035"
     assert (status.source, status.intent) == ("batch", "order_status")
     assert (shoes.source, shoes.intent) == ("rules", "return_items")  # the failed line
     batch.refresh_from_db()

@@ -1,0 +1,141 @@
+"""The conversation the model sees: earlier turns' tool calls and results, confirmations
+with their real arguments, the open card in the session layer, each step's own text,
+all compacted under a token budget, oldest first."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from apps.assistant.prompts import unwrap_untrusted
+from tests import fake_openai as fake
+from tests.openai_contract import check_request
+
+from .model_turns import conversation, decide, load_store, non_system, say
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+LUCAS = "lucas.martin5733@example.com"
+ORDER = "#W9318778"  # pending, $3,585.54
+
+
+async def test_earlier_turns_tool_calls_and_results_stay_in_the_conversation(fake_openai):
+    await load_store()
+    conversation_id = await conversation(LUCAS)
+    fake_openai.script(
+        fake.tool_calls([("get_order", {"order_id": ORDER})]),
+        fake.text("Your order is pending."),
+        fake.text("It holds the items I listed."),
+    )
+
+    await say(conversation_id, f"status of {ORDER}?")
+    await say(conversation_id, "what was in it again?")
+
+    first_step, answered = fake_openai.requests[1], fake_openai.requests[2]
+    call_and_result = non_system(first_step)[1:3]
+    assert call_and_result[0]["tool_calls"][0]["function"]["name"] == "get_order"
+    assert unwrap_untrusted(call_and_result[1]["content"])["order_id"] == ORDER
+    # the next turn sees the same call and result, byte for byte, before the reply
+    assert non_system(answered) == [
+        *non_system(first_step),
+        {"role": "assistant", "content": "Your order is pending."},
+        {"role": "user", "content": "what was in it again?"},
+    ]
+
+
+async def test_each_tool_call_message_carries_only_its_own_steps_text(fake_openai):
+    conversation_id = await conversation()
+    fake_openai.script(
+        fake.tool_calls([("list_product_types", {})], content="Let me look that up."),
+        fake.tool_calls([("search_help_center", {"query": "warranty"})], content="One more check."),
+        fake.text("We sell many things, with a one-year warranty."),
+    )
+
+    await say(conversation_id, "what do you sell, and is there a warranty?")
+
+    asked = [m for m in fake_openai.requests[2]["messages"] if m.get("tool_calls")]
+    assert [m["content"] for m in asked] == ["Let me look that up.", "One more check."]
+
+
+async def test_a_decision_is_replayed_with_the_real_arguments(fake_openai):
+    await load_store()
+    conversation_id = await conversation(LUCAS)
+    fake_openai.script(
+        fake.tool_calls(
+            [("cancel_pending_order", {"order_id": ORDER, "reason": "ordered by mistake"})]
+        ),
+        fake.text("Please confirm on the card."),
+        fake.text("Your order is cancelled."),
+    )
+    await say(conversation_id, f"cancel {ORDER}, I ordered it by mistake")
+
+    await decide(conversation_id, "approve")
+
+    messages = fake_openai.requests[2]["messages"]
+    replay = [m for m in messages if m.get("tool_calls")][-1]
+    call = replay["tool_calls"][0]
+    assert call["function"]["name"] == "cancel_pending_order"
+    assert json.loads(call["function"]["arguments"]) == {
+        "order_id": ORDER,
+        "reason": "ordered by mistake",
+    }
+    result = unwrap_untrusted(messages[messages.index(replay) + 1]["content"])
+    assert result["confirmation"] == "done"
+
+
+async def test_an_open_card_is_stated_in_the_session_layer_so_a_typed_yes_is_pointed_at_it(
+    fake_openai,
+):
+    await load_store()
+    conversation_id = await conversation(LUCAS)
+    fake_openai.script(
+        fake.tool_calls(
+            [("cancel_pending_order", {"order_id": ORDER, "reason": "no longer needed"})]
+        ),
+        fake.text("Please confirm on the card."),
+        fake.text("Please press Confirm on the card."),
+    )
+    await say(conversation_id, f"cancel {ORDER}")
+
+    await say(conversation_id, "yes")
+
+    before = fake_openai.requests[0]["messages"][-1]
+    state = fake_openai.requests[2]["messages"][-1]
+    assert before["role"] == "system" and "Open confirmation card: none" in before["content"]
+    assert state["role"] == "system"
+    assert f"Open confirmation card: Cancel order {ORDER}" in state["content"]
+    assert "a typed yes or no does not decide it" in state["content"]
+
+
+async def test_old_tool_results_are_compacted_first_under_the_token_budget(fake_openai, settings):
+    # given a small budget and three turns that each looked something up
+    settings.SUPPORTBOT_HISTORY_TOKENS = 1500
+    await load_store()  # 50 product types: each result is about 500 tokens
+    conversation_id = await conversation()
+    for number in range(3):
+        fake_openai.script(
+            fake.tool_calls([("list_product_types", {})]),
+            fake.text(f"Answer {number}."),
+        )
+    fake_openai.script(fake.text("Final answer."))
+
+    for number in range(3):
+        await say(conversation_id, f"question {number}")
+    await say(conversation_id, "last question")
+
+    # then the last request fits the budget, keeps every call with its result, and
+    # compacted the oldest results first
+    last = fake_openai.requests[-1]
+    history = non_system(last)
+    results = [unwrap_untrusted(m["content"]) for m in history if m["role"] == "tool"]
+    assert results, "some tool results stay"
+    assert results[0] == {
+        "compacted": True,
+        "note": "An earlier result, left out here to save space. Call the tool again if you "
+        "need it.",
+    }
+    assert history[-1] == {"role": "user", "content": "last question"}
+    assert check_request(last) is None
+    conversation_chars = sum(len(json.dumps(m)) for m in history)
+    assert conversation_chars // 4 <= 1500
