@@ -147,6 +147,7 @@ INSTALLED_APPS = [
     "apps.knowledge",
     "apps.escalations",
     "apps.reports",
+    "apps.evaluation",
 ]
 
 MIDDLEWARE = [
@@ -315,6 +316,8 @@ if SUPPORTBOT_TEMPERATURE > 2:
 # Earlier turns' messages, tool calls and results the model sees, in tokens (estimated);
 # the oldest are compacted first.
 SUPPORTBOT_HISTORY_TOKENS = env_int("SUPPORTBOT_HISTORY_TOKENS", 8000, minimum=500)
+# `manage.py evaluate`: the simulated customer's sampling temperature.
+SUPPORTBOT_EVAL_USER_TEMPERATURE = env_float("SUPPORTBOT_EVAL_USER_TEMPERATURE", 0.7)
 # A model-based input screen beside each turn (real providers only); it never blocks.
 SUPPORTBOT_MODEL_SCREEN = env_bool("SUPPORTBOT_MODEL_SCREEN", default=True)
 SUPPORTBOT_MODEL_SCREEN_WAIT = env_float("SUPPORTBOT_MODEL_SCREEN_WAIT", 3.0, minimum=0.1)

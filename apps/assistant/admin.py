@@ -107,6 +107,8 @@ class OperatorPolicyAdmin(admin.ModelAdmin):
             initial.setdefault(name, getattr(current, name))
         initial.setdefault("topics_to_avoid", current.topics_to_avoid)
         initial.setdefault("extra", current.extra)
+        initial.setdefault("identity_rule", current.identity_rule)
+        initial.setdefault("handoff_rule", current.handoff_rule)
         return initial
 
     def save_model(
