@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0002_conversation_close_and_csat'),
+        ('chat', '0003_read_receipts_and_suggested_questions'),
     ]
 
     operations = [
