@@ -38,6 +38,7 @@ from apps.assistant.guardrails import OutputGuard, Verdict, screen_input
 from apps.assistant.models import OperatorPolicy
 from apps.assistant.providers import get_provider
 from apps.assistant.providers.base import (
+    ErrorCode,
     Finished,
     ModelRequest,
     Provider,
@@ -344,7 +345,9 @@ async def _model_loop(
             await coalescer.add(guard.finish())
             final = guard.final_text()
             if not final:
-                raise ProviderError("empty_reply", "the model ended its answer without any text")
+                raise ProviderError(
+                    ErrorCode.EMPTY_REPLY, "the model ended its answer without any text"
+                )
             return final
         if step == settings.SUPPORTBOT_MAX_TOOL_STEPS:
             break
@@ -380,13 +383,15 @@ def _check_finish(finish: str, calls: tuple[ToolCall, ...]) -> None:
     """A response cut by the token limit or the content filter is never a reply."""
     if finish == "length":
         raise ProviderError(
-            "length",
+            ErrorCode.LENGTH,
             f"the model's response hit max_completion_tokens "
             f"({settings.SUPPORTBOT_MAX_OUTPUT_TOKENS}) and was cut"
             + (" in the middle of a tool call" if not calls else ""),
         )
     if finish == "content_filter":
-        raise ProviderError("content_filter", "OpenAI's content filter stopped the response")
+        raise ProviderError(
+            ErrorCode.CONTENT_FILTER, "OpenAI's content filter stopped the response"
+        )
 
 
 async def _run_tool(setup: TurnSetup, state: TurnState, ctx: ToolContext, call: ToolCall) -> str:

@@ -73,6 +73,10 @@ class ErrorCode(StrEnum):
     BAD_REQUEST = "bad_request"
     BAD_RESPONSE = "bad_response"
     UNSUPPORTED = "unsupported"
+    # The response ended early (its finish_reason), or said nothing: never a reply.
+    LENGTH = "length"
+    CONTENT_FILTER = "content_filter"
+    EMPTY_REPLY = "empty_reply"
 
     @property
     def retryable(self) -> bool:

@@ -224,7 +224,7 @@ async def test_the_model_gets_the_photo_as_image_input_with_the_turn(chat, fake_
     reply = await socket.reply()
     assert reply["text"].startswith("I can see the crack")
     [request] = fake_openai.requests
-    content = request["messages"][-1]["content"]
+    content = request["messages"][-2]["content"]  # the last one is the session state
     assert content[0] == {"type": "text", "text": "My lamp arrived like this"}
     image = content[1]
     assert image["type"] == "image_url" and image["image_url"]["detail"] == "low"

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0003_read_receipts_and_suggested_questions'),
+        ('chat', '0005_conversation_language'),
     ]
 
     operations = [
