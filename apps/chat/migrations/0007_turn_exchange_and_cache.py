@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0005_conversation_language'),
+        ('chat', '0006_export_permission'),
     ]
 
     operations = [
