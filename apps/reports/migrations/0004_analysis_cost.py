@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reports', '0002_quality_reviews'),
+        ('reports', '0003_article_drafts'),
     ]
 
     operations = [
