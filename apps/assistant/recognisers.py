@@ -1,5 +1,5 @@
 """One recogniser each for what the customer types: an email address, a zip code, an
-order id, a request for a person, frustration, yes and no.
+order id, a request for a person, frustration and a yes.
 
 Plain rules, so they behave the same with or without a model. The offline
 assistant, escalation detection, the provenance check and the order tools all read
@@ -131,12 +131,7 @@ YES = re.compile(
         i\s+would|i'd\s+like\s+that|sounds\s+good|why\s+not|connect\s+me|let's\s+do\s+it
     )\b[\s!.,]*(?:please|thanks|thank\s+you)?[\s!.]*$"""
 )
-_NO = re.compile(r"(?i)^\s*(?:n|no|nope|nah|no\s+thanks?|not\s+now|i'm\s+fine|i\s+am\s+fine)\b")
 
 
 def is_yes(text: str) -> bool:
     return bool(YES.match(text)) or asks_for_human(text)
-
-
-def is_no(text: str) -> bool:
-    return bool(_NO.match(text))

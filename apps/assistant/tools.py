@@ -24,7 +24,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, get_type_hints
+from typing import Any, Literal, get_type_hints
 
 from pydantic import BaseModel, ValidationError
 
@@ -85,7 +85,6 @@ class ToolError(Exception):
     """A refusal the model should read and explain (not found, not allowed, bad input)."""
 
 
-Args = TypeVar("Args", bound=BaseModel)
 Handler = Callable[[ToolContext, Any], ToolResult]
 
 

@@ -13,7 +13,6 @@ from apps.assistant.recognisers import (
     email_in,
     frustration_score,
     is_frustrated,
-    is_no,
     is_yes,
     without_person_request,
 )
@@ -23,7 +22,6 @@ __all__ = [
     "email_in",
     "frustration_score",
     "is_frustrated",
-    "is_no",
     "is_yes",
     "wants_email",
     "without_person_request",

@@ -56,9 +56,6 @@ class LocalState:
                 return output
         return None
 
-    def called(self, name: str) -> bool:
-        return self.last_output(name) is not None
-
     @classmethod
     def from_request(cls, request: ModelRequest) -> LocalState:
         from apps.assistant.prompts import unwrap_untrusted

@@ -103,7 +103,6 @@ def test_each_kind_of_attack_is_flagged_with_its_category(category: str, text: s
     verdict = screen_input(text)
     assert verdict.tripwire, text
     assert category in verdict.categories
-    assert verdict.check == "input_screen"
     assert verdict.score >= 1.0
     assert verdict.reason.startswith("customer text matched")
 

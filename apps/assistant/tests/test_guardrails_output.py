@@ -38,10 +38,11 @@ def splits(text: str) -> list[list[str]]:
 def attack_texts() -> list[str]:
     rows = []
     for name in ("redteam.jsonl", "screen_tuning.jsonl", "screen_held_out.jsonl"):
-        path = DATA / name
-        if path.exists():
-            rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [row["text"] for row in rows if row.get("label", "attack") == "attack"]
+        path = DATA / name  # a missing corpus is an error, not fewer rows
+        rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    texts = [row["text"] for row in rows if row.get("label", "attack") == "attack"]
+    assert len(texts) >= 300, len(texts)
+    return texts
 
 
 # --- plain text ------------------------------------------------------------------
