@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
@@ -211,11 +211,7 @@ class QualityReviewAdmin(admin.ModelAdmin):
 
 
 def save_case_url(conversation_id: Any) -> str:
-    """Where "Save as test case" goes (empty until the saved cases exist)."""
-    try:
-        return reverse("reports:save_case", args=[conversation_id])
-    except NoReverseMatch:
-        return ""
+    return reverse("reports:save_case", args=[conversation_id])
 
 
 def _can_save_case(request: HttpRequest) -> bool:

@@ -339,3 +339,90 @@ class ArticleDraft(models.Model):
 
     def question_list(self) -> list[str]:
         return [q.strip() for q in self.questions.splitlines() if q.strip()]
+
+
+# --- Real chats as regression tests --------------------------------------------------------
+
+
+class SavedCase(models.Model):
+    """A regression test made from a real conversation: a simulated customer with its goal
+    and facts talks to the product (`manage.py evaluate --cases`), and the end must match."""
+
+    class Escalation(models.TextChoices):
+        NONE = "none", "No escalation"
+        ESCALATED = "escalated", "Handed to a person"
+        EITHER = "either", "Either"
+
+    name = models.CharField(max_length=120)
+    conversation = models.ForeignKey(
+        "chat.Conversation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="the real conversation this was saved from",
+    )
+    goal = models.TextField(help_text="What the customer wants, in their words.")
+    facts = models.TextField(
+        blank=True, default="", help_text="What the customer knows: name, email, zip, order ids."
+    )
+    behaviour = models.TextField(
+        blank=True, default="", help_text="How the customer behaves (optional)."
+    )
+    expected_actions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='The store changes that must be made, as [{"name": ..., "arguments": {...}}]; '
+        "the store's end state must equal replaying exactly these. [] means nothing changes.",
+    )
+    check_store = models.BooleanField(default=True, help_text="judge the store's end state")
+    escalation = models.CharField(
+        max_length=10, choices=Escalation.choices, default=Escalation.EITHER
+    )
+    must_include = models.TextField(
+        blank=True, default="", help_text="Phrases the assistant must say, one per line."
+    )
+    must_not_include = models.TextField(
+        blank=True, default="", help_text="Phrases the assistant must never say, one per line."
+    )
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "saved test case"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def scenario_id(self) -> str:
+        return f"case-{self.pk}"
+
+    @staticmethod
+    def lines(text: str) -> list[str]:
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+class SavedCaseRun(models.Model):
+    """One episode of a saved case in an evaluation run."""
+
+    case = models.ForeignKey(SavedCase, on_delete=models.CASCADE, related_name="runs")
+    passed = models.BooleanField()
+    failures = models.JSONField(default=list, blank=True, help_text="why it failed")
+    termination = models.CharField(max_length=20, blank=True, default="")
+    escalated = models.BooleanField(default=False)
+    turns = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    transcript = models.JSONField(default=list, blank=True)
+    label = models.CharField(max_length=80, blank=True, default="", help_text="the run's name")
+    ran_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-ran_at"]
+
+    def __str__(self) -> str:
+        return f"{self.case} {'passed' if self.passed else 'failed'} {self.ran_at:%Y-%m-%d %H:%M}"
