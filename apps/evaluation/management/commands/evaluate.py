@@ -30,7 +30,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.evaluation.report import build_report, one_line
-from apps.evaluation.scenarios import all_scenarios, select
+from apps.evaluation.scenarios import Scenario, all_scenarios, select
+from apps.reports.cases import CaseSpec, active_specs, do_record_case_runs, judge
 
 MANAGE = Path(settings.BASE_DIR) / "manage.py"
 
@@ -42,7 +43,18 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--split", choices=["train", "test", "all"], default="train")
+        parser.add_argument(
+            "--split",
+            choices=["train", "test", "all", "none"],
+            default="train",
+            help="the tau2-bench scenarios to run (none: only --cases)",
+        )
+        parser.add_argument(
+            "--cases",
+            action="store_true",
+            help="also run the saved test cases (real chats saved by managers, docs/quality.md)",
+        )
+        parser.add_argument("--label", default="", help="a name for this run's case results")
         parser.add_argument("--ids", default="", help="comma-separated scenario ids")
         parser.add_argument("--trials", type=int, default=1, help="trials per scenario (K)")
         parser.add_argument("--concurrency", type=int, default=1, help="worker processes")
@@ -79,17 +91,30 @@ class Command(BaseCommand):
             raise CommandError("--trials, --concurrency and --max-steps must be at least 1")
         ids = [part.strip() for part in options["ids"].split(",") if part.strip()]
         try:
-            scenarios = select(options["split"], ids or None)
+            scenarios = (
+                []
+                if options["split"] == "none" and not ids
+                else select("all" if options["split"] == "none" else options["split"], ids or None)
+            )
         except KeyError as exc:
             raise CommandError(str(exc.args[0])) from None
-        jobs = [
+        specs = active_specs() if options["cases"] else []
+        jobs: list[dict[str, Any]] = [
             {"task_id": scenario.id, "trial": trial}
             for trial in range(options["trials"])
             for scenario in scenarios
         ]
+        jobs += [
+            {"task_id": spec.id, "trial": trial, "case": spec.as_dict()}
+            for trial in range(options["trials"])
+            for spec in specs
+        ]
+        if not jobs:
+            raise CommandError("nothing to run: no scenarios selected and no active saved cases")
         config = {
             "split": options["split"] if not ids else "ids",
             "ids": [scenario.id for scenario in scenarios],
+            "cases": [spec.id for spec in specs],
             "trials": options["trials"],
             "concurrency": options["concurrency"],
             "agent_model": settings.SUPPORTBOT_MODEL,
@@ -108,6 +133,15 @@ class Command(BaseCommand):
         if options["out"]:
             Path(options["out"]).write_text(json.dumps(report, indent=2, ensure_ascii=False))
         self.stdout.write(one_line(report))
+        if specs:
+            do_record_case_runs(episodes, label=options["label"])
+            runs = [e for e in episodes if str(e["task_id"]).startswith("case-")]
+            passed = sum(1 for e in runs if e["passed"])
+            self.stdout.write(f"saved cases: {passed}/{len(runs)} episodes passed")
+            for episode in runs:
+                if not episode["passed"]:
+                    why = "; ".join(episode.get("failures") or []) or episode.get("error", "")
+                    self.stdout.write(f"  {episode['task_id']} failed: {why}")
 
     def _run_workers(
         self, jobs: list[dict[str, Any]], options: dict[str, Any], workdir: Path
@@ -242,13 +276,30 @@ def _work(options: dict[str, Any]) -> None:
     for index, job in enumerate(jobs):
         if index:
             load_store(reset=True)  # a fresh store for every episode
+        spec = CaseSpec.from_dict(job["case"]) if job.get("case") else None
+        scenario = (
+            Scenario(id=spec.id, instructions=spec.instructions, actions=tuple(spec.actions))
+            if spec is not None
+            else scenarios[job["task_id"]]
+        )
         result = asyncio.run(
             run_episode(
-                scenarios[job["task_id"]],
+                scenario,
                 trial=int(job["trial"]),
                 user_model=options["user_model"],
                 max_steps=options["max_steps"],
             )
         )
-        sys.stdout.write(json.dumps({"episode": result.as_dict()}) + "\n")
+        episode = result.as_dict()
+        if spec is not None:
+            # A saved case is judged by what its manager asked for, not the store alone.
+            failures = judge(
+                spec,
+                store_matches=bool(result.expected_hash)
+                and result.actual_hash == result.expected_hash,
+                escalated=result.escalated,
+                assistant_texts=[t["text"] for t in result.transcript if t["role"] == "assistant"],
+            )
+            episode.update(failures=failures, passed=not failures and not result.error)
+        sys.stdout.write(json.dumps({"episode": episode}) + "\n")
         sys.stdout.flush()

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('chat', '0006_export_permission'),
-        ('reports', '0003_article_drafts'),
+        ('reports', '0004_analysis_cost'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
