@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from apps.assistant.recognisers import EMAIL, ORDER_ID, ZIP, asks_for_human, is_no, is_yes
+from apps.assistant.recognisers import EMAIL, ORDER_ID, ZIP, asks_for_human, is_yes
 from apps.chat.models import Conversation, Message, PendingAction
 
 from .models import SavedCase, SavedCaseRun
@@ -91,7 +91,7 @@ def _says_what_they_want(text: str) -> bool:
     stripped = ZIP.sub(" ", EMAIL.sub(" ", text)).strip(" ,.!?")
     if len(stripped.split()) < 3:
         return False
-    return not (is_yes(text) or is_no(text))
+    return not is_yes(text)
 
 
 # --- What a worker plays and judges ----------------------------------------------------------
