@@ -360,6 +360,15 @@ for _proxy in SUPPORTBOT_TRUSTED_PROXIES:
         raise ImproperlyConfigured(
             f"SUPPORTBOT_TRUSTED_PROXIES must be IP addresses or networks, got {_proxy!r}"
         ) from None
+# Failed identity verifications, across conversations, before a cool-down: per
+# client address and per identity tried (zip with email or last name).
+SUPPORTBOT_VERIFY_FAILURES_PER_CLIENT = env_int(
+    "SUPPORTBOT_VERIFY_FAILURES_PER_CLIENT", 10, minimum=1
+)
+SUPPORTBOT_VERIFY_FAILURES_PER_IDENTITY = env_int(
+    "SUPPORTBOT_VERIFY_FAILURES_PER_IDENTITY", 5, minimum=1
+)
+SUPPORTBOT_VERIFY_COOLDOWN = env_int("SUPPORTBOT_VERIFY_COOLDOWN", 3600, minimum=60)  # seconds
 SUPPORTBOT_CONFIRM_TTL = env_int("SUPPORTBOT_CONFIRM_TTL", 600, minimum=10)  # seconds
 SUPPORTBOT_IDENTITY_SECRET = env_str("SUPPORTBOT_IDENTITY_SECRET")
 if PRODUCTION and not SUPPORTBOT_IDENTITY_SECRET:

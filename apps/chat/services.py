@@ -20,6 +20,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
@@ -40,6 +41,7 @@ from .models import (
 from .text import clean_text
 
 log = logging.getLogger(__name__)
+security_log = logging.getLogger("supportbot.security")
 
 # This process's identity for turn leases: a lease held by another id is live
 # while its heartbeat is fresh (SUPPORTBOT_TURN_LEASE_SECONDS).
@@ -365,32 +367,87 @@ def do_run_tool(spec: ToolSpec, ctx: ToolContext, args: BaseModel) -> ToolResult
     """Run a tool for the conversation (sync, in a DB thread) and record the identity
     outcome it reports: tools read and return, only the chat app writes the conversation.
 
-    The tool sees the conversation's current count of failed verifications; a
-    verification result binds the customer or counts one more failure."""
-    failures = (
-        Conversation.objects.filter(pk=ctx.conversation_id)
-        .values_list("verification_failures", flat=True)
-        .first()
-    )
-    result = spec.run(dataclasses.replace(ctx, verification_failures=failures or 0), args)
+    The tool sees the count of failed verifications: this conversation's, or the cap
+    itself while the client or the identity tried is cooling down from too many
+    failures in any conversation. A verification result binds the customer or counts
+    one more failure, on the conversation, the client and the identity."""
+    conversation = Conversation.objects.filter(pk=ctx.conversation_id).first()
+    failures = conversation.verification_failures if conversation is not None else 0
+    client = conversation.client_key if conversation is not None else ""
+    keys = _verification_keys(client, args)
+    if keys and any((cache.get(key) or 0) >= limit for key, limit in keys):
+        failures = max(failures, MAX_VERIFICATION_FAILURES)
+    result = spec.run(dataclasses.replace(ctx, verification_failures=failures), args)
     outcome = result.verification
     if outcome is not None:
         if outcome.customer_id is not None:
             do_bind_customer(ctx.conversation_id, outcome.customer_id, outcome.method)
         else:
-            do_record_verification_failure(ctx.conversation_id)
+            do_record_verification_failure(ctx.conversation_id, keys)
     return result
 
 
-def do_record_verification_failure(conversation_id: uuid.UUID | str) -> int:
-    """Count a failed verification attempt; returns the failures so far."""
+def _verification_keys(client: str, args: BaseModel) -> list[tuple[str, int]]:
+    """Failure counters for a verification attempt: the client, and the identity it
+    claimed (the zip code with the email or the last name), hashed."""
+    if not hasattr(args, "zip"):
+        return []
+    keys = [
+        (
+            f"verify-fail:client:{client or 'unknown'}",
+            settings.SUPPORTBOT_VERIFY_FAILURES_PER_CLIENT,
+        )
+    ]
+    zip_code = "".join(ch for ch in str(getattr(args, "zip", "") or "") if ch.isalnum())
+    who = str(getattr(args, "email", "") or getattr(args, "last_name", "") or "").strip().lower()
+    if zip_code:
+        identity = hashlib.sha256(f"{zip_code}|{who}".encode()).hexdigest()[:32]
+        keys.append(
+            (f"verify-fail:identity:{identity}", settings.SUPPORTBOT_VERIFY_FAILURES_PER_IDENTITY)
+        )
+    return keys
+
+
+def do_record_verification_failure(
+    conversation_id: uuid.UUID | str, keys: list[tuple[str, int]] | None = None
+) -> int:
+    """Count a failed verification attempt on the conversation and on each counter in
+    `keys` (kept for SUPPORTBOT_VERIFY_COOLDOWN seconds); the attempt is logged, and
+    staff are alerted when a counter reaches its cap. Returns the conversation's count."""
+    from .signals import verification_locked
+
     with transaction.atomic():
         Conversation.objects.filter(pk=conversation_id).update(
             verification_failures=F("verification_failures") + 1
         )
-        return Conversation.objects.values_list("verification_failures", flat=True).get(
+        failures = Conversation.objects.values_list("verification_failures", flat=True).get(
             pk=conversation_id
         )
+    cooldown = settings.SUPPORTBOT_VERIFY_COOLDOWN
+    for key, limit in keys or []:
+        cache.add(key, 0, timeout=cooldown)
+        try:
+            count = cache.incr(key)
+        except ValueError:
+            cache.set(key, 1, timeout=cooldown)
+            count = 1
+        if count == limit:
+            security_log.warning(
+                "verification locked: %s reached %s failures (conversation %s)",
+                key,
+                limit,
+                conversation_id,
+            )
+            verification_locked.send(
+                sender=Conversation, conversation_id=conversation_id, key=key, failures=count
+            )
+    security_log.info(
+        "verification failed: conversation %s, attempt %s, %s",
+        conversation_id,
+        failures,
+        ", ".join(key for key, _ in keys or []),
+    )
+    return failures
 
 
 # --- Turn leases ----------------------------------------------------------------

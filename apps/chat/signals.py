@@ -12,3 +12,6 @@ conversation_closed = Signal()
 conversation_closing = Signal()
 # sender=Conversation, conversation_id=..., episode=N
 conversation_reopened = Signal()
+# sender=Conversation, conversation_id=..., key=<counter>, failures=N: verification
+# failures for one client or one claimed identity reached the cap (staff are told).
+verification_locked = Signal()
