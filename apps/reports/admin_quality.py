@@ -137,7 +137,7 @@ class CriterionScoreInline(admin.TabularInline):
 
 @admin.register(QualityReview)
 class QualityReviewAdmin(admin.ModelAdmin):
-    list_display = ("conversation", "score_text", "criteria", "source", "reviewed_at")
+    list_display = ("short_id", "score_text", "criteria", "source", "reviewed_at", "conversation")
     list_filter = (LowScoreFilter, LowCriterionFilter, VerdictFilter, "source", "status")
     list_select_related = ("conversation",)
     ordering = ("-reviewed_at",)
@@ -169,6 +169,10 @@ class QualityReviewAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm("reports.judge_qualityreview")
+
+    @admin.display(description="review")
+    def short_id(self, obj: QualityReview) -> str:
+        return str(obj.conversation_id)[:8]
 
     @admin.display(description="conversation")
     def conversation(self, obj: QualityReview) -> str:

@@ -11,6 +11,7 @@ from django.db.models.functions import TruncDate
 
 from .dashboard import day_bounds
 from .models import CriterionScore, QualityReview, RubricCriterion
+from .quality import ensure_rubric
 
 
 @dataclass
@@ -88,6 +89,7 @@ def compute_quality(start: date, end: date) -> QualityFigures:
     counts: dict[str, dict[int | None, int]] = {}
     for cell in distribution:
         counts.setdefault(cell["key"], {})[cell["score"]] = cell["n"]
+    ensure_rubric()
     for criterion in RubricCriterion.objects.all():
         row = summary.get(criterion.key)
         if row is None and not criterion.active:
