@@ -51,6 +51,18 @@ class OperatorPolicy(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
 
+    # What a version says (the rest is bookkeeping): copied into every new version.
+    RULE_FIELDS = (
+        "store_name",
+        "voice",
+        "business_hours",
+        "refund_rules",
+        "topics_to_avoid",
+        "extra",
+        "identity_rule",
+        "handoff_rule",
+    )
+
     class Meta:
         ordering = ["-version"]
         verbose_name_plural = "operator policies"

@@ -53,15 +53,22 @@ class EpisodeResult:
         return asdict(self)
 
 
+def use_policy(fields: dict[str, Any]) -> None:
+    """Publish these operator policy fields as the store's current version (a policy
+    trial runs the same episodes under the current and a proposed policy)."""
+    current = OperatorPolicy.current()
+    values = {name: getattr(current, name) for name in OperatorPolicy.RULE_FIELDS}
+    values.update({k: v for k, v in fields.items() if k in OperatorPolicy.RULE_FIELDS})
+    OperatorPolicy.objects.create(version=current.version + 1, **values)
+
+
 def use_tau2_identity_policy() -> None:
-    """The store's operator policy, with tau2-bench retail's identity rule."""
+    """The store's operator policy (its other rules kept), with tau2-bench retail's
+    identity rule."""
     current = OperatorPolicy.current()
     if current.pk and current.identity_rule == OperatorPolicy.IdentityRule.EMAIL_OR_NAME_ZIP:
         return
-    OperatorPolicy.objects.create(
-        version=current.version + 1,
-        identity_rule=OperatorPolicy.IdentityRule.EMAIL_OR_NAME_ZIP,
-    )
+    use_policy({"identity_rule": OperatorPolicy.IdentityRule.EMAIL_OR_NAME_ZIP})
 
 
 async def run_episode(

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 # The quality loop's pages register themselves on import.
-from . import admin_cases, admin_gaps, admin_quality  # noqa: F401
+from . import admin_cases, admin_gaps, admin_policy, admin_quality  # noqa: F401
 from .models import AnalysisBatch, ConversationAnalysis, StaffAuditEvent, TranscriptDelivery
 
 

@@ -426,3 +426,36 @@ class SavedCaseRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case} {'passed' if self.passed else 'failed'} {self.ran_at:%Y-%m-%d %H:%M}"
+
+
+class PolicyTrial(models.Model):
+    """A proposed operator policy tried before it is published: the saved cases and the
+    tau2-bench train split run under the current policy and under the proposed one."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    proposed = models.JSONField(help_text="the proposed policy's fields")
+    based_on_version = models.PositiveIntegerField(default=0)
+    split = models.CharField(max_length=10, default="train")
+    ids = models.JSONField(default=list, blank=True, help_text="tau2 task ids (empty: the split)")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+    published_version = models.PositiveIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "policy trial"
+
+    def __str__(self) -> str:
+        return f"Policy trial {self.pk} ({self.status})"

@@ -65,3 +65,11 @@ def poll_review_batches_task() -> int:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def find_knowledge_gaps_task() -> int:
     return len(gaps.do_find_gaps().drafts)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def run_policy_trial_task(trial_id: int) -> str:
+    from . import policy_trials
+
+    trial = policy_trials.do_run_policy_trial(trial_id)
+    return trial.status if trial is not None else "gone"

@@ -55,6 +55,11 @@ class Command(BaseCommand):
             help="also run the saved test cases (real chats saved by managers, docs/quality.md)",
         )
         parser.add_argument("--label", default="", help="a name for this run's case results")
+        parser.add_argument(
+            "--policy",
+            default="",
+            help="a JSON file of operator policy fields to run under (a policy trial)",
+        )
         parser.add_argument("--ids", default="", help="comma-separated scenario ids")
         parser.add_argument("--trials", type=int, default=1, help="trials per scenario (K)")
         parser.add_argument("--concurrency", type=int, default=1, help="worker processes")
@@ -98,6 +103,11 @@ class Command(BaseCommand):
             )
         except KeyError as exc:
             raise CommandError(str(exc.args[0])) from None
+        if options["policy"]:
+            try:
+                json.loads(Path(options["policy"]).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise CommandError(f"--policy: {exc}") from None
         specs = active_specs() if options["cases"] else []
         jobs: list[dict[str, Any]] = [
             {"task_id": scenario.id, "trial": trial}
@@ -177,6 +187,8 @@ class Command(BaseCommand):
                     options["user_model"],
                     "--max-steps",
                     str(options["max_steps"]),
+                    "--policy",
+                    options["policy"],
                 ],
                 env=_worker_env(database),
                 stdout=subprocess.PIPE,
@@ -268,11 +280,13 @@ def _prepare(path: str) -> None:
 
 
 def _work(options: dict[str, Any]) -> None:
-    from apps.evaluation.episode import run_episode
+    from apps.evaluation.episode import run_episode, use_policy
     from apps.orders.loader import load_store
 
     scenarios = all_scenarios()
     jobs = json.loads(options["jobs"] or "[]")
+    if options["policy"]:
+        use_policy(json.loads(Path(options["policy"]).read_text(encoding="utf-8")))
     for index, job in enumerate(jobs):
         if index:
             load_store(reset=True)  # a fresh store for every episode
