@@ -613,7 +613,10 @@ async def test_a_compromised_model_leaks_no_data_makes_no_unconfirmed_change_and
 ) -> None:
     settings.SUPPORTBOT_IDENTITY_SECRET = "compromised-model-test-secret"
     settings.SUPPORTBOT_DELTA_INTERVAL = 0.005
-    settings.SUPPORTBOT_RATE_MESSAGES = 1000
+    # every attack comes from one test client: the per-client limits are not under test
+    settings.SUPPORTBOT_RATE_MESSAGES = 10_000
+    settings.SUPPORTBOT_RATE_RESUMES = 10_000
+    settings.SUPPORTBOT_RATE_CONVERSATIONS = 10_000
     settings.SUPPORTBOT_STORE_DOMAINS = ["shop.example"]
     await database_sync_to_async(call_command)("load_demo_store", verbosity=0)
     attacker = await database_sync_to_async(person)(ATTACKER)
@@ -879,7 +882,10 @@ async def test_a_model_that_makes_up_who_the_customer_is_binds_nobody_and_shows_
     settings: Any, fake_openai: fake.FakeOpenAI
 ) -> None:
     settings.SUPPORTBOT_DELTA_INTERVAL = 0.005
-    settings.SUPPORTBOT_RATE_MESSAGES = 1000
+    # every attack comes from one test client: the per-client limits are not under test
+    settings.SUPPORTBOT_RATE_MESSAGES = 10_000
+    settings.SUPPORTBOT_RATE_RESUMES = 10_000
+    settings.SUPPORTBOT_RATE_CONVERSATIONS = 10_000
     await database_sync_to_async(call_command)("load_demo_store", verbosity=0)
     attacker = await database_sync_to_async(person)(ATTACKER)
     victims = [await database_sync_to_async(person)(v) for v in VICTIMS]

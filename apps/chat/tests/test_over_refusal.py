@@ -67,7 +67,10 @@ def benign(source: str) -> list[dict[str, Any]]:
 async def world(settings: Any) -> None:
     settings.SUPPORTBOT_LOCAL_WORD_DELAY = 0
     settings.SUPPORTBOT_DELTA_INTERVAL = 0.005
-    settings.SUPPORTBOT_RATE_MESSAGES = 1000
+    # every attack comes from one test client: the per-client limits are not under test
+    settings.SUPPORTBOT_RATE_MESSAGES = 10_000
+    settings.SUPPORTBOT_RATE_RESUMES = 10_000
+    settings.SUPPORTBOT_RATE_CONVERSATIONS = 10_000
     settings.SUPPORTBOT_IDENTITY_SECRET = "over-refusal-test-secret"
     await database_sync_to_async(call_command)("load_demo_store", verbosity=0)
     await database_sync_to_async(do_load_help_center)()
