@@ -19,7 +19,9 @@ COMMAND = re.compile(r"(?:python|\$\(PY\)) manage\.py ([a-z_]+)([^`\n]*)")
 PLACEHOLDERS = {"SCENARIOS.json": "{scenarios}", "report.json": "{tmp}/report.json"}
 # Arguments a command gets only here, to keep the suite fast (the full runs are the
 # commands' own tests and figures).
-FASTER = {"redteam": ["--limit", "1"], "runserver": None}
+# `evaluate` needs a model (it says so without one); apps/evaluation and the saved-case
+# tests run it against the fake server.
+FASTER = {"redteam": ["--limit", "1"], "runserver": None, "evaluate": None}
 MAKE_VARIABLES = {"$(HOST)": "127.0.0.1", "$(PORT)": "8000", "$(HOST):$(PORT)": "127.0.0.1:8000"}
 
 

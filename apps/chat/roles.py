@@ -66,6 +66,8 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "reports.add_savedcase",
         "reports.change_savedcase",
         "reports.delete_savedcase",
+        "reports.view_policytrial",
+        "reports.change_policytrial",
     ],
 }
 

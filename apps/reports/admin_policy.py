@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
@@ -94,12 +95,6 @@ class PolicyTrialAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.has_perm("assistant.change_operatorpolicy")
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.has_perm("assistant.change_operatorpolicy")
-
     @admin.display(description="τ² train, before")
     def tau2_before(self, obj: PolicyTrial) -> str:
         return policy_trials.rate(obj.before, "tau2")
@@ -129,6 +124,8 @@ class PolicyTrialAdmin(admin.ModelAdmin):
 
     def response_change(self, request: HttpRequest, obj: PolicyTrial) -> HttpResponse:
         if "_publish" in request.POST:
+            if not request.user.has_perm("assistant.change_operatorpolicy"):
+                raise PermissionDenied
             try:
                 policy = policy_trials.do_publish_trial(obj.pk, user=request.user)
             except ValueError as exc:
