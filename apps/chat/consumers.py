@@ -17,7 +17,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from pydantic import ValidationError
 
-from . import engine, services
+from . import engine, ownership, services
 from .asyncdb import in_db_thread
 from .frames import (
     FRAME_TYPES,
@@ -37,6 +37,7 @@ from .frames import (
 from .models import Conversation, Message, group_for, staff_group_for
 from .ratelimit import check_rate, scope_client
 from .services import ChatError
+from .signals import customer_message_stored, send_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         engine.kick(self.conversation_id)
 
     async def cmd_end(self) -> None:
-        await in_db_thread(services.do_close_conversation)(self.conversation_id, reason="customer")
+        await in_db_thread(ownership.do_close_conversation)(self.conversation_id, reason="customer")
 
     async def cmd_rate(self, frame: RateFrame) -> None:
         await in_db_thread(services.check_rate_conversation)(
@@ -257,9 +258,5 @@ def _current_agent_name(conversation: Conversation) -> str | None:
 
 
 def _after_customer_message(conversation_id: uuid.UUID) -> None:
-    """Hooks for other apps on each customer message (escalations: queue notices)."""
-    try:
-        from apps.escalations.services import on_customer_message
-    except ImportError:
-        return
-    on_customer_message(conversation_id)
+    """Tell other apps of each customer message (escalations: queue notices)."""
+    send_on_commit(customer_message_stored, conversation_id)

@@ -53,6 +53,7 @@ from apps.assistant.tools import Citation, ToolContext, ToolError, get_tool, too
 from . import history, services
 from .asyncdb import in_db_thread
 from .models import Conversation, Message, Turn, group_for
+from .signals import handoff_offered, send_on_commit, turn_failed
 
 log = logging.getLogger(__name__)
 
@@ -469,12 +470,7 @@ def _truncate(text: str) -> str:
 
 def _begin_turn(conversation_id: uuid.UUID) -> TurnSetup | None:
     with transaction.atomic():
-        conversation = (
-            Conversation.objects.select_for_update(of=("self",))
-            .select_related("customer")
-            .filter(pk=conversation_id)
-            .first()
-        )
+        conversation = Conversation.objects.lock(conversation_id, "customer")
         if conversation is None or not conversation.owes_bot_turn():
             return None
         latest_customer = Message.objects.latest_customer_seq(conversation.pk)
@@ -624,7 +620,8 @@ def _store_final(
     """Store the reply only if the bot owned the conversation throughout the turn
     (re-checked under the conversation's row lock, which every hand-off takes too)."""
     with transaction.atomic():
-        Conversation.objects.select_for_update().get(pk=conversation_id)
+        if Conversation.objects.lock(conversation_id) is None:
+            return False
         if not Turn.objects.filter(pk=turn_id, status=Turn.Status.RUNNING).exists():
             # Another process took this turn for dead (the lease lapsed while this one
             # stalled) and answers it again: one reply only.
@@ -729,25 +726,14 @@ async def _fail(
         setup.ctx.conversation_id,
         {"type": "error", "code": code, "message": text, "turn_id": str(state.turn_id)},
     )
-    # Repeated provider failures hand the conversation to a person.
-    await _escalation_hook("on_turn_failed", setup.ctx.conversation_id, code=code)
+    # Repeated provider failures hand the conversation to a person (the
+    # escalations app listens).
+    await in_db_thread(send_on_commit)(turn_failed, setup.ctx.conversation_id, code=code)
 
 
 async def _offer_human(conversation_id: uuid.UUID, *, reason: str) -> None:
-    """A cap was hit: hand off to a person (apps.escalations decides how)."""
-    await _escalation_hook("do_offer_handoff", conversation_id, reason=reason)
-
-
-async def _escalation_hook(name: str, conversation_id: uuid.UUID, **kwargs: Any) -> None:
-    # The escalation app builds on the chat app, not the other way round: it is
-    # looked up at run time so the chat works without it.
-    try:
-        from apps.escalations import services as escalations
-    except ImportError:
-        return
-    hook = getattr(escalations, name, None)
-    if hook is not None:
-        await in_db_thread(hook)(conversation_id, **kwargs)
+    """A cap was hit: offer a person (the escalations app listens and decides how)."""
+    await in_db_thread(send_on_commit)(handoff_offered, conversation_id, reason=reason)
 
 
 def _start_model_screen(provider: Provider, texts: list[str]) -> asyncio.Task[Any] | None:

@@ -11,6 +11,16 @@ from django.db.models import Q
 from apps.assistant.costs import cached_share
 
 
+class ConversationQuerySet(models.QuerySet["Conversation"]):
+    def lock(self, conversation_id: Any, *related: str) -> Conversation | None:
+        """The conversation's row, locked until the transaction ends (None if it is gone).
+
+        Every change of owner, the final reply of a turn and the recovery of interrupted
+        turns take this lock, so of two of them only one sees the row at a time."""
+        rows = self.select_for_update(of=("self",)).filter(pk=conversation_id)
+        return rows.select_related(*related).first() if related else rows.first()
+
+
 class Conversation(models.Model):
     class Status(models.TextChoices):
         BOT = "bot", "Assistant"
@@ -58,6 +68,8 @@ class Conversation(models.Model):
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ConversationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -560,7 +560,9 @@ def do_recover_interrupted_turns(conversation_id: uuid.UUID | str) -> int:
     count = 0
     for turn in Turn.objects.filter(conversation_id=conversation_id, status=Turn.Status.RUNNING):
         with transaction.atomic():
-            conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+            conversation = Conversation.objects.lock(conversation_id)
+            if conversation is None:
+                return count
             changed = Turn.objects.filter(pk=turn.pk, status=Turn.Status.RUNNING).update(
                 status=Turn.Status.INTERRUPTED,
                 finished_at=now,
@@ -754,49 +756,6 @@ def _refusal_text(data: Any) -> str:
 
 # --- Life cycle -------------------------------------------------------------------
 
-CLOSE_TEXT = {
-    "customer": "You ended the chat.",
-    "agent": "The support team closed this conversation.",
-    "idle": "This conversation was closed after a period of inactivity.",
-}
-
-
-def do_close_conversation(
-    conversation_id: uuid.UUID | str, *, reason: str, actor_id: int | None = None
-) -> bool:
-    """Close the conversation (customer, agent or idle sweep). False if already closed."""
-    from .signals import conversation_closed, conversation_closing
-
-    now = timezone.now()
-    with transaction.atomic():
-        closed = (
-            Conversation.objects.filter(pk=conversation_id)
-            .exclude(status=Conversation.Status.CLOSED)
-            .update(status=Conversation.Status.CLOSED, closed_at=now, close_reason=reason)
-        )
-        if closed != 1:
-            return False
-        PendingAction.objects.filter(
-            conversation_id=conversation_id, status=PendingAction.Status.PENDING
-        ).update(status=PendingAction.Status.EXPIRED, decided_at=now)
-        do_append_event(
-            conversation_id,
-            kind=Message.Kind.HANDOFF,
-            role=Message.Role.SYSTEM,
-            text=CLOSE_TEXT.get(reason, "This conversation was closed."),
-            metadata={"state": "closed", "reason": reason, "csat": True},
-            author_id=actor_id,
-        )
-        conversation_closing.send(
-            sender=Conversation, conversation_id=conversation_id, reason=reason
-        )
-        transaction.on_commit(
-            lambda: conversation_closed.send(
-                sender=Conversation, conversation_id=conversation_id, reason=reason
-            )
-        )
-    return True
-
 
 def do_reopen_conversation(conversation_id: uuid.UUID | str) -> bool:
     """A customer writing to a closed conversation starts a new episode: the bot's
@@ -805,8 +764,8 @@ def do_reopen_conversation(conversation_id: uuid.UUID | str) -> bool:
     from .signals import conversation_reopened
 
     with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
-        if conversation.status != Conversation.Status.CLOSED:
+        conversation = Conversation.objects.lock(conversation_id)
+        if conversation is None or conversation.status != Conversation.Status.CLOSED:
             return False
         summary = episode_summary(conversation)
         episode = conversation.episode + 1

@@ -29,7 +29,8 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from apps.chat.models import Conversation, Message, Turn
-from apps.chat.services import do_append_event, do_close_conversation
+from apps.chat.ownership import do_announce, do_close_conversation, do_move
+from apps.chat.services import do_append_event
 from apps.chat.text import clean_text
 from apps.outbox.services import enqueue
 
@@ -317,12 +318,7 @@ def do_escalate(
     closed conversation is not escalated (None).
     """
     with transaction.atomic():
-        conversation = (
-            Conversation.objects.select_for_update(of=("self",))
-            .select_related("customer")
-            .filter(pk=conversation_id)
-            .first()
-        )
+        conversation = Conversation.objects.lock(conversation_id, "customer")
         if conversation is None:
             return None, False
         existing = open_escalation(conversation.pk)
@@ -330,10 +326,7 @@ def do_escalate(
             return existing, False
         if conversation.status != Conversation.Status.BOT:
             return None, False
-        moved = Conversation.objects.filter(
-            pk=conversation.pk, status=Conversation.Status.BOT
-        ).update(status=Conversation.Status.QUEUED, updated_at=timezone.now())
-        if moved != 1:
+        if not do_move(conversation.pk, Conversation.Status.BOT, Conversation.Status.QUEUED):
             return None, False
         escalation = Escalation.objects.create(
             conversation=conversation,
@@ -351,12 +344,12 @@ def do_escalate(
         HandoffOffer.objects.filter(
             conversation=conversation, status=HandoffOffer.Status.OPEN
         ).update(status=HandoffOffer.Status.ACCEPTED)
-        do_append_event(
+        do_announce(
             conversation.pk,
-            kind=Message.Kind.HANDOFF,
-            role=Message.Role.SYSTEM,
-            text=QUEUED_TEXT.format(position=position),
-            metadata={"state": "queued", "position": position, "escalation_id": escalation.pk},
+            "queued",
+            QUEUED_TEXT.format(position=position),
+            position=position,
+            escalation_id=escalation.pk,
         )
         publish_console("created", escalation)
         escalation_id = escalation.pk
@@ -434,17 +427,13 @@ JOINED_TEXT = "{name} from our support team joined the chat."
 
 
 def _announce_join(escalation: Escalation, agent: Any) -> None:
-    do_append_event(
+    do_announce(
         escalation.conversation_id,
-        kind=Message.Kind.HANDOFF,
-        role=Message.Role.SYSTEM,
-        text=JOINED_TEXT.format(name=agent_name(agent)),
-        metadata={
-            "state": "agent_joined",
-            "agent_name": agent_name(agent),
-            "escalation_id": escalation.pk,
-        },
+        "agent_joined",
+        JOINED_TEXT.format(name=agent_name(agent)),
         author_id=agent.pk,
+        agent_name=agent_name(agent),
+        escalation_id=escalation.pk,
     )
 
 
@@ -467,10 +456,9 @@ def check_claim(escalation_id: int, agent: Any) -> Escalation:
                 "taken", f"Already taken by {who}." if taken.is_open else "No longer waiting."
             )
         escalation = Escalation.objects.get(pk=escalation_id)
-        moved = Conversation.objects.filter(
-            pk=escalation.conversation_id, status=Conversation.Status.QUEUED
-        ).update(status=Conversation.Status.AGENT, updated_at=now)
-        if moved != 1:
+        if not do_move(
+            escalation.conversation_id, Conversation.Status.QUEUED, Conversation.Status.AGENT
+        ):
             # The customer closed the chat meanwhile: the exception undoes the claim.
             raise EscalationError("not_available", "This conversation is no longer waiting.")
         _log(escalation, "claimed", actor=agent)
@@ -489,19 +477,11 @@ def check_take_over(conversation_id: uuid.UUID | str, agent: Any) -> Escalation:
         raise EscalationError("taken", f"Already with {agent_name(queued.claimed_by)}.")
     with transaction.atomic():
         _check_capacity(agent)
-        conversation = (
-            Conversation.objects.select_for_update(of=("self",))
-            .select_related("customer")
-            .filter(pk=conversation_id)
-            .first()
-        )
+        conversation = Conversation.objects.lock(conversation_id, "customer")
         if conversation is None:
             raise EscalationError("not_found", "No such conversation.")
         now = timezone.now()
-        moved = Conversation.objects.filter(
-            pk=conversation.pk, status=Conversation.Status.BOT
-        ).update(status=Conversation.Status.AGENT, updated_at=now)
-        if moved != 1:
+        if not do_move(conversation.pk, Conversation.Status.BOT, Conversation.Status.AGENT):
             raise EscalationError("not_available", "This conversation is not with the assistant.")
         escalation = Escalation.objects.create(
             conversation=conversation,
@@ -571,9 +551,9 @@ def check_transfer(conversation_id: uuid.UUID | str, agent: Any, to: Any | None)
                 pk=escalation.pk, status=Escalation.Status.CLAIMED, claimed_by=holder
             ).update(status=Escalation.Status.QUEUED, claimed_by=None, claimed_at=None)
             if moved == 1:
-                moved = Conversation.objects.filter(
-                    pk=conversation_id, status=Conversation.Status.AGENT
-                ).update(status=Conversation.Status.QUEUED, updated_at=now)
+                moved = do_move(
+                    conversation_id, Conversation.Status.AGENT, Conversation.Status.QUEUED
+                )
         if moved != 1:
             raise EscalationError("not_available", "This conversation changed meanwhile.")
         escalation.refresh_from_db()
@@ -587,28 +567,24 @@ def check_transfer(conversation_id: uuid.UUID | str, agent: Any, to: Any | None)
         _discard_suggestions(conversation_id, holder)
         name = agent_name(agent)
         if to is not None:
-            do_append_event(
+            do_announce(
                 conversation_id,
-                kind=Message.Kind.HANDOFF,
-                role=Message.Role.SYSTEM,
-                text=TRANSFERRED_TEXT.format(name=name, to=agent_name(to)),
-                metadata={
-                    "state": "agent_joined",
-                    "agent_name": agent_name(to),
-                    "escalation_id": escalation.pk,
-                    "transferred_from": name,
-                },
+                "agent_joined",
+                TRANSFERRED_TEXT.format(name=name, to=agent_name(to)),
                 author_id=agent.pk,
+                agent_name=agent_name(to),
+                escalation_id=escalation.pk,
+                transferred_from=name,
             )
         else:
             position = queue_position(escalation)
-            do_append_event(
+            do_announce(
                 conversation_id,
-                kind=Message.Kind.HANDOFF,
-                role=Message.Role.SYSTEM,
-                text=REQUEUED_TEXT.format(name=name, position=position),
-                metadata={"state": "queued", "position": position, "escalation_id": escalation.pk},
+                "queued",
+                REQUEUED_TEXT.format(name=name, position=position),
                 author_id=agent.pk,
+                position=position,
+                escalation_id=escalation.pk,
             )
         publish_console(
             "transferred" if to is not None else "requeued",
@@ -641,10 +617,8 @@ def do_agent_message(conversation_id: uuid.UUID | str, agent: Any, text: str) ->
         raise EscalationError("too_long", "That message is too long.")
     with transaction.atomic():
         escalation = _held_by(conversation_id, agent)
-        locked = Conversation.objects.select_for_update().filter(
-            pk=conversation_id, status=Conversation.Status.AGENT
-        )
-        if not locked.exists():
+        locked = Conversation.objects.lock(conversation_id)
+        if locked is None or locked.status != Conversation.Status.AGENT:
             raise EscalationError("not_available", "This conversation is not with you.")
         message = do_append_event(
             conversation_id,
@@ -697,15 +671,14 @@ def do_hand_back(conversation_id: uuid.UUID | str, agent: Any) -> Escalation:
         pending = Message.objects.latest_customer_seq(conversation_id) > max(
             handled, Conversation.objects.get(pk=conversation_id).answered_seq
         )
-        moved = Conversation.objects.filter(
-            pk=conversation_id, status=Conversation.Status.AGENT
-        ).update(
-            status=Conversation.Status.BOT,
+        moved = do_move(
+            conversation_id,
+            Conversation.Status.AGENT,
+            Conversation.Status.BOT,
             answered_seq=Greatest(F("answered_seq"), handled),
             turn_requested=False,
-            updated_at=timezone.now(),
         )
-        if moved != 1:
+        if not moved:
             raise EscalationError("not_available", "This conversation is not with an agent.")
         now = timezone.now()
         Escalation.objects.filter(pk=escalation.pk).update(
@@ -713,19 +686,15 @@ def do_hand_back(conversation_id: uuid.UUID | str, agent: Any) -> Escalation:
         )
         _log(escalation, "returned", actor=agent)
         _discard_suggestions(conversation_id, agent)
-        do_append_event(
+        do_announce(
             conversation_id,
-            kind=Message.Kind.HANDOFF,
-            role=Message.Role.SYSTEM,
-            text=(RETURNED_TEXT if pending else RETURNED_NOTHING_PENDING_TEXT).format(
+            "returned_to_bot",
+            (RETURNED_TEXT if pending else RETURNED_NOTHING_PENDING_TEXT).format(
                 name=agent_name(agent)
             ),
-            metadata={
-                "state": "returned_to_bot",
-                "agent_name": agent_name(agent),
-                "pending": pending,
-            },
             author_id=agent.pk,
+            agent_name=agent_name(agent),
+            pending=pending,
         )
         publish_console("returned", escalation)
     return escalation
@@ -854,7 +823,7 @@ def do_offer_handoff(
     the question, so no extra text), and here on a frustration signal.
     """
     with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().filter(pk=conversation_id).first()
+        conversation = Conversation.objects.lock(conversation_id)
         if conversation is None or conversation.status != Conversation.Status.BOT:
             return None
         HandoffOffer.objects.filter(
@@ -1289,10 +1258,9 @@ def do_requeue_stranded(escalation_id: int) -> bool:
         if escalation is None or not _stranded(escalation, timezone.now()):
             return False
         holder = escalation.claimed_by
-        moved = Conversation.objects.filter(
-            pk=escalation.conversation_id, status=Conversation.Status.AGENT
-        ).update(status=Conversation.Status.QUEUED, updated_at=timezone.now())
-        if moved != 1:
+        if not do_move(
+            escalation.conversation_id, Conversation.Status.AGENT, Conversation.Status.QUEUED
+        ):
             return False
         Escalation.objects.filter(pk=escalation.pk).update(
             status=Escalation.Status.QUEUED, claimed_by=None, claimed_at=None
@@ -1302,12 +1270,12 @@ def do_requeue_stranded(escalation_id: int) -> bool:
         _log(escalation, "requeued", reason="agent_unavailable", **{"from": name})
         _discard_suggestions(escalation.conversation_id, holder)
         position = queue_position(escalation)
-        do_append_event(
+        do_announce(
             escalation.conversation_id,
-            kind=Message.Kind.HANDOFF,
-            role=Message.Role.SYSTEM,
-            text=STRANDED_TEXT.format(name=name, position=position),
-            metadata={"state": "queued", "position": position, "escalation_id": escalation.pk},
+            "queued",
+            STRANDED_TEXT.format(name=name, position=position),
+            position=position,
+            escalation_id=escalation.pk,
         )
         publish_console("requeued", escalation, by=name, reason="agent_unavailable")
     return True

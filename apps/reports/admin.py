@@ -9,8 +9,15 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-# The quality loop's pages register themselves on import.
-from . import admin_cases, admin_gaps, admin_policy, admin_quality  # noqa: F401
+# These register themselves on import: the conversation review (on chat's Conversation,
+# it reads reports' analyses), saved cases, policy trials and the quality loop's pages.
+from . import (  # noqa: F401
+    admin_cases,
+    admin_conversations,
+    admin_gaps,
+    admin_policy,
+    admin_quality,
+)
 from .models import AnalysisBatch, ConversationAnalysis, StaffAuditEvent, TranscriptDelivery
 
 

@@ -20,7 +20,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from apps.chat.models import Conversation, Message, PendingAction, Turn
-from apps.chat.services import do_close_conversation
+from apps.chat.ownership import do_close_conversation
 
 from .models import StaffAuditEvent, TranscriptDelivery
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
+from apps.chat import ownership
 from apps.chat import services as chat_services
 from apps.chat.models import Conversation
 from apps.orders.models import Customer
@@ -114,7 +115,7 @@ def a_closed_conversation_during_the_outage(customer: Customer) -> str:
     Conversation.objects.filter(pk=conversation.pk).update(customer=customer)
     chat_services.do_append_event(conversation.pk, role="customer", text="where is my order?")
     chat_services.do_append_event(conversation.pk, role="assistant", text="It ships today.")
-    assert chat_services.do_close_conversation(conversation.pk, reason="customer")
+    assert ownership.do_close_conversation(conversation.pk, reason="customer")
     return str(conversation.pk)
 
 

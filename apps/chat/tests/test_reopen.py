@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from apps.chat import services
+from apps.chat import ownership, services
 from apps.chat.models import Conversation, Message
 from apps.chat.roles import MANAGERS, ensure_groups
 
@@ -22,7 +22,7 @@ def closed_and_rated() -> Conversation:
     services.do_store_customer_message(
         conversation.pk, client_id=uuid.uuid4(), text="Where is my order #W2378156?"
     )
-    services.do_close_conversation(conversation.pk, reason="customer")
+    ownership.do_close_conversation(conversation.pk, reason="customer")
     services.check_rate_conversation(conversation.pk, 4, "quick")
     return conversation
 

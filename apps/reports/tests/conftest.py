@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from apps.chat import services
+from apps.chat import ownership, services
 from apps.chat.models import Conversation, Message, Turn
 from apps.chat.roles import AGENTS, MANAGERS, ensure_groups
 from apps.orders.models import Customer
@@ -145,7 +145,7 @@ class ConversationBuilder:
         )
 
     def close(self, reason: str = "customer", csat: int | None = None) -> Conversation:
-        services.do_close_conversation(self.conversation.pk, reason=reason)
+        ownership.do_close_conversation(self.conversation.pk, reason=reason)
         Conversation.objects.filter(pk=self.conversation.pk).update(
             closed_at=self.clock, csat_score=csat
         )
@@ -174,7 +174,7 @@ def close(django_capture_on_commit_callbacks: Any) -> Any:
 
     def run(conversation_id: Any, reason: str = "customer") -> bool:
         with django_capture_on_commit_callbacks(execute=True):
-            return services.do_close_conversation(conversation_id, reason=reason)
+            return ownership.do_close_conversation(conversation_id, reason=reason)
 
     return run
 
