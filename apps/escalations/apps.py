@@ -24,7 +24,7 @@ class EscalationsConfig(AppConfig):
 
 
 def _closed(sender: Any, conversation_id: Any, **kwargs: Any) -> None:
-    from .services import on_conversation_closed
+    from .services.handoff import on_conversation_closed
 
     on_conversation_closed(conversation_id)
 
@@ -44,18 +44,18 @@ def _locked(sender: Any, conversation_id: Any, key: str, failures: int, **kwargs
 
 
 def _customer_message(sender: Any, conversation_id: Any, **kwargs: Any) -> None:
-    from .services import on_customer_message
+    from .services.chat_hooks import on_customer_message
 
     on_customer_message(conversation_id)
 
 
 def _turn_failed(sender: Any, conversation_id: Any, code: str, **kwargs: Any) -> None:
-    from .services import on_turn_failed
+    from .services.chat_hooks import on_turn_failed
 
     on_turn_failed(conversation_id, code=code)
 
 
 def _handoff_offered(sender: Any, conversation_id: Any, reason: str, **kwargs: Any) -> None:
-    from .services import do_offer_handoff
+    from .services.chat_hooks import do_offer_handoff
 
     do_offer_handoff(conversation_id, reason=reason)

@@ -166,7 +166,7 @@ def do_start_suggestion(conversation_id: uuid.UUID | str, agent: Any) -> Copilot
     """A new suggested reply for the agent holding the conversation. An earlier one
     they never sent is discarded (a new suggestion replaces it in the composer)."""
     with transaction.atomic():
-        escalation = services._held_by(conversation_id, agent)
+        escalation = services.held_by(conversation_id, agent)
         conversation = Conversation.objects.get(pk=conversation_id)
         CopilotSuggestion.objects.filter(
             conversation_id=conversation_id,
@@ -283,8 +283,8 @@ def do_summarise_now(conversation_id: uuid.UUID | str, agent: Any) -> CopilotSug
         conversation=conversation,
         trigger=Escalation.Trigger.AGENT,
         reason="",
-        identity=services._identity(conversation),
-        tool_turns=services._tool_turns(conversation),
+        identity=services.customer_identity(conversation),
+        tool_turns=services.tool_turns(conversation),
     )
     source = CopilotSuggestion.Source.EXTRACTIVE
     error_code = ""

@@ -2,7 +2,7 @@
 counts, the agents one can transfer to, readable names for stored events, and how
 far an agent has read a conversation.
 
-State changes (claim, reply, transfer, hand back, close) stay in services.py;
+State changes (claim, reply, transfer, hand back, close) stay in services/handoff.py;
 this module only reads, apart from the agent's own read marks.
 """
 
