@@ -17,7 +17,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from pydantic import ValidationError
 
-from . import engine, ownership, services
+from . import engine, frames, leases, ownership, services
 from .asyncdb import in_db_thread
 from .frames import (
     FRAME_TYPES,
@@ -69,12 +69,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.accept()
         engine.ensure_sweeper()
         # A turn owed or left running by a process that died: pick it up now.
-        if await in_db_thread(services.needs_runner)(self.conversation_id):
+        if await in_db_thread(leases.needs_runner)(self.conversation_id):
             engine.kick(self.conversation_id)
         session = await in_db_thread(_session_frame)(self.conversation_id)
         self.bot_speaks = session["status"] == Conversation.Status.BOT
         await self.send_frame(session)
-        if self.bot_speaks and await in_db_thread(services.needs_answer)(self.conversation_id):
+        if self.bot_speaks and await in_db_thread(leases.needs_answer)(self.conversation_id):
             engine.kick(self.conversation_id)  # a turn owed while nobody was connected
 
     async def disconnect(self, code: int) -> None:
@@ -148,7 +148,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         if not created:
             # A resent frame: echo the stored message again, answer nothing twice.
-            await self.send_frame(services.message_frame(message))
+            await self.send_frame(frames.message_frame(message))
             return
         await in_db_thread(_after_customer_message)(self.conversation_id)
         engine.kick(self.conversation_id)

@@ -16,26 +16,18 @@ message with its audit. Every failure ends in a visible error and a stored state
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
-from django.utils import timezone
 
 from apps.assistant import prompts
-from apps.assistant.costs import cost_usd
 from apps.assistant.guardrails import OutputGuard, Verdict, screen_input
-from apps.assistant.models import OperatorPolicy
 from apps.assistant.providers import get_provider
 from apps.assistant.providers.base import (
     ErrorCode,
@@ -48,16 +40,27 @@ from apps.assistant.providers.base import (
     ToolCallsReady,
     Usage,
 )
-from apps.assistant.tools import Citation, ToolContext, ToolError, get_tool, tools_for
+from apps.assistant.tools import Citation, ToolContext, ToolError, get_tool
 
-from . import history, services
+from . import leases, services
 from .asyncdb import in_db_thread
-from .models import Conversation, Message, Turn, group_for
+from .models import Turn, group_for
 from .signals import handoff_offered, send_on_commit, turn_failed
+from .turn_store import (
+    TurnSetup,
+    TurnState,
+    audit_fields,
+    begin_turn,
+    bot_kept_it,
+    prompt_for,
+    refresh_ctx,
+    stop_turn,
+    store_failure,
+    store_final,
+)
 
 log = logging.getLogger(__name__)
 
-CUSTOMER_TEXTS_LIMIT = 200  # customer messages searched for identity facts
 TOOL_RESULT_AUDIT_CHARS = 2000
 _runners: dict[uuid.UUID, asyncio.Task[None]] = {}
 _wakeups: set[uuid.UUID] = set()  # kicked while their runner was finishing
@@ -65,10 +68,6 @@ _wakeups: set[uuid.UUID] = set()  # kicked while their runner was finishing
 STEP_LIMIT_TEXT = (
     "I'm having trouble finishing this one on my own. Would you like me to connect you "
     "with a person from our support team?"
-)
-TURN_LIMIT_TEXT = (
-    "We've covered a lot in this chat, and I've reached the limit of what I can do in one "
-    "conversation. Would you like me to connect you with a person from our support team?"
 )
 ERROR_TEXT = {
     "rate_limited": "The assistant is busy right now. Please retry in a moment.",
@@ -135,22 +134,22 @@ async def wait_idle(conversation_id: uuid.UUID) -> None:
 async def _run_owed_turns(conversation_id: uuid.UUID) -> None:
     while True:
         _wakeups.discard(conversation_id)
-        if await in_db_thread(services.check_claim_turn_lease)(conversation_id):
+        if await in_db_thread(leases.check_claim_turn_lease)(conversation_id):
             try:
                 # Holding the lease, any turn still `running` is a dead process's.
-                await in_db_thread(services.do_recover_interrupted_turns)(conversation_id)
-                while await in_db_thread(services.needs_answer)(conversation_id):
+                await in_db_thread(leases.do_recover_interrupted_turns)(conversation_id)
+                while await in_db_thread(leases.needs_answer)(conversation_id):
                     await run_turn(conversation_id)
             finally:
-                await in_db_thread(services.do_release_turn_lease)(conversation_id)
+                await in_db_thread(leases.do_release_turn_lease)(conversation_id)
             # A message stored while we released must not wait for the next kick.
-            if await in_db_thread(services.needs_answer)(conversation_id):
+            if await in_db_thread(leases.needs_answer)(conversation_id):
                 continue
         else:
             # Another process holds the lease. Alive, it re-checks for owed turns
             # before it lets go; dead, its lease lapses, and then this process must
             # take over: wait for that moment and try again.
-            wait = await in_db_thread(services.seconds_until_lease_lapses)(conversation_id)
+            wait = await in_db_thread(leases.seconds_until_lease_lapses)(conversation_id)
             if wait is not None:
                 await asyncio.sleep(wait + 0.05)
                 continue
@@ -178,7 +177,7 @@ async def _sweep_forever() -> None:
     while True:
         await asyncio.sleep(settings.SUPPORTBOT_TURN_SWEEP_SECONDS)
         try:
-            for conversation_id in await in_db_thread(services.conversations_needing_a_runner)():
+            for conversation_id in await in_db_thread(leases.conversations_needing_a_runner)():
                 if not running_here(conversation_id):
                     kick(conversation_id)
         except Exception:
@@ -188,46 +187,9 @@ async def _sweep_forever() -> None:
 # --- One turn -------------------------------------------------------------------------
 
 
-@dataclass
-class TurnSetup:
-    turn: Turn
-    ctx: ToolContext
-    conversation: list[dict[str, Any]]
-    verdicts: list[Verdict]
-    instructions: list[str]  # what the output guard must never let out verbatim
-    new_texts: list[str]  # the customer messages this turn answers
-    start_seq: int  # the conversation's last seq when the turn began
-    policy: OperatorPolicy  # the operator policy version this turn uses throughout
-    limit_text: str = ""
-
-
-@dataclass
-class TurnState:
-    turn_id: uuid.UUID
-    started: float
-    first_token_at: float | None = None
-    prompt_tokens: int = 0
-    cached_tokens: int = 0
-    completion_tokens: int = 0
-    steps: int = 0
-    finish_reason: str = ""
-    # This turn's tool steps as the model saw them; stored on the turn for later turns.
-    exchange: list[dict[str, Any]] = field(default_factory=list)
-    proposed_in_response: bool = False  # a change card came from the current response
-    # The current response's size while OpenAI has not reported its usage yet (usage
-    # comes last): a turn stopped mid-stream is still priced, from this estimate.
-    unreported_prompt_chars: int = 0
-    unreported_completion_chars: int = 0
-    tokens_estimated: bool = False
-    tool_audit: list[dict[str, Any]] = field(default_factory=list)
-    citations: list[Citation] = field(default_factory=list)
-    verdicts: list[dict[str, Any]] = field(default_factory=list)
-    layers: dict[str, str] = field(default_factory=dict)  # prompt layer -> version used
-
-
 async def run_turn(conversation_id: uuid.UUID) -> Turn | None:
     """Run one assistant turn to its end; returns the stored Turn (None if none was owed)."""
-    setup = await in_db_thread(_begin_turn)(conversation_id)
+    setup = await in_db_thread(begin_turn)(conversation_id)
     if setup is None:
         return None
     turn = setup.turn
@@ -258,7 +220,7 @@ async def run_turn(conversation_id: uuid.UUID) -> Turn | None:
             await _offer_human(conversation_id, reason="tool step limit reached")
     except HandedOff:
         await coalescer.close(flush=False)
-        await in_db_thread(_stop_turn)(turn.pk, conversation_id, state, provider)
+        await in_db_thread(stop_turn)(turn.pk, conversation_id, state, provider)
     except ProviderError as exc:
         await coalescer.close(flush=False)
         await _fail(
@@ -302,7 +264,7 @@ async def _model_loop(
     ctx = setup.ctx
     for step in range(settings.SUPPORTBOT_MAX_TOOL_STEPS + 1):
         state.steps = step + 1
-        built, tool_specs = await in_db_thread(_prompt_for)(ctx, conversation, setup.policy)
+        built, tool_specs = await in_db_thread(prompt_for)(ctx, conversation, setup.policy)
         request = ModelRequest(
             messages=built.messages,
             tools=[spec.openai_schema() for spec in tool_specs],
@@ -373,7 +335,7 @@ async def _model_loop(
             conversation.append(answer)
             state.exchange.append(answer)
         # Verification may have bound a customer: later steps see the new session layer.
-        ctx = await in_db_thread(_refresh_ctx)(ctx)
+        ctx = await in_db_thread(refresh_ctx)(ctx)
     state.verdicts.append(
         Verdict(check="limits", tripwire=True, reason="tool step limit reached").as_dict()
     )
@@ -465,242 +427,20 @@ def _truncate(text: str) -> str:
     return text[:TOOL_RESULT_AUDIT_CHARS] + "…"
 
 
-# --- Database steps (sync, run in a thread) ---------------------------------------
-
-
-def _begin_turn(conversation_id: uuid.UUID) -> TurnSetup | None:
-    with transaction.atomic():
-        conversation = Conversation.objects.lock(conversation_id, "customer")
-        if conversation is None or not conversation.owes_bot_turn():
-            return None
-        latest_customer = Message.objects.latest_customer_seq(conversation.pk)
-        new_messages = list(
-            Message.objects.from_customer(conversation.pk).filter(seq__gt=conversation.answered_seq)
-        )
-        trigger = "message" if new_messages else "request"
-        limit_text = ""
-        total_tokens = conversation.prompt_tokens + conversation.completion_tokens
-        over_turns = conversation.turn_count >= settings.SUPPORTBOT_MAX_TURNS
-        over_tokens = total_tokens >= settings.SUPPORTBOT_MAX_CONVERSATION_TOKENS
-        if over_turns or over_tokens:
-            limit_text = TURN_LIMIT_TEXT
-        verdicts = [
-            Verdict(**m.metadata["screen"]) for m in new_messages if m.metadata.get("screen")
-        ]
-        if limit_text:
-            verdicts.append(
-                Verdict(check="limits", tripwire=True, reason="conversation cap reached")
-            )
-        Conversation.objects.filter(pk=conversation.pk).update(
-            answered_seq=max(conversation.answered_seq, latest_customer),
-            turn_requested=False,
-            turn_count=F("turn_count") + 1,
-        )
-        turn = Turn.objects.create(
-            conversation=conversation,
-            trigger=trigger,
-            answers_seq=latest_customer,
-            verdicts=[v.as_dict() for v in verdicts],
-        )
-    ctx = ToolContext(
-        conversation_id=conversation.pk,
-        customer_id=conversation.customer_id,
-        turn_id=turn.pk,
-        # Identity facts are taken only from here, and are asked for only before binding.
-        customer_texts=() if conversation.customer_id else _customer_texts(conversation.pk),
-    )
-    policy = prompts.current_policy()
-    return TurnSetup(
-        turn=turn,
-        ctx=ctx,
-        conversation=history.conversation_layer(conversation),
-        verdicts=verdicts,
-        instructions=prompts.instruction_texts(policy),
-        new_texts=[message.text for message in new_messages],
-        start_seq=conversation.last_seq,
-        policy=policy,
-        limit_text=limit_text,
-    )
-
-
-def _customer_texts(conversation_id: uuid.UUID) -> tuple[str, ...]:
-    """What the customer typed in this conversation, every episode (newest first)."""
-    texts = (
-        Message.objects.from_customer(conversation_id)
-        .order_by("-seq")
-        .values_list("text", flat=True)[:CUSTOMER_TEXTS_LIMIT]
-    )
-    return tuple(texts)
-
-
-def _prompt_for(
-    ctx: ToolContext, conversation: list[dict[str, Any]], policy: OperatorPolicy
-) -> tuple[prompts.BuiltPrompt, list[Any]]:
-    identity = None
-    if ctx.customer_id:
-        from apps.orders.models import Customer
-
-        customer = Customer.objects.filter(pk=ctx.customer_id).first()
-        if customer is not None:
-            identity = prompts.Identity(
-                customer_id=customer.pk,
-                first_name=customer.first_name,
-                last_name=customer.last_name,
-            )
-    specs = tools_for(ctx)
-    language = (
-        Conversation.objects.filter(pk=ctx.conversation_id)
-        .values_list("language", flat=True)
-        .first()
-    )
-    facts = prompts.SessionFacts(
-        identity=identity,
-        now=timezone.now(),
-        locale=language or "en",
-        tool_names=[spec.name for spec in specs],
-        open_card=history.open_card(ctx.conversation_id),
-    )
-    return prompts.build(facts, conversation, policy), specs
-
-
-def _refresh_ctx(ctx: ToolContext) -> ToolContext:
-    customer_id = (
-        Conversation.objects.filter(pk=ctx.conversation_id)
-        .values_list("customer_id", flat=True)
-        .first()
-    )
-    return dataclasses.replace(ctx, customer_id=customer_id)
-
-
-def _count_unreported(state: TurnState) -> None:
-    """A response cut short never reported its usage: estimate it (4 characters a token)
-    so a stopped or failed turn is still priced."""
-    if state.unreported_prompt_chars:
-        state.prompt_tokens += state.unreported_prompt_chars // 4
-        state.completion_tokens += state.unreported_completion_chars // 4
-        state.unreported_prompt_chars = state.unreported_completion_chars = 0
-        state.tokens_estimated = True
-
-
-def _audit_fields(state: TurnState, model_name: str, provider_name: str) -> dict[str, Any]:
-    now = time.monotonic()
-    _count_unreported(state)
-    cost = cost_usd(
-        model_name, state.prompt_tokens, state.completion_tokens, cached_tokens=state.cached_tokens
-    )
-    return {
-        "provider": provider_name,
-        "model": model_name,
-        "steps": state.steps,
-        "prompt_tokens": state.prompt_tokens,
-        "cached_tokens": state.cached_tokens,
-        "completion_tokens": state.completion_tokens,
-        "cost_usd": cost,
-        "finish_reason": state.finish_reason,
-        "exchange": state.exchange,
-        "ttft_ms": (
-            round((state.first_token_at - state.started) * 1000) if state.first_token_at else None
-        ),
-        "duration_ms": round((now - state.started) * 1000),
-        "tool_calls": state.tool_audit,
-        "verdicts": state.verdicts,
-        "layers": state.layers,
-        "finished_at": timezone.now(),
-    }
-
-
-def _store_final(
-    turn_id: uuid.UUID,
-    conversation_id: uuid.UUID,
-    since_seq: int,
-    text: str,
-    audit: dict[str, Any],
-    metadata: dict[str, Any],
-) -> bool:
-    """Store the reply only if the bot owned the conversation throughout the turn
-    (re-checked under the conversation's row lock, which every hand-off takes too)."""
-    with transaction.atomic():
-        if Conversation.objects.lock(conversation_id) is None:
-            return False
-        if not Turn.objects.filter(pk=turn_id, status=Turn.Status.RUNNING).exists():
-            # Another process took this turn for dead (the lease lapsed while this one
-            # stalled) and answers it again: one reply only.
-            return False
-        if not _bot_kept_it(conversation_id, since_seq):
-            # The tokens were spent all the same.
-            Turn.objects.filter(pk=turn_id).update(status=Turn.Status.STOPPED, **audit)
-            _add_totals(conversation_id, audit)
-            return False
-        message = services.do_append_event(
-            conversation_id, role=Message.Role.ASSISTANT, text=text, metadata=metadata
-        )
-        Turn.objects.filter(pk=turn_id).update(
-            status=Turn.Status.COMPLETED, message=message, **audit
-        )
-        _add_totals(conversation_id, audit)
-    return True
-
-
-def _add_totals(conversation_id: uuid.UUID, audit: dict[str, Any]) -> None:
-    Conversation.objects.filter(pk=conversation_id).update(
-        prompt_tokens=F("prompt_tokens") + audit["prompt_tokens"],
-        completion_tokens=F("completion_tokens") + audit["completion_tokens"],
-        cost_usd=F("cost_usd") + Decimal(audit["cost_usd"]),
-    )
-
-
-def _stop_turn(
-    turn_id: uuid.UUID, conversation_id: uuid.UUID, state: TurnState, provider: Provider
-) -> None:
-    """A person took over mid-turn: the turn stops, and what it spent is still counted."""
-    audit = _audit_fields(state, provider.model, provider.name)
-    if state.tokens_estimated:
-        audit["error_message"] = "stopped mid-response: its tokens are estimated"
-    with transaction.atomic():
-        stopped = Turn.objects.filter(pk=turn_id, status=Turn.Status.RUNNING)
-        if stopped.update(status=Turn.Status.STOPPED, **audit):
-            _add_totals(conversation_id, audit)
-
-
-def _store_failure(
-    turn_id: uuid.UUID,
-    conversation_id: uuid.UUID,
-    code: str,
-    text: str,
-    detail: str,
-    audit: dict[str, Any],
-) -> None:
-    with transaction.atomic():
-        failed = Turn.objects.filter(pk=turn_id, status=Turn.Status.RUNNING).update(
-            status=Turn.Status.FAILED, error_code=code, error_message=detail[:2000], **audit
-        )
-        _add_totals(conversation_id, audit)
-        if not failed:
-            return  # taken over as interrupted: that process tells the customer
-        if Conversation.objects.filter(pk=conversation_id, status=Conversation.Status.BOT).exists():
-            services.do_append_event(
-                conversation_id,
-                kind=Message.Kind.NOTICE,
-                role=Message.Role.SYSTEM,
-                text=text,
-                metadata={"notice": code, "retry": True, "turn_id": str(turn_id)},
-            )
-
-
 # --- Async edges --------------------------------------------------------------------
 
 
 async def _finish(
     setup: TurnSetup, state: TurnState, text: str, *, model_name: str, provider_name: str
 ) -> None:
-    audit = _audit_fields(state, model_name, provider_name)
+    audit = audit_fields(state, model_name, provider_name)
     metadata: dict[str, Any] = {"turn_id": str(state.turn_id)}
     if provider_name == "local":
         metadata["offline"] = True
     cited = _cited(text, state.citations)
     if cited:
         metadata["citations"] = [{"title": c.title, "url": c.url} for c in cited]
-    stored = await in_db_thread(_store_final)(
+    stored = await in_db_thread(store_final)(
         state.turn_id, setup.ctx.conversation_id, setup.start_seq, text, audit, metadata
     )
     if not stored:
@@ -718,8 +458,8 @@ def _cited(text: str, citations: list[Citation]) -> list[Citation]:
 async def _fail(
     setup: TurnSetup, state: TurnState, provider: Provider, code: str, text: str, detail: str
 ) -> None:
-    audit = _audit_fields(state, provider.model, provider.name)
-    await in_db_thread(_store_failure)(
+    audit = audit_fields(state, provider.model, provider.name)
+    await in_db_thread(store_failure)(
         state.turn_id, setup.ctx.conversation_id, code, text, detail, audit
     )
     await _send(
@@ -771,8 +511,8 @@ async def _model_screen_verdicts(
 
 async def _heartbeat(conversation_id: uuid.UUID) -> None:
     while True:
-        await asyncio.sleep(services.lease_seconds() / 4)
-        await in_db_thread(services.do_heartbeat_turn_lease)(conversation_id)
+        await asyncio.sleep(leases.lease_seconds() / 4)
+        await in_db_thread(leases.do_heartbeat_turn_lease)(conversation_id)
 
 
 async def _send(conversation_id: uuid.UUID, frame: dict[str, Any]) -> None:
@@ -781,28 +521,13 @@ async def _send(conversation_id: uuid.UUID, frame: dict[str, Any]) -> None:
         await layer.group_send(group_for(conversation_id), {"type": "chat.event", "frame": frame})
 
 
-def _bot_kept_it(conversation_id: uuid.UUID, since_seq: int) -> bool:
-    """Whether the bot has owned the conversation all along since `since_seq`.
-
-    Being in bot mode now is not enough: a person may have taken over and handed
-    back meanwhile, and a reply written before that must not follow the person's.
-    Every change of owner stores a hand-off event, so none may stand after the turn
-    began.
-    """
-    if not Conversation.objects.filter(pk=conversation_id, status=Conversation.Status.BOT).exists():
-        return False
-    return not Message.objects.filter(
-        conversation_id=conversation_id, kind=Message.Kind.HANDOFF, seq__gt=since_seq
-    ).exists()
-
-
 class DeltaSender:
     """Sends a turn's streamed text, stopping the turn once a person owns the conversation.
 
     Ownership is re-read from the database at most every `OWNERSHIP_CHECK_INTERVAL`
     seconds, not for every frame; the customer's socket drops any text frame that
     arrives after the hand-off itself (consumers.LIVE_BOT_FRAMES), and the final reply
-    is stored only under the row lock (`_store_final`).
+    is stored only under the row lock (`store_final`).
     """
 
     OWNERSHIP_CHECK_INTERVAL = 0.25
@@ -816,7 +541,7 @@ class DeltaSender:
     async def __call__(self, text: str) -> None:
         now = time.monotonic()
         if now - self.checked_at >= self.OWNERSHIP_CHECK_INTERVAL:
-            if not await in_db_thread(_bot_kept_it)(self.conversation_id, self.since_seq):
+            if not await in_db_thread(bot_kept_it)(self.conversation_id, self.since_seq):
                 raise HandedOff
             self.checked_at = now
         await _send(self.conversation_id, {"type": "delta", "turn_id": self.turn_id, "text": text})

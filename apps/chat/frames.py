@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from .models import Message, attachment_url
+
 # Sequence numbers are PostgreSQL bigints; a larger number must be refused here,
 # not by the database mid-command.
 MAX_SEQ = 2**62
@@ -103,3 +105,61 @@ ClientFrame = Annotated[
 ]
 client_frame = TypeAdapter(ClientFrame)
 FRAME_TYPES = ("message", "resume", "confirm", "retry", "end", "rate", "typing", "read")
+
+
+# --- Frames the server sends ---------------------------------------------------------
+
+
+def message_frame(message: Message) -> dict[str, Any]:
+    """The server frame for a stored event (see docs/protocol.md)."""
+    meta = message.metadata or {}
+    created_at = message.created_at.isoformat() if message.created_at else None
+    if message.kind == Message.Kind.CONFIRM_REQUEST:
+        return {
+            "type": "confirm_request",
+            "seq": message.seq,
+            "action_id": meta.get("action_id"),
+            "summary": message.text,
+            "details": meta.get("details", {}),
+            "expires_at": meta.get("expires_at"),
+            "turn_id": meta.get("turn_id"),
+            "created_at": created_at,
+        }
+    if message.kind == Message.Kind.CONFIRM_RESULT:
+        return {
+            "type": "confirm_result",
+            "seq": message.seq,
+            "action_id": meta.get("action_id"),
+            "status": meta.get("status"),
+            "text": message.text,
+            "created_at": created_at,
+        }
+    if message.kind == Message.Kind.HANDOFF:
+        frame: dict[str, Any] = {
+            "type": "handoff",
+            "seq": message.seq,
+            "state": meta.get("state"),
+            "text": message.text,
+            "created_at": created_at,
+        }
+        for key in ("agent_name", "position"):
+            if meta.get(key) is not None:
+                frame[key] = meta[key]
+        return frame
+    frame = {
+        "type": "message",
+        "seq": message.seq,
+        "id": message.pk,
+        "role": message.role,
+        "text": message.text,
+        "created_at": created_at,
+    }
+    if message.client_id:
+        frame["client_id"] = str(message.client_id)
+    for key in ("turn_id", "citations", "offline", "agent_name", "notice", "retry"):
+        if meta.get(key) is not None:
+            frame[key] = meta[key]
+    photo = meta.get("attachment")
+    if isinstance(photo, dict) and photo.get("id"):
+        frame["attachment"] = {**photo, "url": attachment_url(photo["id"])}
+    return frame

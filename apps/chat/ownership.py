@@ -58,7 +58,7 @@ def do_announce(
 ) -> Message:
     """The hand-off event the customer sees (`state`: queued, agent_joined,
     returned_to_bot, closed). Every change of owner stores one: a bot reply begun
-    before it is not sent after it (engine._bot_kept_it)."""
+    before it is not sent after it (turn_store.bot_kept_it)."""
     return do_append_event(
         conversation_id,
         kind=Message.Kind.HANDOFF,

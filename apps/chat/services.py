@@ -22,19 +22,19 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import F
 from django.utils import timezone
 from pydantic import BaseModel
 
 from apps.assistant.tools import ToolContext, ToolError, ToolResult, ToolSpec, get_tool
 
+from .frames import message_frame
 from .models import (
     Attachment,
     Conversation,
     Message,
     PendingAction,
     Turn,
-    attachment_url,
     group_for,
     staff_group_for,
 )
@@ -42,10 +42,6 @@ from .text import clean_text
 
 log = logging.getLogger(__name__)
 security_log = logging.getLogger("supportbot.security")
-
-# This process's identity for turn leases: a lease held by another id is live
-# while its heartbeat is fresh (SUPPORTBOT_TURN_LEASE_SECONDS).
-PROCESS_ID = uuid.uuid4().hex
 
 
 class ChatError(Exception):
@@ -103,61 +99,6 @@ def access_conversation(conversation_id: str | uuid.UUID, token: str) -> Convers
 
 
 # --- Events -------------------------------------------------------------------
-
-
-def message_frame(message: Message) -> dict[str, Any]:
-    """The server frame for a stored event (see docs/protocol.md)."""
-    meta = message.metadata or {}
-    created_at = message.created_at.isoformat() if message.created_at else None
-    if message.kind == Message.Kind.CONFIRM_REQUEST:
-        return {
-            "type": "confirm_request",
-            "seq": message.seq,
-            "action_id": meta.get("action_id"),
-            "summary": message.text,
-            "details": meta.get("details", {}),
-            "expires_at": meta.get("expires_at"),
-            "turn_id": meta.get("turn_id"),
-            "created_at": created_at,
-        }
-    if message.kind == Message.Kind.CONFIRM_RESULT:
-        return {
-            "type": "confirm_result",
-            "seq": message.seq,
-            "action_id": meta.get("action_id"),
-            "status": meta.get("status"),
-            "text": message.text,
-            "created_at": created_at,
-        }
-    if message.kind == Message.Kind.HANDOFF:
-        frame: dict[str, Any] = {
-            "type": "handoff",
-            "seq": message.seq,
-            "state": meta.get("state"),
-            "text": message.text,
-            "created_at": created_at,
-        }
-        for key in ("agent_name", "position"):
-            if meta.get(key) is not None:
-                frame[key] = meta[key]
-        return frame
-    frame = {
-        "type": "message",
-        "seq": message.seq,
-        "id": message.pk,
-        "role": message.role,
-        "text": message.text,
-        "created_at": created_at,
-    }
-    if message.client_id:
-        frame["client_id"] = str(message.client_id)
-    for key in ("turn_id", "citations", "offline", "agent_name", "notice", "retry"):
-        if meta.get(key) is not None:
-            frame[key] = meta[key]
-    photo = meta.get("attachment")
-    if isinstance(photo, dict) and photo.get("id"):
-        frame["attachment"] = {**photo, "url": attachment_url(photo["id"])}
-    return frame
 
 
 def publish(
@@ -450,150 +391,9 @@ def do_record_verification_failure(
     return failures
 
 
-# --- Turn leases ----------------------------------------------------------------
-
-
-def needs_answer(conversation_id: uuid.UUID | str) -> bool:
-    """True when a bot turn is owed (see Conversation.owes_bot_turn)."""
-    conversation = Conversation.objects.filter(pk=conversation_id).first()
-    return conversation is not None and conversation.owes_bot_turn()
-
-
-def check_claim_turn_lease(conversation_id: uuid.UUID | str) -> bool:
-    """Claim the right to run this conversation's turns (one process at a time)."""
-    now = timezone.now()
-    stale = now - timedelta(seconds=lease_seconds())
-    claimed = (
-        Conversation.objects.filter(pk=conversation_id)
-        .filter(Q(turn_owner="") | Q(turn_owner=PROCESS_ID) | Q(turn_heartbeat__lt=stale))
-        .update(turn_owner=PROCESS_ID, turn_heartbeat=now)
-    )
-    return claimed == 1
-
-
-def do_heartbeat_turn_lease(conversation_id: uuid.UUID | str) -> bool:
-    """Renew this process's lease; False if it was lost (another process took over)."""
-    renewed = Conversation.objects.filter(pk=conversation_id, turn_owner=PROCESS_ID).update(
-        turn_heartbeat=timezone.now()
-    )
-    return renewed == 1
-
-
-def do_release_turn_lease(conversation_id: uuid.UUID | str) -> None:
-    Conversation.objects.filter(pk=conversation_id, turn_owner=PROCESS_ID).update(
-        turn_owner="", turn_heartbeat=None
-    )
-
-
-def lease_seconds() -> float:
-    return float(settings.SUPPORTBOT_TURN_LEASE_SECONDS)
-
-
-def seconds_until_lease_lapses(conversation_id: uuid.UUID | str) -> float | None:
-    """How long until another process's lease on a conversation that still needs it
-    (a turn owed or left running) lapses; None if nothing here needs this process."""
-    conversation = Conversation.objects.filter(pk=conversation_id).first()
-    if conversation is None or conversation.turn_owner in {"", PROCESS_ID}:
-        return None
-    running = Turn.objects.filter(conversation_id=conversation_id, status=Turn.Status.RUNNING)
-    if not conversation.owes_bot_turn() and not running.exists():
-        return None
-    if conversation.turn_heartbeat is None:
-        return 0.0
-    lapses_at = conversation.turn_heartbeat + timedelta(seconds=lease_seconds())
-    return max(0.0, (lapses_at - timezone.now()).total_seconds())
-
-
-def needs_runner(conversation_id: uuid.UUID | str) -> bool:
-    """A turn is owed, or one was left running (by this or a dead process)."""
-    conversation = Conversation.objects.filter(pk=conversation_id).first()
-    if conversation is None:
-        return False
-    return (
-        conversation.owes_bot_turn()
-        or Turn.objects.filter(conversation_id=conversation_id, status=Turn.Status.RUNNING).exists()
-    )
-
-
-def conversations_needing_a_runner(limit: int = 100) -> list[uuid.UUID]:
-    """Conversations whose owed turn nobody is running: no lease, or a lapsed one
-    (its process died). Every server process sweeps for these."""
-    now = timezone.now()
-    stale = now - timedelta(seconds=lease_seconds())
-    unanswered = Message.objects.filter(
-        conversation_id=OuterRef("pk"),
-        role=Message.Role.CUSTOMER,
-        kind=Message.Kind.MESSAGE,
-        seq__gt=OuterRef("answered_seq"),
-    )
-    running = Turn.objects.filter(conversation_id=OuterRef("pk"), status=Turn.Status.RUNNING)
-    unowned = Q(turn_owner="") | Q(turn_heartbeat__lt=stale) | Q(turn_heartbeat__isnull=True)
-    owed = Q(status=Conversation.Status.BOT) & (Q(turn_requested=True) | Exists(unanswered))
-    return list(
-        Conversation.objects.filter(unowned)
-        .filter(owed | Exists(running))
-        .filter(updated_at__gte=now - timedelta(days=1))
-        .order_by("updated_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-
-
 def do_request_turn(conversation_id: uuid.UUID | str) -> None:
     """Ask for a bot turn that no new customer message calls for (retry, confirm outcome)."""
     Conversation.objects.filter(pk=conversation_id).update(turn_requested=True)
-
-
-INTERRUPTED_TEXT = "My reply was interrupted before it finished. You can retry it."
-RESUMED_TEXT = "My reply was interrupted before it finished. Answering again…"
-
-
-def do_recover_interrupted_turns(conversation_id: uuid.UUID | str) -> int:
-    """Turns left `running` by a crashed or restarted process become `interrupted`,
-    each with a notice in the conversation, and the question is owed again, so it is
-    answered without the customer asking twice. A turn that was itself such a second
-    try is not tried a third time: its notice offers the Retry button instead.
-
-    Only the holder of the conversation's turn lease calls this, before it runs any
-    turn, so every `running` turn here belongs to a process that is gone. Returns
-    how many turns were interrupted."""
-    now = timezone.now()
-    count = 0
-    for turn in Turn.objects.filter(conversation_id=conversation_id, status=Turn.Status.RUNNING):
-        with transaction.atomic():
-            conversation = Conversation.objects.lock(conversation_id)
-            if conversation is None:
-                return count
-            changed = Turn.objects.filter(pk=turn.pk, status=Turn.Status.RUNNING).update(
-                status=Turn.Status.INTERRUPTED,
-                finished_at=now,
-                error_code="interrupted",
-                error_message="the process running this turn stopped",
-            )
-            if not changed:
-                continue
-            count += 1
-            earlier = (
-                Turn.objects.filter(conversation_id=conversation_id, started_at__lt=turn.started_at)
-                .order_by("-started_at")
-                .first()
-            )
-            again = conversation.status == Conversation.Status.BOT and not (
-                earlier is not None and earlier.status == Turn.Status.INTERRUPTED
-            )
-            if again:
-                # The interrupted turn stored no reply, so the conversation still ends
-                # with what it was answering: one more turn answers that.
-                Conversation.objects.filter(pk=conversation_id).update(turn_requested=True)
-            do_append_event(
-                conversation_id,
-                kind=Message.Kind.NOTICE,
-                role=Message.Role.SYSTEM,
-                text=RESUMED_TEXT if again else INTERRUPTED_TEXT,
-                metadata={"notice": "interrupted", "retry": not again, "turn_id": str(turn.pk)},
-            )
-            # The dead process never said the turn ended: say it, so pages stop waiting.
-            publish(conversation_id, {"type": "turn", "turn_id": str(turn.pk), "state": "ended"})
-    return count
 
 
 # --- Confirmations --------------------------------------------------------------

@@ -19,7 +19,7 @@ from channels.db import database_sync_to_async
 from django.db.models import Sum
 
 from apps.assistant.models import OperatorPolicy
-from apps.chat import engine, services
+from apps.chat import engine, leases, services
 from apps.chat.models import Conversation, Message, PendingAction, Turn
 from apps.escalations.models import Escalation
 
@@ -132,7 +132,7 @@ async def run_episode(
 
 async def _run_owed_turns(conversation_id: uuid.UUID) -> None:
     # The socket's path (engine.kick) in-line: every owed turn, one at a time.
-    while await database_sync_to_async(services.needs_answer)(conversation_id):
+    while await database_sync_to_async(leases.needs_answer)(conversation_id):
         if await engine.run_turn(conversation_id) is None:
             break
 

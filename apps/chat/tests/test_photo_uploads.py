@@ -12,7 +12,7 @@ from channels.db import database_sync_to_async
 from django.test import Client
 from PIL import Image, PngImagePlugin
 
-from apps.chat import services
+from apps.chat import frames, services
 from apps.chat.models import Attachment, Message
 from tests import fake_openai as fake
 
@@ -172,7 +172,7 @@ def test_a_message_sends_the_uploaded_photo_once_and_only_in_its_own_chat(client
         attachment_id=attachment_id,
     )
     assert created and Attachment.objects.get().message == message
-    frame = services.message_frame(message)
+    frame = frames.message_frame(message)
     assert frame["attachment"]["url"] == Attachment.objects.get().signed_url()
     with pytest.raises(services.ChatError):  # a second message can't reuse it
         services.do_store_customer_message(

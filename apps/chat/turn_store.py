@@ -1,0 +1,309 @@
+"""The turn's steps in the database (sync; the engine runs them in a thread): begin a
+turn under the conversation's row lock, build its prompt, and store its reply, its stop
+or its failure with the audit and the totals. A reply is stored only if the bot owned
+the conversation throughout (`bot_kept_it`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.assistant import prompts
+from apps.assistant.costs import cost_usd
+from apps.assistant.guardrails import Verdict
+from apps.assistant.models import OperatorPolicy
+from apps.assistant.providers.base import (
+    Provider,
+)
+from apps.assistant.tools import Citation, ToolContext, tools_for
+
+from . import history, services
+from .models import Conversation, Message, Turn
+
+TURN_LIMIT_TEXT = (
+    "We've covered a lot in this chat, and I've reached the limit of what I can do in one "
+    "conversation. Would you like me to connect you with a person from our support team?"
+)
+
+
+CUSTOMER_TEXTS_LIMIT = 200  # customer messages searched for identity facts
+
+
+@dataclass
+class TurnSetup:
+    turn: Turn
+    ctx: ToolContext
+    conversation: list[dict[str, Any]]
+    verdicts: list[Verdict]
+    instructions: list[str]  # what the output guard must never let out verbatim
+    new_texts: list[str]  # the customer messages this turn answers
+    start_seq: int  # the conversation's last seq when the turn began
+    policy: OperatorPolicy  # the operator policy version this turn uses throughout
+    limit_text: str = ""
+
+
+@dataclass
+class TurnState:
+    turn_id: uuid.UUID
+    started: float
+    first_token_at: float | None = None
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    steps: int = 0
+    finish_reason: str = ""
+    # This turn's tool steps as the model saw them; stored on the turn for later turns.
+    exchange: list[dict[str, Any]] = field(default_factory=list)
+    proposed_in_response: bool = False  # a change card came from the current response
+    # The current response's size while OpenAI has not reported its usage yet (usage
+    # comes last): a turn stopped mid-stream is still priced, from this estimate.
+    unreported_prompt_chars: int = 0
+    unreported_completion_chars: int = 0
+    tokens_estimated: bool = False
+    tool_audit: list[dict[str, Any]] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
+    layers: dict[str, str] = field(default_factory=dict)  # prompt layer -> version used
+
+
+def begin_turn(conversation_id: uuid.UUID) -> TurnSetup | None:
+    with transaction.atomic():
+        conversation = Conversation.objects.lock(conversation_id, "customer")
+        if conversation is None or not conversation.owes_bot_turn():
+            return None
+        latest_customer = Message.objects.latest_customer_seq(conversation.pk)
+        new_messages = list(
+            Message.objects.from_customer(conversation.pk).filter(seq__gt=conversation.answered_seq)
+        )
+        trigger = "message" if new_messages else "request"
+        limit_text = ""
+        total_tokens = conversation.prompt_tokens + conversation.completion_tokens
+        over_turns = conversation.turn_count >= settings.SUPPORTBOT_MAX_TURNS
+        over_tokens = total_tokens >= settings.SUPPORTBOT_MAX_CONVERSATION_TOKENS
+        if over_turns or over_tokens:
+            limit_text = TURN_LIMIT_TEXT
+        verdicts = [
+            Verdict(**m.metadata["screen"]) for m in new_messages if m.metadata.get("screen")
+        ]
+        if limit_text:
+            verdicts.append(
+                Verdict(check="limits", tripwire=True, reason="conversation cap reached")
+            )
+        Conversation.objects.filter(pk=conversation.pk).update(
+            answered_seq=max(conversation.answered_seq, latest_customer),
+            turn_requested=False,
+            turn_count=F("turn_count") + 1,
+        )
+        turn = Turn.objects.create(
+            conversation=conversation,
+            trigger=trigger,
+            answers_seq=latest_customer,
+            verdicts=[v.as_dict() for v in verdicts],
+        )
+    ctx = ToolContext(
+        conversation_id=conversation.pk,
+        customer_id=conversation.customer_id,
+        turn_id=turn.pk,
+        # Identity facts are taken only from here, and are asked for only before binding.
+        customer_texts=() if conversation.customer_id else customer_texts(conversation.pk),
+    )
+    policy = prompts.current_policy()
+    return TurnSetup(
+        turn=turn,
+        ctx=ctx,
+        conversation=history.conversation_layer(conversation),
+        verdicts=verdicts,
+        instructions=prompts.instruction_texts(policy),
+        new_texts=[message.text for message in new_messages],
+        start_seq=conversation.last_seq,
+        policy=policy,
+        limit_text=limit_text,
+    )
+
+
+def customer_texts(conversation_id: uuid.UUID) -> tuple[str, ...]:
+    """What the customer typed in this conversation, every episode (newest first)."""
+    texts = (
+        Message.objects.from_customer(conversation_id)
+        .order_by("-seq")
+        .values_list("text", flat=True)[:CUSTOMER_TEXTS_LIMIT]
+    )
+    return tuple(texts)
+
+
+def prompt_for(
+    ctx: ToolContext, conversation: list[dict[str, Any]], policy: OperatorPolicy
+) -> tuple[prompts.BuiltPrompt, list[Any]]:
+    identity = None
+    if ctx.customer_id:
+        from apps.orders.models import Customer
+
+        customer = Customer.objects.filter(pk=ctx.customer_id).first()
+        if customer is not None:
+            identity = prompts.Identity(
+                customer_id=customer.pk,
+                first_name=customer.first_name,
+                last_name=customer.last_name,
+            )
+    specs = tools_for(ctx)
+    language = (
+        Conversation.objects.filter(pk=ctx.conversation_id)
+        .values_list("language", flat=True)
+        .first()
+    )
+    facts = prompts.SessionFacts(
+        identity=identity,
+        now=timezone.now(),
+        locale=language or "en",
+        tool_names=[spec.name for spec in specs],
+        open_card=history.open_card(ctx.conversation_id),
+    )
+    return prompts.build(facts, conversation, policy), specs
+
+
+def refresh_ctx(ctx: ToolContext) -> ToolContext:
+    customer_id = (
+        Conversation.objects.filter(pk=ctx.conversation_id)
+        .values_list("customer_id", flat=True)
+        .first()
+    )
+    return dataclasses.replace(ctx, customer_id=customer_id)
+
+
+def count_unreported(state: TurnState) -> None:
+    """A response cut short never reported its usage: estimate it (4 characters a token)
+    so a stopped or failed turn is still priced."""
+    if state.unreported_prompt_chars:
+        state.prompt_tokens += state.unreported_prompt_chars // 4
+        state.completion_tokens += state.unreported_completion_chars // 4
+        state.unreported_prompt_chars = state.unreported_completion_chars = 0
+        state.tokens_estimated = True
+
+
+def audit_fields(state: TurnState, model_name: str, provider_name: str) -> dict[str, Any]:
+    now = time.monotonic()
+    count_unreported(state)
+    cost = cost_usd(
+        model_name, state.prompt_tokens, state.completion_tokens, cached_tokens=state.cached_tokens
+    )
+    return {
+        "provider": provider_name,
+        "model": model_name,
+        "steps": state.steps,
+        "prompt_tokens": state.prompt_tokens,
+        "cached_tokens": state.cached_tokens,
+        "completion_tokens": state.completion_tokens,
+        "cost_usd": cost,
+        "finish_reason": state.finish_reason,
+        "exchange": state.exchange,
+        "ttft_ms": (
+            round((state.first_token_at - state.started) * 1000) if state.first_token_at else None
+        ),
+        "duration_ms": round((now - state.started) * 1000),
+        "tool_calls": state.tool_audit,
+        "verdicts": state.verdicts,
+        "layers": state.layers,
+        "finished_at": timezone.now(),
+    }
+
+
+def store_final(
+    turn_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    since_seq: int,
+    text: str,
+    audit: dict[str, Any],
+    metadata: dict[str, Any],
+) -> bool:
+    """Store the reply only if the bot owned the conversation throughout the turn
+    (re-checked under the conversation's row lock, which every hand-off takes too)."""
+    with transaction.atomic():
+        if Conversation.objects.lock(conversation_id) is None:
+            return False
+        if not Turn.objects.filter(pk=turn_id, status=Turn.Status.RUNNING).exists():
+            # Another process took this turn for dead (the lease lapsed while this one
+            # stalled) and answers it again: one reply only.
+            return False
+        if not bot_kept_it(conversation_id, since_seq):
+            # The tokens were spent all the same.
+            Turn.objects.filter(pk=turn_id).update(status=Turn.Status.STOPPED, **audit)
+            add_totals(conversation_id, audit)
+            return False
+        message = services.do_append_event(
+            conversation_id, role=Message.Role.ASSISTANT, text=text, metadata=metadata
+        )
+        Turn.objects.filter(pk=turn_id).update(
+            status=Turn.Status.COMPLETED, message=message, **audit
+        )
+        add_totals(conversation_id, audit)
+    return True
+
+
+def add_totals(conversation_id: uuid.UUID, audit: dict[str, Any]) -> None:
+    Conversation.objects.filter(pk=conversation_id).update(
+        prompt_tokens=F("prompt_tokens") + audit["prompt_tokens"],
+        completion_tokens=F("completion_tokens") + audit["completion_tokens"],
+        cost_usd=F("cost_usd") + Decimal(audit["cost_usd"]),
+    )
+
+
+def stop_turn(
+    turn_id: uuid.UUID, conversation_id: uuid.UUID, state: TurnState, provider: Provider
+) -> None:
+    """A person took over mid-turn: the turn stops, and what it spent is still counted."""
+    audit = audit_fields(state, provider.model, provider.name)
+    if state.tokens_estimated:
+        audit["error_message"] = "stopped mid-response: its tokens are estimated"
+    with transaction.atomic():
+        stopped = Turn.objects.filter(pk=turn_id, status=Turn.Status.RUNNING)
+        if stopped.update(status=Turn.Status.STOPPED, **audit):
+            add_totals(conversation_id, audit)
+
+
+def store_failure(
+    turn_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    code: str,
+    text: str,
+    detail: str,
+    audit: dict[str, Any],
+) -> None:
+    with transaction.atomic():
+        failed = Turn.objects.filter(pk=turn_id, status=Turn.Status.RUNNING).update(
+            status=Turn.Status.FAILED, error_code=code, error_message=detail[:2000], **audit
+        )
+        add_totals(conversation_id, audit)
+        if not failed:
+            return  # taken over as interrupted: that process tells the customer
+        if Conversation.objects.filter(pk=conversation_id, status=Conversation.Status.BOT).exists():
+            services.do_append_event(
+                conversation_id,
+                kind=Message.Kind.NOTICE,
+                role=Message.Role.SYSTEM,
+                text=text,
+                metadata={"notice": code, "retry": True, "turn_id": str(turn_id)},
+            )
+
+
+def bot_kept_it(conversation_id: uuid.UUID, since_seq: int) -> bool:
+    """Whether the bot has owned the conversation all along since `since_seq`.
+
+    Being in bot mode now is not enough: a person may have taken over and handed
+    back meanwhile, and a reply written before that must not follow the person's.
+    Every change of owner stores a hand-off event, so none may stand after the turn
+    began.
+    """
+    if not Conversation.objects.filter(pk=conversation_id, status=Conversation.Status.BOT).exists():
+        return False
+    return not Message.objects.filter(
+        conversation_id=conversation_id, kind=Message.Kind.HANDOFF, seq__gt=since_seq
+    ).exists()
