@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import pytest
@@ -70,7 +69,6 @@ async def test_a_slow_model_screen_does_not_delay_the_first_token(chat, fake_ope
     [turn] = await database_sync_to_async(list)(Turn.objects.all())
     [model_verdict] = [v for v in turn.verdicts if v["check"] == "model_screen"]
     assert model_verdict["tripwire"] is False
-    assert json.dumps(turn.verdicts)
 
 
 async def test_the_model_screens_tokens_are_priced_in_the_turn(chat, fake_openai, settings):
