@@ -20,7 +20,6 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -28,6 +27,7 @@ from pydantic import BaseModel
 
 from apps.assistant.tools import ToolContext, ToolError, ToolResult, ToolSpec, get_tool
 
+from . import verification
 from .frames import message_frame
 from .models import (
     Attachment,
@@ -41,7 +41,6 @@ from .models import (
 from .text import clean_text
 
 log = logging.getLogger(__name__)
-security_log = logging.getLogger("supportbot.security")
 
 
 class ChatError(Exception):
@@ -315,8 +314,8 @@ def do_run_tool(spec: ToolSpec, ctx: ToolContext, args: BaseModel) -> ToolResult
     conversation = Conversation.objects.filter(pk=ctx.conversation_id).first()
     failures = conversation.verification_failures if conversation is not None else 0
     client = conversation.client_key if conversation is not None else ""
-    keys = _verification_keys(client, args)
-    if keys and any((cache.get(key) or 0) >= limit for key, limit in keys):
+    keys = verification.counter_keys(client, args)
+    if verification.cooling_down(keys):
         failures = max(failures, MAX_VERIFICATION_FAILURES)
     result = spec.run(dataclasses.replace(ctx, verification_failures=failures), args)
     outcome = result.verification
@@ -328,35 +327,12 @@ def do_run_tool(spec: ToolSpec, ctx: ToolContext, args: BaseModel) -> ToolResult
     return result
 
 
-def _verification_keys(client: str, args: BaseModel) -> list[tuple[str, int]]:
-    """Failure counters for a verification attempt: the client, and the identity it
-    claimed (the zip code with the email or the last name), hashed."""
-    if not hasattr(args, "zip"):
-        return []
-    keys = [
-        (
-            f"verify-fail:client:{client or 'unknown'}",
-            settings.SUPPORTBOT_VERIFY_FAILURES_PER_CLIENT,
-        )
-    ]
-    zip_code = "".join(ch for ch in str(getattr(args, "zip", "") or "") if ch.isalnum())
-    who = str(getattr(args, "email", "") or getattr(args, "last_name", "") or "").strip().lower()
-    if zip_code:
-        identity = hashlib.sha256(f"{zip_code}|{who}".encode()).hexdigest()[:32]
-        keys.append(
-            (f"verify-fail:identity:{identity}", settings.SUPPORTBOT_VERIFY_FAILURES_PER_IDENTITY)
-        )
-    return keys
-
-
 def do_record_verification_failure(
     conversation_id: uuid.UUID | str, keys: list[tuple[str, int]] | None = None
 ) -> int:
     """Count a failed verification attempt on the conversation and on each counter in
     `keys` (kept for SUPPORTBOT_VERIFY_COOLDOWN seconds); the attempt is logged, and
     staff are alerted when a counter reaches its cap. Returns the conversation's count."""
-    from .signals import verification_locked
-
     with transaction.atomic():
         Conversation.objects.filter(pk=conversation_id).update(
             verification_failures=F("verification_failures") + 1
@@ -364,30 +340,8 @@ def do_record_verification_failure(
         failures = Conversation.objects.values_list("verification_failures", flat=True).get(
             pk=conversation_id
         )
-    cooldown = settings.SUPPORTBOT_VERIFY_COOLDOWN
-    for key, limit in keys or []:
-        cache.add(key, 0, timeout=cooldown)
-        try:
-            count = cache.incr(key)
-        except ValueError:
-            cache.set(key, 1, timeout=cooldown)
-            count = 1
-        if count == limit:
-            security_log.warning(
-                "verification locked: %s reached %s failures (conversation %s)",
-                key,
-                limit,
-                conversation_id,
-            )
-            verification_locked.send(
-                sender=Conversation, conversation_id=conversation_id, key=key, failures=count
-            )
-    security_log.info(
-        "verification failed: conversation %s, attempt %s, %s",
-        conversation_id,
-        failures,
-        ", ".join(key for key, _ in keys or []),
-    )
+    verification.count_failure(conversation_id, keys or [])
+    verification.log_failure(conversation_id, failures, keys or [])
     return failures
 
 
