@@ -339,6 +339,9 @@ SUPPORTBOT_MAX_CONVERSATION_TOKENS = env_int(
 )
 # How often streamed text is flushed to the client as one `delta` frame.
 SUPPORTBOT_DELTA_INTERVAL = env_float("SUPPORTBOT_DELTA_INTERVAL", 0.04, minimum=0.0)
+# ... and how often to sockets of other processes, through the channel layer (one
+# layer message per stream per interval at most; see docs/deployment.md, capacity).
+SUPPORTBOT_LAYER_DELTA_INTERVAL = env_float("SUPPORTBOT_LAYER_DELTA_INTERVAL", 0.25, minimum=0.0)
 # Pause between words of the local assistant, so it streams like a model.
 SUPPORTBOT_LOCAL_WORD_DELAY = env_float("SUPPORTBOT_LOCAL_WORD_DELAY", 0.02, minimum=0.0)
 

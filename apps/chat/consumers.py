@@ -17,7 +17,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from pydantic import ValidationError
 
-from . import engine, frames, leases, ownership, services
+from . import engine, frames, leases, live, ownership, services
 from .asyncdb import in_db_thread
 from .frames import (
     FRAME_TYPES,
@@ -52,6 +52,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     client: str
     bot_speaks = True
     typing_announced_at = 0.0  # loop time of the last "typing" sent to staff; 0: not typing
+    last_seq = 0  # the last stored event this socket has sent (or the session covered)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Stored events arrive in-process and through the layer: one at a time, in order.
+        self.stored_lock = asyncio.Lock()
 
     # --- Socket handlers ----------------------------------------------------------
 
@@ -71,14 +77,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # A turn owed or left running by a process that died: pick it up now.
         if await in_db_thread(leases.needs_runner)(self.conversation_id):
             engine.kick(self.conversation_id)
-        session = await in_db_thread(_session_frame)(self.conversation_id)
-        self.bot_speaks = session["status"] == Conversation.Status.BOT
-        await self.send_frame(session)
+        # Events stored before the session is read are the client's to `resume`; those
+        # delivered here after it wait for the session frame, then go out in order.
+        async with self.stored_lock:
+            live.join(self.conversation_id, self)
+            session = await in_db_thread(_session_frame)(self.conversation_id)
+            self.bot_speaks = session["status"] == Conversation.Status.BOT
+            self.last_seq = session["last_seq"]
+            await self.send_frame(session)
         if self.bot_speaks and await in_db_thread(leases.needs_answer)(self.conversation_id):
             engine.kick(self.conversation_id)  # a turn owed while nobody was connected
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "conversation_id"):
+            live.leave(self.conversation_id, self)
             await self.channel_layer.group_discard(
                 group_for(self.conversation_id), self.channel_name
             )
@@ -159,10 +171,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         if not allowed:
             raise ChatError("rate_limited", "Too many requests. Please wait a bit.")
-        frames = await in_db_thread(services.events_after)(self.conversation_id, frame.last_seq)
-        for event in frames:
-            # Marked, so a page can tell the replay from live frames that race it.
-            await self.send_frame({**event, "replay": True})
+        async with self.stored_lock:
+            frames = await in_db_thread(services.events_after)(self.conversation_id, frame.last_seq)
+            for event in frames:
+                # Marked, so a page can tell the replay from live frames that race it.
+                await self.send_frame({**event, "replay": True})
+            if frames:
+                self.last_seq = max(self.last_seq, frames[-1]["seq"])
         await self.send_frame(
             {"type": "resumed", "last_seq": frames[-1]["seq"] if frames else frame.last_seq}
         )
@@ -208,18 +223,47 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # --- Group handlers -------------------------------------------------------------
 
     async def chat_event(self, event: dict[str, Any]) -> None:
+        """A frame through the channel layer (from another process, or stored here too)."""
+        if event.get("origin") == live.ORIGIN:
+            return  # a live frame of a turn in this process: this socket has it already
         frame = event["frame"]
-        if frame["type"] == "handoff":
-            self.bot_speaks = frame.get("state") == "returned_to_bot"
-            if self.bot_speaks:
-                # A question asked while a person had the chat may still be waiting; the
-                # hand-back happened over HTTP, so the engine is woken here.
-                engine.kick(self.conversation_id)
-        elif frame["type"] in LIVE_BOT_FRAMES and not self.bot_speaks:
-            # A person owns the conversation now: streamed bot text that raced the
-            # hand-off on the channel layer is dropped here, at the last step.
-            return
-        await self.send_frame(frame)
+        if "seq" in frame:
+            await self.stored_frame(frame)
+        else:
+            await self.live_frame(frame)
+
+    async def live_frame(self, frame: dict[str, Any]) -> None:
+        async with self.stored_lock:  # after the session frame and any gap being filled
+            if frame["type"] in LIVE_BOT_FRAMES and not self.bot_speaks:
+                # A person owns the conversation now: streamed bot text that raced the
+                # hand-off is dropped here, at the last step.
+                return
+            await self.send_frame(frame)
+
+    async def stored_frame(self, frame: dict[str, Any]) -> None:
+        """A stored event, once and in seq order: a copy already sent is dropped, and a
+        gap (an event the layer dropped or has not brought yet) is read from the store."""
+        async with self.stored_lock:
+            if frame["seq"] <= self.last_seq:
+                return
+            frames = [frame]
+            if frame["seq"] > self.last_seq + 1:
+                frames = await in_db_thread(services.events_after)(
+                    self.conversation_id, self.last_seq
+                )
+            for event in frames:
+                if event["seq"] <= self.last_seq:
+                    continue
+                if event["type"] == "handoff":
+                    self.bot_speaks = event.get("state") == "returned_to_bot"
+                    live.saw_handoff(self.conversation_id, event["seq"])
+                    if self.bot_speaks:
+                        # A question asked while a person had the chat may still be
+                        # waiting; the hand-back happened over HTTP, so the engine is
+                        # woken here.
+                        engine.kick(self.conversation_id)
+                await self.send_frame(event)
+                self.last_seq = event["seq"]
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(frame, default=str))

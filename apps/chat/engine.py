@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from apps.assistant import prompts
@@ -42,16 +41,15 @@ from apps.assistant.providers.base import (
 )
 from apps.assistant.tools import Citation, ToolContext, ToolError, get_tool
 
-from . import leases, services
+from . import leases, live, services
 from .asyncdb import in_db_thread
-from .models import Turn, group_for
+from .models import Turn
 from .signals import handoff_offered, send_on_commit, turn_failed
 from .turn_store import (
     TurnSetup,
     TurnState,
     audit_fields,
     begin_turn,
-    bot_kept_it,
     prompt_for,
     refresh_ctx,
     stop_turn,
@@ -64,6 +62,7 @@ log = logging.getLogger(__name__)
 TOOL_RESULT_AUDIT_CHARS = 2000
 _runners: dict[uuid.UUID, asyncio.Task[None]] = {}
 _wakeups: set[uuid.UUID] = set()  # kicked while their runner was finishing
+_relays: dict[uuid.UUID, live.LayerRelay] = {}  # the running turn's frames to other processes
 
 STEP_LIMIT_TEXT = (
     "I'm having trouble finishing this one on my own. Would you like me to connect you "
@@ -189,9 +188,22 @@ async def _sweep_forever() -> None:
 
 async def run_turn(conversation_id: uuid.UUID) -> Turn | None:
     """Run one assistant turn to its end; returns the stored Turn (None if none was owed)."""
+    with live.OwnerWatch(conversation_id) as watch:
+        relay = live.LayerRelay(conversation_id, settings.SUPPORTBOT_LAYER_DELTA_INTERVAL)
+        _relays[conversation_id] = relay
+        try:
+            return await _run_turn(conversation_id, watch)
+        finally:
+            if _relays.get(conversation_id) is relay:
+                del _relays[conversation_id]
+            await relay.close()
+
+
+async def _run_turn(conversation_id: uuid.UUID, watch: live.OwnerWatch) -> Turn | None:
     setup = await in_db_thread(begin_turn)(conversation_id)
     if setup is None:
         return None
+    watch.since_seq = setup.start_seq
     turn = setup.turn
     state = TurnState(turn_id=turn.pk, started=time.monotonic())
     state.verdicts = [v.as_dict() for v in setup.verdicts]
@@ -203,7 +215,7 @@ async def run_turn(conversation_id: uuid.UUID) -> Turn | None:
     provider = get_provider()
     guard = OutputGuard(canary=prompts.canary(), instructions=setup.instructions)
     coalescer = DeltaCoalescer(
-        DeltaSender(conversation_id, turn.pk, setup.start_seq), settings.SUPPORTBOT_DELTA_INTERVAL
+        DeltaSender(conversation_id, turn.pk, watch), settings.SUPPORTBOT_DELTA_INTERVAL
     )
     heartbeat = asyncio.get_running_loop().create_task(_heartbeat(conversation_id))
     screen = _start_model_screen(provider, setup.new_texts)
@@ -516,34 +528,31 @@ async def _heartbeat(conversation_id: uuid.UUID) -> None:
 
 
 async def _send(conversation_id: uuid.UUID, frame: dict[str, Any]) -> None:
-    layer = get_channel_layer()
-    if layer is not None:
-        await layer.group_send(group_for(conversation_id), {"type": "chat.event", "frame": frame})
+    """A frame of the turn in progress: to this process's sockets at once, and to those
+    of other processes through the turn's relay (coalesced, only if any listen)."""
+    await live.deliver_live(conversation_id, frame)
+    relay = _relays.get(conversation_id)
+    if relay is not None:
+        await relay.frame(frame)
 
 
 class DeltaSender:
     """Sends a turn's streamed text, stopping the turn once a person owns the conversation.
 
-    Ownership is re-read from the database at most every `OWNERSHIP_CHECK_INTERVAL`
-    seconds, not for every frame; the customer's socket drops any text frame that
+    Who owns it is known in memory (`live.OwnerWatch`, moved by hand-off events), so no
+    frame waits for the database; the customer's socket drops any text frame that
     arrives after the hand-off itself (consumers.LIVE_BOT_FRAMES), and the final reply
     is stored only under the row lock (`store_final`).
     """
 
-    OWNERSHIP_CHECK_INTERVAL = 0.25
-
-    def __init__(self, conversation_id: uuid.UUID, turn_id: uuid.UUID, since_seq: int) -> None:
+    def __init__(self, conversation_id: uuid.UUID, turn_id: uuid.UUID, watch: live.OwnerWatch):
         self.conversation_id = conversation_id
         self.turn_id = str(turn_id)
-        self.since_seq = since_seq
-        self.checked_at = -1.0
+        self.watch = watch
 
     async def __call__(self, text: str) -> None:
-        now = time.monotonic()
-        if now - self.checked_at >= self.OWNERSHIP_CHECK_INTERVAL:
-            if not await in_db_thread(bot_kept_it)(self.conversation_id, self.since_seq):
-                raise HandedOff
-            self.checked_at = now
+        if self.watch.changed:
+            raise HandedOff
         await _send(self.conversation_id, {"type": "delta", "turn_id": self.turn_id, "text": text})
 
 

@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from apps.assistant.tools import ToolContext, ToolError, ToolResult, ToolSpec, get_tool
 
-from . import verification
+from . import live, verification
 from .frames import message_frame
 from .models import (
     Attachment,
@@ -104,15 +104,21 @@ def publish(
     conversation_id: uuid.UUID | str, frame: dict[str, Any], *, staff_only: bool = False
 ) -> None:
     """Send a frame to everyone on the conversation (or only the staff watching it)
-    once the current transaction commits."""
+    once the current transaction commits: to this process's sockets directly (so no
+    layer capacity can drop it for them), and through the channel layer to the others."""
     group = staff_group_for(conversation_id) if staff_only else group_for(conversation_id)
 
     def send() -> None:
+        event: dict[str, Any] = {"type": "chat.event", "frame": frame}
+        if not staff_only:
+            live.deliver_stored(conversation_id, frame)
+            if "seq" not in frame:
+                event["origin"] = live.ORIGIN  # sockets here have it; stored ones dedupe
         layer = get_channel_layer()
         if layer is None:
             return
         try:
-            async_to_sync(layer.group_send)(group, {"type": "chat.event", "frame": frame})
+            async_to_sync(layer.group_send)(group, event)
         except Exception:
             # The event is stored; clients catch up with `resume`.
             log.exception("could not publish to conversation %s", conversation_id)

@@ -21,6 +21,7 @@ from typing import Any
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from apps.chat import live
 from apps.chat.asyncdb import in_db_thread
 from apps.chat.frames import FrameError, decode_frame
 from apps.chat.models import Conversation, group_for, staff_group_for
@@ -118,6 +119,10 @@ class ConversationConsumer(_StaffConsumer):
     conversation_id: uuid.UUID
     typing_announced_at = 0.0
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seen_seqs: set[int] = set()  # stored events come in-process and by the layer
+
     async def connect(self) -> None:
         if not await self.refuse_unless_agent():
             return
@@ -137,20 +142,46 @@ class ConversationConsumer(_StaffConsumer):
             services.console_group(self.conversation_id),
         )
         await self.accept()
+        live.join(self.conversation_id, self)
         assert self.user_id is not None
         await in_db_thread(services.do_agent_connected)(self.user_id)
         await self.send_snapshot()
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "conversation_id"):
+            live.leave(self.conversation_id, self)
+        await super().disconnect(code)
 
     async def send_snapshot(self) -> None:
         await self.send_frame(await in_db_thread(_conversation_snapshot)(self.conversation_id))
 
     async def chat_event(self, event: dict[str, Any]) -> None:
-        """A frame the customer sees, shown to the agent as it happens (and the
-        staff-only ones about the customer: typing, read)."""
+        """A frame the customer sees, shown to the agent as it happens (and the staff-only
+        ones about the customer: typing, read). Frames of this process's turns and stored
+        events come through `apps.chat.live` too; each is shown once."""
+        if event.get("origin") == live.ORIGIN:
+            return
         frame = event["frame"]
         if frame.get("type") == "typing" and frame.get("who") == "agent":
             return  # the agent's own typing, echoed to the customer
+        if "seq" in frame:
+            await self.stored_frame(frame)
+        else:
+            await self.live_frame(frame)
+
+    async def live_frame(self, frame: dict[str, Any]) -> None:
         await self.send_frame({"type": "chat", "frame": frame})
+
+    async def stored_frame(self, frame: dict[str, Any]) -> None:
+        seen = self.seen_seqs  # show each stored event once
+        if frame["seq"] in seen:
+            return
+        seen.add(frame["seq"])
+        if len(seen) > 1000:
+            seen.difference_update(sorted(seen)[:500])
+        if frame["type"] == "handoff":
+            live.saw_handoff(self.conversation_id, frame["seq"])
+        await self.live_frame(frame)
 
     async def cmd_typing(self, typing: bool) -> None:
         """The agent holding the chat is typing: the customer sees "Alex is typing…".

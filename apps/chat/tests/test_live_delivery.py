@@ -1,0 +1,103 @@
+"""A turn's frames reach this process's sockets directly; the layer carries only what
+must cross processes, coalesced; nothing the customer must see depends on the layer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+from channels.db import database_sync_to_async
+from channels_redis.core import RedisChannelLayer
+from django.db.models import F
+
+from apps.chat import services
+from apps.chat.models import Conversation, Message, group_for
+from supportbot.settings import redis_channel_layer
+from tests import fake_openai as fake
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+REPLY = " ".join(f"word{i}" for i in range(80)) + "."
+
+
+async def test_with_a_layer_that_delivers_nothing_the_customer_still_sees_everything(
+    chat, fake_openai, settings
+):
+    # given a channel layer on which every message expires before it is read
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"expiry": 0}}
+    }
+    fake_openai.script(fake.text(REPLY, chunk_size=4, delay=0.002))
+    socket = await chat()
+    # when the customer writes and the model streams its answer in small pieces
+    await socket.say("tell me everything")
+    frames = await socket.receive_until(lambda f: f["type"] == "turn" and f["state"] == "ended")
+    # then the echo, the whole stream and the stored reply all arrived, in order
+    kinds = [f["type"] + (f"/{f['role']}" if f["type"] == "message" else "") for f in frames]
+    assert kinds[0] == "message/customer" and kinds[1] == "turn"
+    assert kinds[-2:] == ["message/assistant", "turn"]
+    streamed = "".join(f["text"] for f in frames if f["type"] == "delta")
+    assert streamed == REPLY == frames[-2]["text"]
+    assert len([f for f in frames if f["type"] == "delta"]) > 3
+
+
+async def test_a_stored_event_the_layer_lost_is_read_from_the_store_before_the_next(chat):
+    socket = await chat()
+
+    def lost_then_published() -> None:
+        # an event stored by another process whose layer message never arrived
+        Conversation.objects.filter(pk=socket.conversation_id).update(last_seq=F("last_seq") + 1)
+        seq = Conversation.objects.get(pk=socket.conversation_id).last_seq
+        Message.objects.create(
+            conversation_id=socket.conversation_id, seq=seq, role="system", text="lost"
+        )
+        services.do_append_event(socket.conversation_id, role="system", text="published")
+
+    await database_sync_to_async(lost_then_published)()
+    first, second = await socket.receive(), await socket.receive()
+    assert (first["seq"], first["text"]) == (1, "lost")
+    assert (second["seq"], second["text"]) == (2, "published")
+
+
+@pytest.mark.integration
+async def test_another_process_gets_the_stream_coalesced_and_only_while_it_listens(
+    chat, fake_openai, settings, redis_url
+):
+    # given the Redis layer, and a socket of "another process" (its own layer client)
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_url, prefix)}
+    settings.SUPPORTBOT_LAYER_DELTA_INTERVAL = 0.25
+    other = RedisChannelLayer(**redis_channel_layer(redis_url, prefix)["CONFIG"])
+    fake_openai.script(fake.text(REPLY, chunk_size=4, delay=0.01))
+    socket = await chat()
+    channel = await other.new_channel()
+    await other.group_add(group_for(socket.conversation_id), channel)
+
+    received: list[dict] = []
+
+    async def listen() -> None:
+        while True:
+            received.append((await other.receive(channel))["frame"])
+
+    listener = asyncio.get_running_loop().create_task(listen())
+    try:
+        # when the model streams for about a second
+        started = time.monotonic()
+        await socket.say("tell me everything")
+        here = await socket.receive_until(lambda f: f["type"] == "turn" and f["state"] == "ended")
+        elapsed = time.monotonic() - started
+        await asyncio.sleep(0.3)
+    finally:
+        listener.cancel()
+        await other.flush()
+    # then this process's socket got the stream as it came
+    local = [f for f in here if f["type"] == "delta"]
+    remote = [f for f in received if f["type"] == "delta"]
+    assert "".join(f["text"] for f in local) == REPLY
+    # and the other process got all of it too, in at most one message per 250 ms
+    assert "".join(f["text"] for f in remote) == REPLY
+    assert len(remote) <= elapsed / 0.25 + 2 < len(local)
+    assert [f["state"] for f in received if f["type"] == "turn"] == ["started", "ended"]
+    assert [f["role"] for f in received if f["type"] == "message"] == ["customer", "assistant"]
