@@ -122,6 +122,7 @@ class ConversationConsumer(_StaffConsumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.seen_seqs: set[int] = set()  # stored events come in-process and by the layer
+        self.ready = asyncio.Lock()  # frames wait for the snapshot
 
     async def connect(self) -> None:
         if not await self.refuse_unless_agent():
@@ -142,10 +143,11 @@ class ConversationConsumer(_StaffConsumer):
             services.console_group(self.conversation_id),
         )
         await self.accept()
-        live.join(self.conversation_id, self)
-        assert self.user_id is not None
-        await in_db_thread(services.do_agent_connected)(self.user_id)
-        await self.send_snapshot()
+        async with self.ready:
+            live.join(self.conversation_id, self)
+            assert self.user_id is not None
+            await in_db_thread(services.do_agent_connected)(self.user_id)
+            await self.send_snapshot()
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "conversation_id"):
@@ -170,7 +172,8 @@ class ConversationConsumer(_StaffConsumer):
             await self.live_frame(frame)
 
     async def live_frame(self, frame: dict[str, Any]) -> None:
-        await self.send_frame({"type": "chat", "frame": frame})
+        async with self.ready:
+            await self.send_frame({"type": "chat", "frame": frame})
 
     async def stored_frame(self, frame: dict[str, Any]) -> None:
         seen = self.seen_seqs  # show each stored event once
