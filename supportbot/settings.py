@@ -223,6 +223,26 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a Daphne or Celery process started by a test sees the
     # test's rows; one per test run, so runs don't share it.
     _sqlite.setdefault("TEST", {"NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")})
+# PostgreSQL: a bounded pool per process (Django's, on psycopg_pool) instead of one
+# persistent connection per thread. A Daphne process runs its database steps in the
+# event loop's thread pool (min(32, CPUs + 4) threads) plus Django's one thread for
+# sync views, so that many connections are ever busy at once; each Celery worker
+# process needs one. Connections per machine: processes x DATABASE_POOL_SIZE (see
+# docs/deployment.md, capacity). DATABASE_POOL_SIZE=0 keeps persistent connections.
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", min(32, (os.cpu_count() or 1) + 4) + 2)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_SIZE:
+    _postgres = DATABASES["default"]
+    _postgres["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+    _postgres["CONN_HEALTH_CHECKS"] = False
+    _postgres["OPTIONS"] = {
+        **_postgres.get("OPTIONS", {}),
+        "pool": {
+            "min_size": min(2, DATABASE_POOL_SIZE),
+            "max_size": DATABASE_POOL_SIZE,
+            # Waiting longer than this for a free connection is an error, not a queue.
+            "timeout": env_float("DATABASE_POOL_TIMEOUT", 10.0, minimum=0.1),
+        },
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer, cache (rate limits), Celery broker ---------------

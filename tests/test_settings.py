@@ -91,3 +91,21 @@ def test_sqlite_gets_the_same_options_however_it_is_named(url):
         "django.db.backends.sqlite3 {'transaction_mode': 'IMMEDIATE', 'timeout': 20, "
         "'init_command': 'PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL'} True True"
     )
+
+
+DEFAULT_POOL = str(min(32, (os.cpu_count() or 1) + 4) + 2)  # the loop's threads + 2
+
+
+@pytest.mark.parametrize(("size", "expected"), [("", DEFAULT_POOL), ("3", "3"), ("0", "none")])
+def test_postgres_gets_a_bounded_pool_per_process_unless_turned_off(size, expected):
+    script = (
+        "from django.conf import settings as s; d = s.DATABASES['default']; "
+        "pool = d['OPTIONS'].get('pool'); "
+        "print(pool['max_size'] if pool else 'none', d['CONN_MAX_AGE'])"
+    )
+    env = {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/none", "DATABASE_POOL_SIZE": size}
+    result = run_manage("shell", "-c", script, **env)
+    assert result.returncode == 0, result.stderr
+    size_seen, max_age = result.stdout.strip().splitlines()[-1].split()
+    assert size_seen == expected
+    assert max_age == ("600" if expected == "none" else "0")  # the pool keeps connections

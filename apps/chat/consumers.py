@@ -227,7 +227,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if event.get("origin") == live.ORIGIN:
             return  # a live frame of a turn in this process: this socket has it already
         frame = event["frame"]
-        if "seq" in frame:
+        if event.get("stored"):
             await self.stored_frame(frame)
         else:
             await self.live_frame(frame)

@@ -115,18 +115,20 @@ async def deliver_live(conversation_id: uuid.UUID, frame: dict[str, Any]) -> Non
             log.exception("live frame to a socket failed")
 
 
-def deliver_stored(conversation_id: uuid.UUID | str, frame: dict[str, Any]) -> None:
-    """A committed event to this process's sockets of the conversation. Called from the
-    thread that committed it; returns once the sockets have it, so events reach them in
-    the order they were stored (as the layer's send did before)."""
+def deliver_committed(
+    conversation_id: uuid.UUID | str, frame: dict[str, Any], *, stored: bool
+) -> None:
+    """A committed change to this process's sockets of the conversation (`stored`: an
+    event with its seq). Called from the thread that committed it; returns once the
+    sockets have it, so events reach them in the order they were stored."""
     conversation_id = uuid.UUID(str(conversation_id))
-    if frame.get("type") == "handoff":
+    if stored and frame.get("type") == "handoff":
         saw_handoff(conversation_id, frame.get("seq"))
     by_loop: dict[asyncio.AbstractEventLoop, list[LiveSocket]] = {}
     for socket, loop in list(_sockets.get(conversation_id, {}).items()):
         by_loop.setdefault(loop, []).append(socket)
     for loop, sockets in by_loop.items():
-        coroutine = _stored_to(sockets, frame)
+        coroutine = _committed_to(sockets, frame, stored)
         if _in_loop_thread(loop):
             loop.create_task(coroutine)
             continue
@@ -143,12 +145,12 @@ def deliver_stored(conversation_id: uuid.UUID | str, frame: dict[str, Any]) -> N
             log.warning("stored frame not delivered in-process to %s", conversation_id)
 
 
-async def _stored_to(sockets: list[LiveSocket], frame: dict[str, Any]) -> None:
+async def _committed_to(sockets: list[LiveSocket], frame: dict[str, Any], stored: bool) -> None:
     for socket in sockets:
         try:
-            if "seq" in frame:
+            if stored:
                 await socket.stored_frame(frame)
-            else:  # a committed change with nothing stored to replay (verified, rated)
+            else:  # a change with no event to replay (verified, rated)
                 await socket.live_frame(frame)
         except Exception:
             log.exception("stored frame to a socket failed")

@@ -101,19 +101,26 @@ def access_conversation(conversation_id: str | uuid.UUID, token: str) -> Convers
 
 
 def publish(
-    conversation_id: uuid.UUID | str, frame: dict[str, Any], *, staff_only: bool = False
+    conversation_id: uuid.UUID | str,
+    frame: dict[str, Any],
+    *,
+    staff_only: bool = False,
+    stored: bool = False,
 ) -> None:
     """Send a frame to everyone on the conversation (or only the staff watching it)
     once the current transaction commits: to this process's sockets directly (so no
-    layer capacity can drop it for them), and through the channel layer to the others."""
+    layer capacity can drop it for them), and through the channel layer to the others.
+    A `stored` frame is an event with its seq, which sockets show once and in order."""
     group = staff_group_for(conversation_id) if staff_only else group_for(conversation_id)
 
     def send() -> None:
         event: dict[str, Any] = {"type": "chat.event", "frame": frame}
+        if stored:
+            event["stored"] = True  # this process's sockets drop the copy by its seq
         if not staff_only:
-            live.deliver_stored(conversation_id, frame)
-            if "seq" not in frame:
-                event["origin"] = live.ORIGIN  # sockets here have it; stored ones dedupe
+            live.deliver_committed(conversation_id, frame, stored=stored)
+            if not stored:
+                event["origin"] = live.ORIGIN  # this process's sockets have it
         layer = get_channel_layer()
         if layer is None:
             return
@@ -156,7 +163,7 @@ def do_append_event(
             author_id=author_id,
             metadata=metadata or {},
         )
-        publish(conversation_id, message_frame(message))
+        publish(conversation_id, message_frame(message), stored=True)
     return message
 
 

@@ -166,7 +166,7 @@ class ConversationConsumer(_StaffConsumer):
         frame = event["frame"]
         if frame.get("type") == "typing" and frame.get("who") == "agent":
             return  # the agent's own typing, echoed to the customer
-        if "seq" in frame:
+        if event.get("stored"):
             await self.stored_frame(frame)
         else:
             await self.live_frame(frame)
