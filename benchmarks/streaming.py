@@ -277,6 +277,7 @@ def stack_env(name: str, model: fake.FakeOpenAI, db_url: str, redis_url: str) ->
             REDIS_URL=redis_url,
             SUPPORTBOT_CHANNEL_PREFIX=f"bench{uuid.uuid4().hex[:6]}",
             DJANGO_DEBUG="false",
+            DATABASE_POOL_SIZE=str(min(32, (os.cpu_count() or 1) + 4) + 2),
         )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "DJANGO_"))}
     env.update(common, PYTHONUNBUFFERED="1")

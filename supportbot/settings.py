@@ -228,8 +228,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # event loop's thread pool (min(32, CPUs + 4) threads) plus Django's one thread for
 # sync views, so that many connections are ever busy at once; each Celery worker
 # process needs one. Connections per machine: processes x DATABASE_POOL_SIZE (see
-# docs/deployment.md, capacity). DATABASE_POOL_SIZE=0 keeps persistent connections.
-DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", min(32, (os.cpu_count() or 1) + 4) + 2)
+# docs/deployment.md, capacity); the right size for a Daphne process is
+# min(32, CPUs + 4) + 2. Unset or 0: persistent connections, one per thread.
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_SIZE:
     _postgres = DATABASES["default"]
     _postgres["CONN_MAX_AGE"] = 0  # the pool keeps the connections

@@ -128,6 +128,10 @@ def deliver_committed(
     for socket, loop in list(_sockets.get(conversation_id, {}).items()):
         by_loop.setdefault(loop, []).append(socket)
     for loop, sockets in by_loop.items():
+        if loop.is_closed() or not loop.is_running():
+            for socket in sockets:  # left behind by a loop that ended (tests)
+                leave(conversation_id, socket)
+            continue
         coroutine = _committed_to(sockets, frame, stored)
         if _in_loop_thread(loop):
             loop.create_task(coroutine)
