@@ -58,14 +58,16 @@ def test_a_customer_is_handed_to_an_agent_and_back_to_the_bot(
     agent.screenshot(path=str(artifacts / "agent-console-conversation.png"), full_page=True)
 
     # the agent hands back; the bot answers the next message
+    replies = customer.locator(".row-assistant:not(.streaming) .bubble")
+    before = replies.count()
     agent.click("#hand-back")
     expect(agent).to_have_url(live_server_url + "/admin/console/", timeout=10_000)
     expect(customer.locator(".notice.handoff-returned_to_bot")).to_be_visible(timeout=10_000)
+    # the bot first answers the message the agent left open, then the next one
+    expect(replies).to_have_count(before + 1, timeout=15_000)
     customer.fill("#input", "hello")
     customer.keyboard.press("Enter")
-    expect(customer.locator(".row-assistant:not(.streaming) .bubble").last).to_contain_text(
-        "Hi there!", timeout=15_000
-    )
+    expect(replies.last).to_contain_text("Hi there!", timeout=15_000)
     customer.screenshot(path=str(artifacts / "customer-after-handoff.png"), full_page=True)
     assert Escalation.objects.get().status == "returned"
     agent_context.close()
