@@ -6,9 +6,11 @@ import json
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic_core import PydanticCustomError
 
 from .models import Message, attachment_url
+from .text import has_lone_surrogate
 
 # Sequence numbers are PostgreSQL bigints; a larger number must be refused here,
 # not by the database mid-command.
@@ -46,6 +48,17 @@ def decode_frame(text_data: str | None, *, max_bytes: int) -> dict[str, Any]:
     return payload
 
 
+def _unicode_text(value: str) -> str:
+    # JSON lets a client escape half a surrogate pair ("\\ud800"); that is not text.
+    # Refused explicitly: pydantic lets it through a str field with no constraints.
+    if has_lone_surrogate(value):
+        raise PydanticCustomError("string_unicode", "a lone surrogate is not valid text")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_unicode_text)]
+
+
 class _Frame(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -53,7 +66,7 @@ class _Frame(BaseModel):
 class MessageFrame(_Frame):
     type: Literal["message"]
     client_id: uuid.UUID
-    text: str = ""  # may be empty when a photo is sent
+    text: Text = ""  # may be empty when a photo is sent
     attachment_id: uuid.UUID | None = None  # a photo uploaded to /api/conversations/<id>/photos/
 
 
@@ -64,7 +77,7 @@ class ResumeFrame(_Frame):
 
 class ConfirmFrame(_Frame):
     type: Literal["confirm"]
-    action_id: str = Field(max_length=64)
+    action_id: Text = Field(max_length=64)
     decision: Literal["approve", "decline"]
 
 
@@ -79,7 +92,7 @@ class EndFrame(_Frame):
 class RateFrame(_Frame):
     type: Literal["rate"]
     score: int = Field(ge=1, le=5)
-    comment: str = Field(default="", max_length=2000)
+    comment: Text = Field(default="", max_length=2000)
 
 
 class TypingFrame(_Frame):

@@ -65,13 +65,19 @@ async def test_control_characters_are_removed_and_a_lone_surrogate_is_refused(ch
     await socket.say("a\x1b[31mb\x07c\x7f")
     echo = await socket.receive_until(lambda f: f["type"] == "message")
     assert echo[-1]["text"] == "a[31mbc"
-    await socket.reply()
+    turn_id = (await socket.reply())["turn_id"]
+    # that turn's `ended` frame follows its reply; after it the socket is quiet
+    await socket.receive_until(
+        lambda f: f["type"] == "turn" and f["turn_id"] == turn_id and f["state"] == "ended"
+    )
     # a raw frame: the escaped lone surrogate, as a hostile client sends it
     surrogate = f'"a\\ud800", "client_id": "{uuid.uuid4()}"'
     await socket.communicator.send_to(text_data=raw_frame("message", "text", surrogate))
     error = await socket.receive()
-    assert error["type"] == "error" and error["code"] == "invalid_frame"
+    assert error["type"] == "error" and error["code"] == "invalid_frame", error
     assert error["message"].startswith("text:")
+    # nothing else: no echo of a stored message, no turn started for it
+    assert await socket.communicator.receive_nothing(timeout=0.5)
     assert await database_sync_to_async(stored_texts)(socket.conversation_id) == ["a[31mbc"]
 
 
@@ -95,8 +101,19 @@ async def test_a_message_of_only_control_characters_is_refused_as_empty(chat):
         ('{"type": "resume", "last_seq": NaN}', "invalid_frame"),
         ('{"type": "confirm", "action_id": "\\u0000", "decision": "approve"}', "not_found"),
         ("\x00", "invalid_json"),
+        ('{"type": "rate", "score": 4, "comment": "a\\ud800"}', "invalid_frame"),
     ],
-    ids=["huge-seq", "huge-score", "bigint-overflow", "deep", "inf", "nan", "nul-id", "nul"],
+    ids=[
+        "huge-seq",
+        "huge-score",
+        "bigint-overflow",
+        "deep",
+        "inf",
+        "nan",
+        "nul-id",
+        "nul",
+        "surrogate-comment",
+    ],
 )
 async def test_frames_that_parse_but_blow_up_get_an_error_frame_on_the_customer_socket(
     chat, frame, code
