@@ -86,7 +86,8 @@ class ModelStream:
         self, request: web.Request, body: fake.JsonDict, server: fake.FakeOpenAI
     ) -> web.StreamResponse:
         arrived = time.perf_counter()
-        found = MARK.search(json.dumps(body["messages"][-1]))
+        # The customer's text may sit in any message (layers, wrapping): its mark is unique.
+        found = MARK.search(json.dumps(body["messages"]))
         key = found.group(1) if found else uuid.uuid4().hex
         self.timings.requested[key] = arrived
         number = server.next_number()
@@ -228,14 +229,17 @@ class Result:
     errors: int
     incomplete: int
     cpu_per_turn: float
+    kinds: dict[str, int] = field(default_factory=dict)
 
 
 def summarise(turns: list[Turn], timings: Timings, expected: str, cpu: float) -> Result:
     overhead, to_request, reply = [], [], []
     errors = incomplete = 0
+    kinds: dict[str, int] = {}
     for turn in turns:
         if turn.error:
             errors += 1
+            kinds[turn.error[:40]] = kinds.get(turn.error[:40], 0) + 1
             continue
         if turn.text.strip() != expected:
             incomplete += 1
@@ -246,7 +250,7 @@ def summarise(turns: list[Turn], timings: Timings, expected: str, cpu: float) ->
             to_request.append((timings.requested[turn.key] - turn.sent) * 1000)
         if turn.reply_at is not None:
             reply.append((turn.reply_at - turn.sent) * 1000)
-    return Result(overhead, to_request, reply, errors, incomplete, cpu / max(1, len(turns)))
+    return Result(overhead, to_request, reply, errors, incomplete, cpu / max(1, len(turns)), kinds)
 
 
 def stat(values: list[float]) -> str:
@@ -261,6 +265,7 @@ def stat(values: list[float]) -> str:
 def stack_env(name: str, model: fake.FakeOpenAI, db_url: str, redis_url: str) -> dict[str, str]:
     common = dict(
         model.env(),
+        OPENAI_CONNECT_TIMEOUT="30",  # 200 connections open at once to one fake server
         OPENAI_READ_TIMEOUT="60",
         OPENAI_MAX_RETRIES="0",
         SUPPORTBOT_MODEL_SCREEN="false",
@@ -408,7 +413,8 @@ def report(name: str, label: str, result: Result) -> None:
         f"  {name:<10} {label:<11} first-word overhead ms {stat(result.overhead)}  "
         f"message->model ms {stat(result.to_request)}  reply ms {stat(result.reply)}  "
         f"errors {result.errors} incomplete {result.incomplete}  "
-        f"CPU/turn {result.cpu_per_turn * 1000:.0f} ms",
+        f"CPU/turn {result.cpu_per_turn * 1000:.0f} ms"
+        + (f"  {result.kinds}" if result.kinds else ""),
         flush=True,
     )
 
