@@ -5,8 +5,8 @@ A model that cannot see what its tools returned in earlier turns asks again, or
 worse, guesses (an order id, a payment method id). So each turn stores its tool
 steps exactly as the model saw them (`Turn.exchange`: the assistant message with
 its `tool_calls`, then one `tool` message per call), and the next turn replays
-them in place: right before that turn's reply, or where the turn ended when it
-stored none.
+them in place: right before that turn's reply, or right after the message it
+answered when it stored none (a turn stopped by a hand-off ends late).
 
 A customer's decision on a confirmation card is replayed as the change tool's
 call with its real arguments and the outcome as its result, so the model knows
@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -118,8 +117,9 @@ def _units(conversation: Conversation) -> list[_Unit]:
             ]
         )
     }
-    # Each piece gets a sort key: events by time and seq, a turn's exchange just before
-    # its reply (or at its end, when it stored none).
+    # Each piece gets a place in the conversation's seq order: an event at its seq, a
+    # turn's exchange just before its reply, or just after the message it answered when
+    # it stored none (a turn stopped by a hand-off finishes late, after later events).
     # The model sees the latest photos as images; older ones it was shown before.
     photos = sorted(
         event.pk
@@ -127,19 +127,15 @@ def _units(conversation: Conversation) -> list[_Unit]:
         if event.role == Message.Role.CUSTOMER and (event.metadata or {}).get("attachment")
     )
     recent_photos = set(photos[-PHOTOS_TO_MODEL:])
-    pieces: list[tuple[tuple[datetime, int, int], list[_Unit]]] = []
+    pieces: list[tuple[float, list[_Unit]]] = []
     for event in events:
         unit = _event_unit(event, actions, recent_photos)
         if unit is not None:
-            pieces.append(((event.created_at, 1, event.seq), [unit]))
+            pieces.append((event.seq, [unit]))
     for turn in turns:
-        if turn.message is not None:
-            when = turn.message.created_at
-            seq = turn.message.seq
-        else:
-            when = turn.finished_at or turn.started_at
-            seq = 0
-        pieces.append(((when, 0, seq), _exchange_units(turn.exchange)))
+        reply = turn.message
+        position = reply.seq - 0.5 if reply is not None else turn.answers_seq + 0.5
+        pieces.append((position, _exchange_units(turn.exchange)))
     pieces.sort(key=lambda piece: piece[0])
     return [unit for _, units in pieces for unit in units]
 

@@ -123,12 +123,26 @@ async def test_customer_and_agent_on_different_processes_talk_both_ways(
             )
             assert heard["frame"]["text"] == "my lamp is broken"
 
-            # handed back on B, the bot on A answers again, and B watches it
+            # handed back on B, the bot on A answers the question the agent left (the
+            # help center has nothing on lamps), and B watches it
             async with agent_http.post(f"{base}/hand-back/", headers=headers) as back:
                 assert (await back.json())["ok"] is True
             await frame_where(
                 customer, lambda f: f["type"] == "handoff" and f["state"] == "returned_to_bot"
             )
+            pending = await frame_where(
+                customer, lambda f: f["type"] == "message" and f["role"] == "assistant"
+            )
+            assert "help center doesn't cover" in pending["text"]
+            await frame_where(
+                watch,
+                lambda f: (
+                    f["type"] == "chat"
+                    and f["frame"].get("role") == "assistant"
+                    and f["frame"]["text"] == pending["text"]
+                ),
+            )
+            # then it answers the customer's next message, on A and watched on B
             await customer.send_json(
                 {"type": "message", "client_id": str(uuid.uuid4()), "text": "hello"}
             )

@@ -5,10 +5,16 @@ all compacted under a token budget, oldest first."""
 from __future__ import annotations
 
 import json
+import uuid
+from typing import Any
 
 import pytest
+from channels.db import database_sync_to_async
+from django.utils import timezone
 
 from apps.assistant.prompts import unwrap_untrusted
+from apps.chat import history, services
+from apps.chat.models import Conversation, Turn
 from tests import fake_openai as fake
 from tests.openai_contract import check_request
 
@@ -139,3 +145,41 @@ async def test_old_tool_results_are_compacted_first_under_the_token_budget(fake_
     assert check_request(last) is None
     conversation_chars = sum(len(json.dumps(m)) for m in history)
     assert conversation_chars // 4 <= 1500
+
+
+async def test_a_turn_that_stored_no_reply_is_replayed_after_its_question_not_when_it_ended():
+    """A turn stopped by a hand-off stores no reply and may finish after later messages;
+    its call and result still belong right after the message it answered, so a later
+    turn's latest message is the customer's, not an old escalation's result."""
+    conversation_id = await conversation()
+    layer = await database_sync_to_async(_stopped_turn_then_two_messages)(conversation_id)
+    assert [(m["role"], m.get("content")) for m in layer if m["role"] != "tool"] == [
+        ("user", "talk to a human"),
+        ("assistant", None),
+        ("user", "my lamp is broken"),
+        ("user", "hello"),
+    ]
+
+
+def _stopped_turn_then_two_messages(conversation_id: Any) -> list[dict[str, Any]]:
+    asked, _ = services.do_store_customer_message(
+        conversation_id, client_id=uuid.uuid4(), text="talk to a human"
+    )
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "escalate_to_human", "arguments": "{}"},
+    }
+    turn = Turn.objects.create(
+        conversation_id=conversation_id,
+        status=Turn.Status.STOPPED,
+        answers_seq=asked.seq,
+        exchange=[
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_1", "content": '{"escalated": true}'},
+        ],
+    )
+    for text in ("my lamp is broken", "hello"):
+        services.do_store_customer_message(conversation_id, client_id=uuid.uuid4(), text=text)
+    Turn.objects.filter(pk=turn.pk).update(finished_at=timezone.now())
+    return history.conversation_layer(Conversation.objects.get(pk=conversation_id))
