@@ -14,7 +14,9 @@ class EscalationsConfig(AppConfig):
     def ready(self) -> None:
         from apps.chat import signals
 
-        signals.conversation_closed.connect(_closed, dispatch_uid="escalations.closed")
+        # In the closing transaction: the escalation closes with the conversation, so
+        # nobody who sees the close (the customer's socket first) sees it still open.
+        signals.conversation_closing.connect(_closed, dispatch_uid="escalations.closed")
         signals.customer_message_stored.connect(
             _customer_message, dispatch_uid="escalations.customer_message"
         )

@@ -49,7 +49,7 @@ def test_no_module_of_the_chat_app_imports_escalations_or_reports() -> None:
         (signals.customer_message_stored, "escalations.customer_message"),
         (signals.turn_failed, "escalations.turn_failed"),
         (signals.handoff_offered, "escalations.offer"),
-        (signals.conversation_closed, "escalations.closed"),
+        (signals.conversation_closing, "escalations.closed"),
     ],
 )
 def test_escalations_listens_to_each_chat_hook(signal: object, receiver: str) -> None:
