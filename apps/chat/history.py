@@ -120,6 +120,9 @@ def _units(conversation: Conversation) -> list[_Unit]:
     # Each piece gets a place in the conversation's seq order: an event at its seq, a
     # turn's exchange just before its reply, or just after the message it answered when
     # it stored none (a turn stopped by a hand-off finishes late, after later events).
+    # A reply the customer wrote over (a message sent while it streamed is stored before
+    # it) goes, with its exchange, right under the question it answers, as the chat page
+    # shows it: otherwise the newer message would read as answered by the older reply.
     # The model sees the latest photos as images; older ones it was shown before.
     photos = sorted(
         event.pk
@@ -127,14 +130,27 @@ def _units(conversation: Conversation) -> list[_Unit]:
         if event.role == Message.Role.CUSTOMER and (event.metadata or {}).get("attachment")
     )
     recent_photos = set(photos[-PHOTOS_TO_MODEL:])
+    customer_seqs = [event.seq for event in events if event.role == Message.Role.CUSTOMER]
+    answers = Turn.objects.filter(
+        message__in=[event for event in events if event.role == Message.Role.ASSISTANT],
+        trigger="message",
+    ).values_list("message__seq", "answers_seq")
+    written_over = {
+        reply_seq: answers_seq + 0.5
+        for reply_seq, answers_seq in answers
+        if any(answers_seq < seq < reply_seq for seq in customer_seqs)
+    }
     pieces: list[tuple[float, list[_Unit]]] = []
     for event in events:
         unit = _event_unit(event, actions, recent_photos)
         if unit is not None:
-            pieces.append((event.seq, [unit]))
+            pieces.append((written_over.get(event.seq, event.seq), [unit]))
     for turn in turns:
         reply = turn.message
-        position = reply.seq - 0.5 if reply is not None else turn.answers_seq + 0.5
+        if reply is None:
+            position = turn.answers_seq + 0.5
+        else:
+            position = written_over.get(reply.seq, reply.seq) - 0.25
         pieces.append((position, _exchange_units(turn.exchange)))
     pieces.sort(key=lambda piece: piece[0])
     return [unit for _, units in pieces for unit in units]

@@ -13,8 +13,8 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from apps.assistant.prompts import unwrap_untrusted
-from apps.chat import history, services
-from apps.chat.models import Conversation, Turn
+from apps.chat import engine, history, services
+from apps.chat.models import Conversation, Message, Turn
 from tests import fake_openai as fake
 from tests.openai_contract import check_request
 
@@ -183,3 +183,48 @@ def _stopped_turn_then_two_messages(conversation_id: Any) -> list[dict[str, Any]
         services.do_store_customer_message(conversation_id, client_id=uuid.uuid4(), text=text)
     Turn.objects.filter(pk=turn.pk).update(finished_at=timezone.now())
     return history.conversation_layer(Conversation.objects.get(pk=conversation_id))
+
+
+@database_sync_to_async
+def written_over_reply(conversation_id: uuid.UUID) -> None:
+    """A question, its turn's search, a message the customer sent while the reply
+    streamed, then the reply: stored in that order, as the engine stores them."""
+    question = services.do_store_customer_message(
+        conversation_id, client_id=uuid.uuid4(), text="How do I return an item?"
+    )[0]
+    call = {"id": "call_1", "type": "function"}
+    call["function"] = {"name": "search_help_center", "arguments": '{"query": "return"}'}
+    turn = Turn.objects.create(
+        conversation_id=conversation_id,
+        answers_seq=question.seq,
+        exchange=[
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_1", "content": '{"results": []}'},
+        ],
+    )
+    services.do_store_customer_message(conversation_id, client_id=uuid.uuid4(), text="thanks")
+    reply = services.do_append_event(
+        conversation_id,
+        role=Message.Role.ASSISTANT,
+        text="Start a return from your order page.",
+        metadata={"turn_id": str(turn.pk)},
+    )
+    Turn.objects.filter(pk=turn.pk).update(status=Turn.Status.COMPLETED, message=reply)
+
+
+async def test_a_message_sent_while_a_reply_streamed_comes_after_that_reply(fake_openai):
+    conversation_id = await conversation()
+    await written_over_reply(conversation_id)
+    fake_openai.script(fake.text("You're welcome!"))
+
+    await engine.run_turn(conversation_id)
+
+    # as the chat page shows it: the reply (after its search) under its question,
+    # and the message written meanwhile last, the one this turn answers
+    assert [(m["role"], m.get("content")) for m in non_system(fake_openai.requests[0])] == [
+        ("user", "How do I return an item?"),
+        ("assistant", None),
+        ("tool", '{"results": []}'),
+        ("assistant", "Start a return from your order page."),
+        ("user", "thanks"),
+    ]
