@@ -54,7 +54,8 @@ def test_a_reload_mid_reply_keeps_the_answer_below_the_question_in_whole_words(
     # when the page reloads in the middle of the reply
     customer.reload()
     resumed = customer.locator(".row-assistant.streaming:not(.awaiting) .bubble")
-    expect(resumed).to_have_text(re.compile(r"^… (\S+\s+){3}"), timeout=10_000)
+    # four words, so three remain whole when the last one read may still be arriving
+    expect(resumed).to_have_text(re.compile(r"^… (\S+\s+){4}"), timeout=10_000)
     first_seen = resumed.inner_text()
     customer.screenshot(path=str(artifacts / "chat-reload-mid-stream.png"))
 
