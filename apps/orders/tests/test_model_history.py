@@ -192,8 +192,8 @@ def written_over_reply(conversation_id: uuid.UUID) -> None:
     question = services.do_store_customer_message(
         conversation_id, client_id=uuid.uuid4(), text="How do I return an item?"
     )[0]
-    call = {"id": "call_1", "type": "function"}
-    call["function"] = {"name": "search_help_center", "arguments": '{"query": "return"}'}
+    search = {"name": "search_help_center", "arguments": '{"query": "return"}'}
+    call = {"id": "call_1", "type": "function", "function": search}
     turn = Turn.objects.create(
         conversation_id=conversation_id,
         answers_seq=question.seq,
