@@ -1,0 +1,56 @@
+"""The apps stand in layers and no module imports an app above its own.
+
+Layers, lowest first: assistant and outbox -> orders, knowledge -> chat ->
+escalations, reports -> evaluation. An import inside a function is still an upward
+arrow; what a higher app must learn travels through signals or a tool's typed result.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+APPS = Path(__file__).resolve().parent.parent / "apps"
+LAYER = {
+    "assistant": 0,
+    "outbox": 0,
+    "orders": 1,
+    "knowledge": 1,
+    "chat": 2,
+    "escalations": 3,
+    "reports": 3,
+    "evaluation": 4,
+}
+
+
+def _imports(path: Path) -> list[str]:
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return names
+
+
+def test_every_app_has_a_layer() -> None:
+    apps = {p.name for p in APPS.iterdir() if (p / "apps.py").exists()}
+    assert apps == set(LAYER)
+
+
+@pytest.mark.parametrize("app", sorted(LAYER))
+def test_no_module_imports_an_app_above_its_own(app: str) -> None:
+    root = APPS / app
+    sources = [p for p in root.rglob("*.py") if "tests" not in p.relative_to(root).parts]
+    assert sources
+
+    upward = {
+        f"{path.relative_to(APPS)}: {name}"
+        for path in sources
+        for name in _imports(path)
+        if name.startswith("apps.") and LAYER.get(name.split(".")[1], -1) > LAYER[app]
+    }
+
+    assert upward == set()
