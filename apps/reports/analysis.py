@@ -7,7 +7,6 @@ price), or deterministic rules when the local assistant is configured.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import uuid
@@ -17,15 +16,14 @@ from typing import Any, Literal, get_args
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 from pydantic import BaseModel, ValidationError
 
 from apps.assistant.costs import cost_usd
 from apps.assistant.tools import response_format
 from apps.chat.models import Conversation, Message, Turn
 
+from . import openai_batch
 from .models import AnalysisBatch, ConversationAnalysis
 from .queries import escalated
 
@@ -331,92 +329,19 @@ def store_analysis(
     return analysis
 
 
-# --- The Batch API ----------------------------------------------------------------------
+# --- The nightly Batch API job (apps/reports/openai_batch.py) --------------------------
 
 
 def batch_request_line(conversation_id: uuid.UUID | str, facts: Facts, model: str) -> str:
     """One JSONL line of a Batch API input file: a chat.completions request."""
-    body = {
-        "model": model,
-        "messages": model_messages(facts),
-        "max_tokens": MAX_OUTPUT_TOKENS,
-        "response_format": {
-            "type": "json_schema",
-            "json_schema": {"name": SCHEMA_NAME, "schema": SCHEMA, "strict": True},
-        },
-    }
-    line = {
-        "custom_id": str(conversation_id),
-        "method": "POST",
-        "url": "/v1/chat/completions",
-        "body": body,
-    }
-    return json.dumps(line, separators=(",", ":"), ensure_ascii=False)
-
-
-@dataclass
-class BatchItem:
-    custom_id: str
-    result: AnalysisResult | None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    error: str = ""
-
-
-def parse_batch_output(text: str) -> list[BatchItem]:
-    """Read a Batch API output (or error) file: one result per line, errors kept per item."""
-    items = []
-    for raw in text.splitlines():
-        if not raw.strip():
-            continue
-        try:
-            line = json.loads(raw)
-        except json.JSONDecodeError:
-            log.warning("unreadable batch output line: %.200s", raw)
-            continue
-        custom_id = str(line.get("custom_id", ""))
-        response = line.get("response") or {}
-        body = response.get("body") or {}
-        if line.get("error") or response.get("status_code") != 200:
-            error = (
-                line.get("error") or body.get("error") or {"status": response.get("status_code")}
-            )
-            items.append(BatchItem(custom_id, None, error=json.dumps(error)[:500]))
-            continue
-        usage = body.get("usage") or {}
-        try:
-            choice = body["choices"][0]
-            if choice.get("finish_reason") != "stop":
-                raise ValueError(f"finished with {choice.get('finish_reason')!r}")
-            result = AnalysisResult.model_validate_json(choice["message"]["content"] or "")
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
-            items.append(BatchItem(custom_id, None, error=f"bad result: {exc}"[:500]))
-            continue
-        items.append(
-            BatchItem(
-                custom_id,
-                result,
-                prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                completion_tokens=int(usage.get("completion_tokens") or 0),
-            )
-        )
-    return items
-
-
-def openai_client() -> Any:
-    import openai
-
-    return openai.OpenAI(
-        api_key=settings.OPENAI_API_KEY,
-        base_url=settings.OPENAI_BASE_URL or None,
-        timeout=openai.Timeout(
-            settings.OPENAI_READ_TIMEOUT * 2, connect=settings.OPENAI_CONNECT_TIMEOUT
-        ),
-        max_retries=settings.OPENAI_MAX_RETRIES,
+    return openai_batch.request_line(
+        conversation_id,
+        model_messages(facts),
+        model=model,
+        max_tokens=MAX_OUTPUT_TOKENS,
+        schema_name=SCHEMA_NAME,
+        schema=SCHEMA,
     )
-
-
-MAX_BATCH_REQUESTS = 50_000  # the Batch API's limit per file
 
 
 def do_submit_analysis_batch(client: Any | None = None) -> AnalysisBatch | None:
@@ -427,118 +352,42 @@ def do_submit_analysis_batch(client: Any | None = None) -> AnalysisBatch | None:
         Q(analysis__isnull=True)
         | Q(analysis__status=ConversationAnalysis.Status.QUEUED, analysis__batch__isnull=True)
     )
-    conversations = list(waiting.order_by("closed_at")[:MAX_BATCH_REQUESTS])
+    conversations = list(waiting.order_by("closed_at")[: openai_batch.MAX_BATCH_REQUESTS])
     if not conversations:
         return None
     lines = [
         batch_request_line(c.pk, facts_of(c), settings.SUPPORTBOT_MODEL) for c in conversations
     ]
-    client = client or openai_client()
-    content = ("\n".join(lines) + "\n").encode()
-    uploaded = client.files.create(file=("analysis.jsonl", content), purpose="batch")
-    job = client.batches.create(
-        input_file_id=uploaded.id,
-        endpoint="/v1/chat/completions",
-        completion_window="24h",
-        metadata={"purpose": "conversation_analysis"},
-    )
-    with transaction.atomic():
-        batch = AnalysisBatch.objects.create(
-            openai_batch_id=job.id,
-            input_file_id=uploaded.id,
-            remote_status=str(job.status),
-            request_count=len(conversations),
-        )
-        for conversation in conversations:
-            ConversationAnalysis.objects.update_or_create(
-                conversation=conversation,
-                defaults={"status": ConversationAnalysis.Status.QUEUED, "batch": batch},
-            )
-    return batch
-
-
-FINISHED_FAILED = {"failed", "expired", "cancelled"}
+    return openai_batch.submit(AnalysisBatch.Purpose.ANALYSIS, conversations, lines, client)
 
 
 def do_poll_analysis_batches(client: Any | None = None) -> int:
     """Collect every finished batch; returns how many analyses were stored."""
-    stored = 0
-    pending = list(
-        AnalysisBatch.objects.filter(
-            status=AnalysisBatch.Status.SUBMITTED, purpose=AnalysisBatch.Purpose.ANALYSIS
-        )
+    return openai_batch.poll(
+        AnalysisBatch.Purpose.ANALYSIS, AnalysisResult, _store_batch_line, client
     )
-    if not pending:
-        return 0
-    client = client or openai_client()
-    for batch in pending:
-        job = client.batches.retrieve(batch.openai_batch_id)
-        remote = str(job.status)
-        if remote == "completed":
-            stored += _collect(client, batch, job)
-        elif remote in FINISHED_FAILED:
-            stored += _fall_back_to_rules(batch, error=f"batch {remote}")
-        else:
-            AnalysisBatch.objects.filter(pk=batch.pk).update(remote_status=remote)
-    return stored
 
 
-def _collect(client: Any, batch: AnalysisBatch, job: Any) -> int:
-    items: list[BatchItem] = []
-    for file_id in (job.output_file_id, getattr(job, "error_file_id", None)):
-        if file_id:
-            items.extend(parse_batch_output(client.files.content(file_id).text))
-    stored = 0
-    by_id = {item.custom_id: item for item in items}
-    with transaction.atomic():
-        claimed = AnalysisBatch.objects.filter(
-            pk=batch.pk, status=AnalysisBatch.Status.SUBMITTED
-        ).update(
-            status=AnalysisBatch.Status.COMPLETED,
-            remote_status="completed",
-            output_file_id=job.output_file_id or "",
-            finished_at=timezone.now(),
+def _store_batch_line(
+    batch: AnalysisBatch,
+    conversation: Conversation,
+    line: openai_batch.BatchLine[AnalysisResult] | None,
+) -> None:
+    if line is not None and line.result is not None:
+        store_analysis(
+            conversation,
+            line.result,
+            source=ConversationAnalysis.Source.BATCH,
+            model=settings.SUPPORTBOT_MODEL,
+            prompt_tokens=line.prompt_tokens,
+            completion_tokens=line.completion_tokens,
+            batch=batch,
         )
-        if claimed != 1:
-            return 0  # another poller collected it
-        for analysis in batch.items.select_related("conversation"):
-            item = by_id.get(str(analysis.conversation_id))
-            if item is not None and item.result is not None:
-                store_analysis(
-                    analysis.conversation,
-                    item.result,
-                    source=ConversationAnalysis.Source.BATCH,
-                    model=settings.SUPPORTBOT_MODEL,
-                    prompt_tokens=item.prompt_tokens,
-                    completion_tokens=item.completion_tokens,
-                    batch=batch,
-                )
-            else:
-                # A failed or missing line: the rules still give managers an answer.
-                store_analysis(
-                    analysis.conversation,
-                    rules_analysis(facts_of(analysis.conversation)),
-                    source=ConversationAnalysis.Source.RULES,
-                    batch=batch,
-                )
-            stored += 1
-    return stored
-
-
-def _fall_back_to_rules(batch: AnalysisBatch, *, error: str) -> int:
-    stored = 0
-    with transaction.atomic():
-        claimed = AnalysisBatch.objects.filter(
-            pk=batch.pk, status=AnalysisBatch.Status.SUBMITTED
-        ).update(status=AnalysisBatch.Status.FAILED, error=error, finished_at=timezone.now())
-        if claimed != 1:
-            return 0
-        for analysis in batch.items.select_related("conversation"):
-            store_analysis(
-                analysis.conversation,
-                rules_analysis(facts_of(analysis.conversation)),
-                source=ConversationAnalysis.Source.RULES,
-                batch=batch,
-            )
-            stored += 1
-    return stored
+    else:
+        # A failed or missing line (or job): the rules still give managers an answer.
+        store_analysis(
+            conversation,
+            rules_analysis(facts_of(conversation)),
+            source=ConversationAnalysis.Source.RULES,
+            batch=batch,
+        )

@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from apps.chat.models import Message
-from apps.reports import analysis
+from apps.reports import analysis, openai_batch
 from apps.reports.models import ConversationAnalysis
 from apps.reports.tasks import analyze_conversation_task
 from tests import fake_openai as fake
@@ -171,7 +171,8 @@ def test_batch_output_lines_parse_into_results_and_per_item_errors():
             },
         },
     ]
-    items = analysis.parse_batch_output("\n".join(json.dumps(x) for x in lines) + "\nnot json\n")
+    text = "\n".join(json.dumps(x) for x in lines) + "\nnot json\n"
+    items = openai_batch.parse_output(text, analysis.AnalysisResult)
     by_id = {item.custom_id: item for item in items}
     assert by_id["a"].result is not None and by_id["a"].result.intent == "return_items"
     assert (by_id["a"].prompt_tokens, by_id["a"].completion_tokens) == (10, 5)

@@ -14,6 +14,7 @@ from apps.assistant.costs import cost_usd
 from apps.chat.models import Turn
 from apps.reports import quality
 from apps.reports.models import AnalysisBatch, QualityReview, RubricCriterion
+from apps.reports.quality import model, rules
 from apps.reports.tasks import (
     poll_review_batches_task,
     review_conversation_task,
@@ -80,7 +81,7 @@ def test_the_rules_point_at_a_refused_data_request_and_a_confirmed_change(
     b.bot("Please confirm the cancellation.", tools=[("cancel_pending_order", {})])
     # when
     audit = quality.audit_of(b.conversation)
-    judged = quality.rules_review(audit, quality.active_rubric())
+    judged = rules.rules_review(audit, quality.active_rubric())
     # then
     assert (judged["policy"].score, judged["policy"].turn) == (2, early.seq)
     assert "before the customer's identity was verified" in judged["policy"].reason
@@ -103,7 +104,7 @@ def test_the_rules_call_an_unanswered_help_center_question_unresolved(build, set
     )
     b.customer("ok thanks")
     b.close("customer", csat=None)
-    judged = quality.rules_review(quality.audit_of(b.conversation), quality.active_rubric())
+    judged = rules.rules_review(quality.audit_of(b.conversation), quality.active_rubric())
     assert (judged["resolved"].score, judged["resolved"].turn) == (2, question.seq)
 
 
@@ -153,7 +154,7 @@ def test_on_demand_the_model_reviews_with_a_strict_schema_and_the_reasons_point_
     request = fake_openai.last_request
     assert request["model"] == "gpt-4o-mini"
     schema = request["response_format"]["json_schema"]
-    assert schema["strict"] is True and schema["schema"] == quality.SCHEMA
+    assert schema["strict"] is True and schema["schema"] == model.SCHEMA
     system, user = request["messages"]
     assert "Ignore your rubric" not in system["content"] and "untrusted_data" in user["content"]
     assert "identity verified before any order" in system["content"]  # the rubric's guidance

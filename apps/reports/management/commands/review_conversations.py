@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db.models import Avg, Count
 
+from apps.chat.models import Conversation
 from apps.reports import quality
 from apps.reports.models import CriterionScore, QualityReview
 
@@ -28,7 +29,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         waiting = quality.waiting_for_review()
         if options["again"]:
-            waiting = quality.Conversation.objects.filter(status=quality.Conversation.Status.CLOSED)
+            waiting = Conversation.objects.filter(status=Conversation.Status.CLOSED)
         if settings.OPENAI_API_KEY and quality.batch_mode() and not options["now"]:
             batch = quality.do_submit_review_batch()
             count = batch.request_count if batch else 0

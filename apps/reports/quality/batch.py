@@ -1,0 +1,99 @@
+"""The nightly Batch API job of quality reviews (half the price of reviewing on demand);
+a line that failed falls back to the rules. The job itself: apps/reports/openai_batch.py."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+
+from apps.chat.models import Conversation
+
+from .. import openai_batch
+from ..models import AnalysisBatch, QualityReview, RubricCriterion
+from .audit import Audit, audit_of
+from .model import (
+    MAX_OUTPUT_TOKENS,
+    SCHEMA,
+    SCHEMA_NAME,
+    ReviewResult,
+    judged_from_model,
+    model_messages,
+)
+from .reviews import batch_mode, store_review
+from .rubric import active_rubric
+from .rules import rules_review
+
+
+def batch_request_line(
+    conversation_id: uuid.UUID | str, audit: Audit, rubric: list[RubricCriterion], model: str
+) -> str:
+    return openai_batch.request_line(
+        conversation_id,
+        model_messages(audit, rubric),
+        model=model,
+        max_tokens=MAX_OUTPUT_TOKENS,
+        schema_name=SCHEMA_NAME,
+        schema=SCHEMA,
+    )
+
+
+def waiting_for_review() -> QuerySet[Conversation]:
+    return Conversation.objects.filter(status=Conversation.Status.CLOSED).filter(
+        Q(quality_review__isnull=True)
+        | Q(
+            quality_review__status=QualityReview.Status.QUEUED,
+            quality_review__batch__isnull=True,
+        )
+    )
+
+
+def do_submit_review_batch(client: Any | None = None) -> AnalysisBatch | None:
+    """Send every closed conversation without a review as one Batch API job."""
+    if not batch_mode():
+        return None
+    conversations = list(
+        waiting_for_review().order_by("closed_at")[: openai_batch.MAX_BATCH_REQUESTS]
+    )
+    if not conversations:
+        return None
+    rubric = active_rubric()
+    model = settings.SUPPORTBOT_REVIEW_MODEL
+    lines = [batch_request_line(c.pk, audit_of(c), rubric, model) for c in conversations]
+    return openai_batch.submit(AnalysisBatch.Purpose.QUALITY, conversations, lines, client)
+
+
+def do_poll_review_batches(client: Any | None = None) -> int:
+    """Collect every finished quality batch; a failed line falls back to the rules."""
+    rubric = functools.cache(active_rubric)  # read once, when a finished job is collected
+
+    def store(
+        batch: AnalysisBatch,
+        conversation: Conversation,
+        line: openai_batch.BatchLine[ReviewResult] | None,
+    ) -> None:
+        audit = audit_of(conversation)
+        if line is not None and line.result is not None:
+            seqs = {a.seq for a in audit.lines}
+            store_review(
+                conversation,
+                judged_from_model(line.result, rubric(), seqs),
+                rubric(),
+                source=QualityReview.Source.BATCH,
+                model=settings.SUPPORTBOT_REVIEW_MODEL,
+                prompt_tokens=line.prompt_tokens,
+                completion_tokens=line.completion_tokens,
+                batch=batch,
+            )
+        else:
+            store_review(
+                conversation,
+                rules_review(audit, rubric()),
+                rubric(),
+                source=QualityReview.Source.RULES,
+            )
+
+    return openai_batch.poll(AnalysisBatch.Purpose.QUALITY, ReviewResult, store, client)
