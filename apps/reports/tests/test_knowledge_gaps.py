@@ -15,6 +15,7 @@ from apps.chat.models import Turn
 from apps.knowledge.models import Article, UnansweredQuestion
 from apps.knowledge.services import do_load_help_center, do_record_unanswered, search_help_center
 from apps.reports import gaps
+from apps.reports.gaps import drafts
 from apps.reports.models import ArticleDraft
 from tests import fake_openai as fake
 
@@ -173,7 +174,7 @@ def test_with_a_key_the_model_drafts_with_a_strict_schema(build, help_center, fa
     [draft] = gaps.do_find_gaps().drafts
     request = fake_openai.last_request
     assert request["response_format"]["json_schema"]["strict"] is True
-    assert request["response_format"]["json_schema"]["schema"] == gaps.SCHEMA
+    assert request["response_format"]["json_schema"]["schema"] == drafts.SCHEMA
     system, user = request["messages"]
     assert "Never invent a policy" in system["content"]
     assert "Yes, $4.99 per order." in user["content"] and "untrusted_data" in user["content"]
