@@ -3,7 +3,7 @@
 verify_customer binds a conversation only with an email, name and zip code the customer
 typed in this conversation; anything else is refused before the store is read, is not
 counted as the customer's failed attempt, and carries a verdict for the turn's audit.
-(End to end: test_compromised_model's made-up identities and test_over_refusal's typed
+(End to end: test_compromised_identity's made-up identities and test_over_refusal's typed
 ones.)
 """
 
