@@ -29,8 +29,21 @@ class EscalationEventInline(admin.TabularInline):
         return False
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A record kept for reading: every field shown, none changed, nothing added or deleted."""
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Escalation)
-class EscalationAdmin(admin.ModelAdmin):
+class EscalationAdmin(ReadOnlyAdmin):
     """A read-only record; agents act in the console, where every change is checked."""
 
     list_display = (
@@ -60,15 +73,6 @@ class EscalationAdmin(admin.ModelAdmin):
             output_field=IntegerField(),
         )
         return [open_first.asc(), "-created_at", "-pk"]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="Conversation")
     def console_link(self, obj: Escalation) -> str:
@@ -101,19 +105,10 @@ class AgentPresenceAdmin(admin.ModelAdmin):
 
 
 @admin.register(CopilotSuggestion)
-class CopilotSuggestionAdmin(admin.ModelAdmin):
+class CopilotSuggestionAdmin(ReadOnlyAdmin):
     """What the copilot suggested and what the agent did with it (read-only)."""
 
     list_display = ("created_at", "agent", "kind", "source", "status", "text")
     list_filter = ("kind", "source", "status")
     search_fields = ("text", "sent_text")
     date_hierarchy = "created_at"
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

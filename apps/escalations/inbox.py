@@ -88,17 +88,10 @@ def presence_of(user: Any) -> str:
 
 def transfer_targets(exclude: Any) -> list[AgentOption]:
     """Staff who may take escalations, with whether each can take one more now."""
-    perm = Q(
-        groups__permissions__codename="change_escalation",
-        groups__permissions__content_type__app_label="escalations",
-    ) | Q(
-        user_permissions__codename="change_escalation",
-        user_permissions__content_type__app_label="escalations",
-    )
     users = (
         get_user_model()
         .objects.filter(is_active=True, is_staff=True)
-        .filter(perm | Q(is_superuser=True))
+        .filter(services.holds_escalation_permission() | Q(is_superuser=True))
         .exclude(pk=exclude.pk)
         .distinct()
         .order_by("first_name", "username")

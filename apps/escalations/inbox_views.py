@@ -21,9 +21,9 @@ from django.views.decorators.http import require_POST, require_safe
 from apps.chat.models import Conversation, Message, Turn
 
 from . import inbox, services
-from .models import AgentNote, CannedReply, CopilotSuggestion, Escalation, EscalationEvent
+from .models import CopilotSuggestion, EscalationEvent
 from .services import EscalationError
-from .views import _orders, _refused, _turn_audit, console_view
+from .views import _refused, _turn_audit, console_view, conversation_context
 
 EMPTY_ID = "00000000-0000-0000-0000-000000000000"
 
@@ -85,36 +85,7 @@ def workspace(request: HttpRequest, conversation_id: uuid.UUID | None = None) ->
 
 def _conversation_context(request: HttpRequest, convo: Conversation) -> dict[str, Any]:
     user = request.user
-    escalation = (
-        Escalation.objects.filter(conversation=convo)
-        .select_related("claimed_by")
-        .order_by("-pk")
-        .first()
-    )
-    mine = (
-        escalation is not None
-        and escalation.status == Escalation.Status.CLAIMED
-        and escalation.claimed_by_id == user.pk
-        and convo.status == Conversation.Status.AGENT
-    )
-    can_change = user.has_perm("escalations.change_escalation")
-    agent_first = services.agent_name(user)
-    customer_first = convo.customer.first_name if convo.customer else "there"
-    canned = [
-        {
-            "id": reply.pk,
-            "title": reply.title,
-            "text": reply.text.replace("{customer_first_name}", customer_first).replace(
-                "{agent_first_name}", agent_first
-            ),
-        }
-        for reply in CannedReply.objects.filter(active=True)
-    ]
-    notes = (
-        AgentNote.objects.filter(conversation=convo).select_related("author")
-        if user.has_perm("escalations.view_agentnote")
-        else AgentNote.objects.none()
-    )
+    context = conversation_context(user, convo)
     turns = list(Turn.objects.filter(conversation=convo).order_by("started_at"))
     log = [
         {"event": event, "label": inbox.log_label(event)}
@@ -123,21 +94,11 @@ def _conversation_context(request: HttpRequest, convo: Conversation) -> dict[str
         .order_by("created_at", "pk")
     ]
     return {
-        "convo": convo,
-        "escalation": escalation,
-        "card": services.escalation_card(escalation) if escalation else None,
+        **context,
         "timeline": _timeline(convo, turns),
         "audits": [{"turn": turn, "audit": _turn_audit(turn)} for turn in reversed(turns)],
-        "customer": convo.customer,
-        "orders": _orders(convo) if user.has_perm("orders.view_order") else [],
-        "canned": canned,
-        "notes": notes,
-        "can_note": user.has_perm("escalations.add_agentnote"),
         "log": log,
-        "mine": mine,
-        "can_claim": can_change
-        and convo.status in {Conversation.Status.BOT, Conversation.Status.QUEUED},
-        "targets": inbox.transfer_targets(user) if mine else [],
+        "targets": inbox.transfer_targets(user) if context["mine"] else [],
     }
 
 

@@ -146,22 +146,47 @@ def take_over(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
 @require_safe
 def conversation(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     convo = get_object_or_404(Conversation.objects.select_related("customer"), pk=conversation_id)
+    shared = conversation_context(request.user, convo)
+    escalation = shared["escalation"]
+    return render(
+        request,
+        "escalations/conversation.html",
+        _context(
+            request,
+            f"Conversation {str(convo.pk)[:8]}",
+            **shared,
+            events=[
+                {"event": event, "label": escalation_event_label(event.kind)}
+                for event in (escalation.events.select_related("actor") if escalation else [])
+            ],
+            timeline=_timeline(convo),
+            console_state={
+                "conversation_id": str(convo.pk),
+                "last_seq": convo.last_seq,
+                "read_seq": convo.customer_read_seq,
+                "status": convo.status,
+                "mine": shared["mine"],
+                "labels": labels_for_page(),
+            },
+        ),
+    )
+
+
+def conversation_context(user: Any, convo: Conversation) -> dict[str, Any]:
+    """What both pages of one conversation (this console's and the inbox's) show
+    alike: its latest escalation, whether this agent holds it, the customer and
+    their orders, canned replies filled in, and the private notes."""
     escalation = (
         Escalation.objects.filter(conversation=convo)
         .select_related("claimed_by")
         .order_by("-pk")
         .first()
     )
-    mine = (
-        escalation is not None
-        and escalation.status == Escalation.Status.CLAIMED
-        and escalation.claimed_by_id == request.user.pk
-        and convo.status == Conversation.Status.AGENT
-    )
-    agent_first = services.agent_name(request.user)
     customer_first = convo.customer.first_name if convo.customer else "there"
+    agent_first = services.agent_name(user)
     canned = [
         {
+            "id": reply.pk,
             "title": reply.title,
             "text": reply.text.replace("{customer_first_name}", customer_first).replace(
                 "{agent_first_name}", agent_first
@@ -169,44 +194,28 @@ def conversation(request: HttpRequest, conversation_id: uuid.UUID) -> HttpRespon
         }
         for reply in CannedReply.objects.filter(active=True)
     ]
-    can_note = request.user.has_perm("escalations.add_agentnote")
-    notes = (
-        AgentNote.objects.filter(conversation=convo).select_related("author")
-        if request.user.has_perm("escalations.view_agentnote")
-        else AgentNote.objects.none()
-    )
-    return render(
-        request,
-        "escalations/conversation.html",
-        _context(
-            request,
-            f"Conversation {str(convo.pk)[:8]}",
-            convo=convo,
-            escalation=escalation,
-            card=services.escalation_card(escalation) if escalation else None,
-            events=[
-                {"event": event, "label": escalation_event_label(event.kind)}
-                for event in (escalation.events.select_related("actor") if escalation else [])
-            ],
-            timeline=_timeline(convo),
-            customer=convo.customer,
-            orders=_orders(convo) if request.user.has_perm("orders.view_order") else [],
-            canned=canned,
-            notes=notes,
-            can_note=can_note,
-            mine=mine,
-            can_claim=convo.status in {Conversation.Status.BOT, Conversation.Status.QUEUED}
-            and request.user.has_perm("escalations.change_escalation"),
-            console_state={
-                "conversation_id": str(convo.pk),
-                "last_seq": convo.last_seq,
-                "read_seq": convo.customer_read_seq,
-                "status": convo.status,
-                "mine": mine,
-                "labels": labels_for_page(),
-            },
+    return {
+        "convo": convo,
+        "escalation": escalation,
+        "card": services.escalation_card(escalation) if escalation else None,
+        "customer": convo.customer,
+        "orders": _orders(convo) if user.has_perm("orders.view_order") else [],
+        "canned": canned,
+        "notes": (
+            AgentNote.objects.filter(conversation=convo).select_related("author")
+            if user.has_perm("escalations.view_agentnote")
+            else AgentNote.objects.none()
         ),
-    )
+        "can_note": user.has_perm("escalations.add_agentnote"),
+        "mine": (
+            escalation is not None
+            and escalation.status == Escalation.Status.CLAIMED
+            and escalation.claimed_by_id == user.pk
+            and convo.status == Conversation.Status.AGENT
+        ),
+        "can_claim": user.has_perm("escalations.change_escalation")
+        and convo.status in {Conversation.Status.BOT, Conversation.Status.QUEUED},
+    }
 
 
 def _timeline(convo: Conversation) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ and tasks call these through this package (`from apps.escalations import service
 - email_offer: continuing by email instead of waiting.
 - notifications: the hand-over summary, emails to agents, the SLA sweep.
 - console: live events for staff after commit, and the escalation's event log.
+- notices: the system notices the customer sees in the chat during a hand-off.
 - queries: reading the queue and the console's cards.
 
 Background work is stored in the outbox (apps.outbox.services.enqueue, by task name) in
@@ -79,6 +80,7 @@ from .presence import (
     do_agent_disconnected,
     do_agent_seen,
     do_set_presence,
+    holds_escalation_permission,
     is_agent,
     is_available,
     may_take_escalations,
@@ -151,6 +153,7 @@ __all__ = [
     "handled_by_agent_seq",
     "held_by",
     "holder_name",
+    "holds_escalation_permission",
     "is_agent",
     "is_available",
     "may_take_escalations",

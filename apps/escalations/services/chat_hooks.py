@@ -13,7 +13,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.chat.models import Conversation, Message, Turn
-from apps.chat.services import do_append_event
 
 from .. import detection
 from ..models import (
@@ -23,6 +22,7 @@ from ..models import (
 from .console import publish_console
 from .email_offer import do_record_email_request
 from .handoff import do_escalate
+from .notices import do_tell_customer
 from .queries import open_escalation, queue_position
 
 log = logging.getLogger(__name__)
@@ -76,13 +76,7 @@ def do_offer_handoff(
             after_seq=conversation.last_seq,
         )
         if text:
-            message = do_append_event(
-                conversation.pk,
-                kind=Message.Kind.NOTICE,
-                role=Message.Role.SYSTEM,
-                text=text,
-                metadata={"notice": "handoff_offer", "trigger": trigger},
-            )
+            message = do_tell_customer(conversation.pk, "handoff_offer", text, trigger=trigger)
             HandoffOffer.objects.filter(pk=offer.pk).update(after_seq=message.seq)
     return offer
 
@@ -204,12 +198,11 @@ def _while_queued(escalation: Escalation, latest: Message) -> None:
         if noticed.update(wait_notice_at=now) != 1:
             return
         position = queue_position(escalation)
-        do_append_event(
+        do_tell_customer(
             escalation.conversation_id,
-            kind=Message.Kind.NOTICE,
-            role=Message.Role.SYSTEM,
-            text=f"Still waiting for a person from our team: you're number {position} in the "
+            "queue_position",
+            f"Still waiting for a person from our team: you're number {position} in the "
             "queue. Your messages are saved and they'll see them.",
-            metadata={"notice": "queue_position", "position": position},
+            position=position,
         )
         publish_console("updated", escalation)

@@ -7,14 +7,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from apps.chat.models import Message
-from apps.chat.services import do_append_event
-
 from ..hours import within_support_hours
 from ..models import (
     Escalation,
 )
 from .console import log_event, publish_console
+from .notices import do_tell_customer
 from .presence import online_agents
 
 
@@ -49,12 +47,8 @@ def do_offer_email(escalation_id: int) -> bool:
             return False
         escalation = Escalation.objects.get(pk=escalation_id)
         log_event(escalation, "email_offered", outside_hours=outside)
-        do_append_event(
-            escalation.conversation_id,
-            kind=Message.Kind.NOTICE,
-            role=Message.Role.SYSTEM,
-            text=email_offer_text(outside_hours=outside),
-            metadata={"notice": "email_offer"},
+        do_tell_customer(
+            escalation.conversation_id, "email_offer", email_offer_text(outside_hours=outside)
         )
     return True
 
@@ -73,12 +67,10 @@ def do_record_email_request(escalation_id: int, address: str | None) -> bool:
         customer = escalation.conversation.customer
         address = address or (customer.email if customer is not None else "")
         if not address:
-            do_append_event(
+            do_tell_customer(
                 escalation.conversation_id,
-                kind=Message.Kind.NOTICE,
-                role=Message.Role.SYSTEM,
-                text="Which email address should we use? Type it here.",
-                metadata={"notice": "email_address_needed"},
+                "email_address_needed",
+                "Which email address should we use? Type it here.",
             )
             return False
         now = timezone.now()
@@ -86,13 +78,11 @@ def do_record_email_request(escalation_id: int, address: str | None) -> bool:
             email_requested=True, email_requested_at=now, contact_email=address[:254]
         )
         log_event(escalation, "email_requested", email=address)
-        do_append_event(
+        do_tell_customer(
             escalation.conversation_id,
-            kind=Message.Kind.NOTICE,
-            role=Message.Role.SYSTEM,
-            text=f"Thanks. Our team will continue by email at {address}. You can also stay "
+            "email_requested",
+            f"Thanks. Our team will continue by email at {address}. You can also stay "
             "here in case someone becomes free sooner.",
-            metadata={"notice": "email_requested"},
         )
         publish_console("updated", escalation)
     return True

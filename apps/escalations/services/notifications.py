@@ -12,12 +12,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from apps.chat.models import Conversation, Message
 from apps.chat.ownership import do_announce, do_move
-from apps.chat.services import do_append_event
 
 from .. import summaries
 from ..models import (
@@ -27,7 +25,8 @@ from ..models import (
 from .console import log_event, publish_console, record_once
 from .email_offer import do_offer_email
 from .handoff import discard_suggestions
-from .presence import ONLINE_WINDOW, online_agents
+from .notices import do_tell_customer
+from .presence import ONLINE_WINDOW, holds_escalation_permission, online_agents
 from .queries import agent_name, expected_wait, queue_position, queued_escalations, whole_minutes
 
 log = logging.getLogger(__name__)
@@ -71,17 +70,10 @@ def do_summarise(escalation_id: int, *, use_model: bool = True, last_try: bool =
 def agent_recipients() -> list[str]:
     """Email addresses of active staff who may take escalations: those available
     now (online, not away) when there are any, else everyone who could answer."""
-    perm = Q(
-        groups__permissions__codename="change_escalation",
-        groups__permissions__content_type__app_label="escalations",
-    ) | Q(
-        user_permissions__codename="change_escalation",
-        user_permissions__content_type__app_label="escalations",
-    )
     users = (
         get_user_model()
         .objects.filter(is_active=True, is_staff=True)
-        .filter(perm)
+        .filter(holds_escalation_permission())
         .exclude(email="")
         .distinct()
         .order_by("pk")
@@ -269,13 +261,13 @@ def do_renotify(escalation_id: int, round_number: int) -> bool:
         escalation = Escalation.objects.get(pk=escalation_id)
         position = queue_position(escalation)
         wait = whole_minutes(expected_wait(position))
-        do_append_event(
+        do_tell_customer(
             escalation.conversation_id,
-            kind=Message.Kind.NOTICE,
-            role=Message.Role.SYSTEM,
-            text=f"Thanks for waiting. You're number {position} in the queue; the expected "
+            "expected_wait",
+            f"Thanks for waiting. You're number {position} in the queue; the expected "
             f"wait is about {wait} minute{'s' if wait != 1 else ''}.",
-            metadata={"notice": "expected_wait", "position": position, "minutes": wait},
+            position=position,
+            minutes=wait,
         )
     do_notify_agents(escalation_id, round_number)
     do_offer_email(escalation_id)

@@ -21,20 +21,26 @@ from .queries import EscalationError, agent_name
 ONLINE_WINDOW = timedelta(seconds=90)
 
 
+def holds_escalation_permission(user: str = "") -> Q:
+    """Holds the permission to take escalations, through a group or directly (a
+    superuser has it without either). `user` is the path to the user, "user__"
+    from a presence row."""
+
+    def granted(via: str) -> Q:
+        return Q(
+            **{
+                f"{user}{via}__codename": "change_escalation",
+                f"{user}{via}__content_type__app_label": "escalations",
+            }
+        )
+
+    return granted("groups__permissions") | granted("user_permissions")
+
+
 def online_agents() -> QuerySet[AgentPresence]:
     """Agents who can answer now: the console open, seen recently, not away, and
     allowed to take conversations (a manager watching the inbox is not an agent)."""
-    may_take = (
-        Q(
-            user__groups__permissions__codename="change_escalation",
-            user__groups__permissions__content_type__app_label="escalations",
-        )
-        | Q(
-            user__user_permissions__codename="change_escalation",
-            user__user_permissions__content_type__app_label="escalations",
-        )
-        | Q(user__is_superuser=True)
-    )
+    may_take = holds_escalation_permission("user__") | Q(user__is_superuser=True)
     available = AgentPresence.objects.filter(
         connections__gt=0,
         last_seen__gte=timezone.now() - ONLINE_WINDOW,

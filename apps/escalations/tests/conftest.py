@@ -6,9 +6,13 @@ from typing import Any
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
+from django.test import Client
 
+from apps.chat import services as chat_services
 from apps.chat.roles import AGENTS, ensure_groups
 from apps.chat.tests.conftest import ChatSocket, FrameSocket, chat, fast_local
+from apps.escalations import services
+from apps.escalations.models import Escalation
 from supportbot.asgi import application
 
 ORIGIN = (b"origin", b"http://localhost:8000")
@@ -32,6 +36,24 @@ def make_agent(db: None) -> Callable[..., Any]:
         return get_user_model().objects.get(pk=user.pk)  # fresh permission cache
 
     return make
+
+
+def queued(text: str = "help me") -> Escalation:
+    """A new conversation whose customer wrote `text` and asked for a person."""
+    conversation, _ = chat_services.do_create_conversation()
+    chat_services.do_append_event(conversation.pk, role="customer", text=text)
+    escalation, created = services.do_escalate(
+        conversation.pk, trigger="customer_request", reason=text
+    )
+    assert created and escalation is not None
+    escalation.refresh_from_db()
+    return escalation
+
+
+def logged_in(user: Any, *, csrf: bool = False) -> Client:
+    client = Client(enforce_csrf_checks=csrf)
+    client.force_login(user)
+    return client
 
 
 class StaffSocket(FrameSocket):
@@ -63,7 +85,15 @@ async def staff_socket(path: str, user: Any | None) -> tuple[bool, StaffSocket]:
     return connected, StaffSocket(communicator)
 
 
-__all__ = ["ChatSocket", "StaffSocket", "chat", "fast_local", "staff_socket"]
+__all__ = [
+    "ChatSocket",
+    "StaffSocket",
+    "chat",
+    "fast_local",
+    "logged_in",
+    "queued",
+    "staff_socket",
+]
 
 
 @pytest.fixture(autouse=True)

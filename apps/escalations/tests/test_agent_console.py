@@ -12,22 +12,7 @@ from apps.chat.roles import MANAGERS
 from apps.escalations import services
 from apps.escalations.models import AgentNote, Escalation
 
-from .conftest import staff_socket
-
-
-def queued(text: str = "help me") -> Escalation:
-    conversation, _ = chat_services.do_create_conversation()
-    chat_services.do_append_event(conversation.pk, role="customer", text=text)
-    escalation, _ = services.do_escalate(conversation.pk, trigger="customer_request", reason=text)
-    assert escalation is not None
-    return escalation
-
-
-def logged_in(user, *, csrf: bool = False) -> Client:
-    client = Client(enforce_csrf_checks=csrf)
-    client.force_login(user)
-    return client
-
+from .conftest import logged_in, queued, staff_socket
 
 # --- Sockets -------------------------------------------------------------------------
 

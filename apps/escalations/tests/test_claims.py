@@ -10,12 +10,13 @@ from channels.db import database_sync_to_async
 from django.db import connection
 
 from apps.chat import engine
-from apps.chat import services as chat_services
 from apps.chat.models import Conversation, Message, Turn
 from apps.escalations import services
 from apps.escalations.models import AgentPresence, Escalation
 from apps.escalations.services import EscalationError
 from tests import fake_openai as fake
+
+from .conftest import queued
 
 NOTE = {
     "goal": "Learn about shipping",
@@ -26,19 +27,9 @@ NOTE = {
 }
 
 
-def queued_conversation(reason: str = "help") -> Escalation:
-    conversation, _ = chat_services.do_create_conversation()
-    chat_services.do_append_event(conversation.pk, role="customer", text=reason)
-    escalation, created = services.do_escalate(
-        conversation.pk, trigger="customer_request", reason=reason
-    )
-    assert created and escalation is not None
-    return escalation
-
-
 @pytest.mark.django_db(transaction=True)
 def test_an_escalation_is_created_once_while_it_is_open():
-    escalation = queued_conversation()
+    escalation = queued("help")
     again, created = services.do_escalate(
         escalation.conversation_id, trigger="model", reason="again"
     )
@@ -51,7 +42,7 @@ def test_an_escalation_is_created_once_while_it_is_open():
 def test_a_claim_announces_the_agent_by_first_name_and_a_second_claim_is_refused(make_agent):
     alex = make_agent("alex", "Alex")
     sam = make_agent("sam", "Sam")
-    escalation = queued_conversation()
+    escalation = queued("help")
     services.check_claim(escalation.pk, alex)
     with pytest.raises(EscalationError) as refused:
         services.check_claim(escalation.pk, sam)
@@ -65,7 +56,7 @@ def test_a_claim_announces_the_agent_by_first_name_and_a_second_claim_is_refused
 def test_an_agent_cannot_hold_more_conversations_than_their_cap(make_agent, settings):
     settings.SUPPORTBOT_AGENT_MAX_CONVERSATIONS = 2
     alex = make_agent("alex", "Alex")
-    first, second, third = (queued_conversation(f"q{i}") for i in range(3))
+    first, second, third = (queued(f"q{i}") for i in range(3))
     services.check_claim(first.pk, alex)
     services.check_claim(second.pk, alex)
     with pytest.raises(EscalationError) as refused:
@@ -81,7 +72,7 @@ def test_an_agent_cannot_hold_more_conversations_than_their_cap(make_agent, sett
 def test_only_the_agent_holding_a_conversation_may_write_in_it(make_agent):
     alex = make_agent("alex", "Alex")
     sam = make_agent("sam", "Sam")
-    escalation = queued_conversation()
+    escalation = queued("help")
     with pytest.raises(EscalationError):
         services.do_agent_message(escalation.conversation_id, alex, "before claiming")
     services.check_claim(escalation.pk, alex)
@@ -97,7 +88,7 @@ def test_only_the_agent_holding_a_conversation_may_write_in_it(make_agent):
 def test_two_agents_claiming_at_once_on_postgresql_one_wins(postgres_db, make_agent):
     agents = [make_agent("alex", "Alex"), make_agent("sam", "Sam")]
     for round_number in range(5):
-        escalation = queued_conversation(f"race {round_number}")
+        escalation = queued(f"race {round_number}")
         barrier = threading.Barrier(2)
         outcomes: list[str] = []
 

@@ -7,7 +7,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from apps.chat import services as chat_services
@@ -16,6 +15,8 @@ from apps.escalations import services
 from apps.escalations.labels import event_label
 from apps.escalations.models import Escalation
 from apps.escalations.summaries import extractive_summary, stated_goal
+
+from .conftest import logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -29,12 +30,6 @@ def escalated(*texts: str) -> Escalation:
     )
     assert escalation is not None
     return escalation
-
-
-def logged_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_event_names_read_as_words_not_internal_states() -> None:

@@ -9,28 +9,18 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.management import call_command
-from django.test import Client
 
-from apps.chat import services as chat_services
 from apps.chat.models import Conversation, Message
 from apps.escalations import services
 from apps.escalations.models import CopilotSuggestion, Escalation
 from apps.orders.models import Customer
 from tests.fake_openai import FakeOpenAI, error, json_output, text
 
+from .conftest import logged_in, queued
+
 
 def claimed(agent: Any, text: str = "My lamp arrived broken, what now?") -> Escalation:
-    conversation, _ = chat_services.do_create_conversation()
-    chat_services.do_append_event(conversation.pk, role="customer", text=text)
-    escalation, _ = services.do_escalate(conversation.pk, trigger="customer_request", reason=text)
-    assert escalation is not None
-    return services.check_claim(escalation.pk, agent)
-
-
-def logged_in(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+    return services.check_claim(queued(text).pk, agent)
 
 
 def frames(response: Any) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from apps.chat.models import Conversation, Message
 from apps.escalations import services
 from apps.escalations.models import AgentNote
 
-from .conftest import ChatSocket, chat, fast_local, make_agent, staff_socket
+from .conftest import ChatSocket, chat, fast_local, logged_in, make_agent, staff_socket
 
 __all__ = ["chat", "fast_local", "make_agent"]  # fixtures, used by name
 
@@ -165,12 +165,6 @@ async def test_the_staff_sockets_answer_every_hostile_frame_with_an_error_frame(
     await answers_a_control_client(chat)
 
 
-def _agent_client(agent: Any) -> Client:
-    client = Client()
-    client.force_login(agent)
-    return client
-
-
 def _take_over(agent: Any, conversation_id: str) -> None:
     chat_services.do_append_event(conversation_id, role="customer", text="a person please")
     escalation, _ = services.do_escalate(
@@ -184,7 +178,7 @@ async def test_a_nul_in_an_agent_reply_or_note_is_removed_not_a_500(chat, make_a
     agent = await database_sync_to_async(make_agent)("alex", "Alex")
     customer: ChatSocket = await chat()
     await database_sync_to_async(_take_over)(agent, customer.conversation_id)
-    client = await database_sync_to_async(_agent_client)(agent)
+    client = await database_sync_to_async(logged_in)(agent)
     base = f"/admin/console/conversations/{customer.conversation_id}"
     headers = {"Accept": "application/json"}
 

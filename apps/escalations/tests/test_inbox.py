@@ -16,21 +16,7 @@ from apps.escalations import inbox, services
 from apps.escalations.models import AgentPresence, Escalation, EscalationEvent
 from apps.escalations.services import EscalationError
 
-from .conftest import staff_socket
-
-
-def queued(text: str = "help me") -> Escalation:
-    conversation, _ = chat_services.do_create_conversation()
-    chat_services.do_append_event(conversation.pk, role="customer", text=text)
-    escalation, _ = services.do_escalate(conversation.pk, trigger="customer_request", reason=text)
-    assert escalation is not None
-    return escalation
-
-
-def logged_in(user, *, csrf: bool = False) -> Client:
-    client = Client(enforce_csrf_checks=csrf)
-    client.force_login(user)
-    return client
+from .conftest import logged_in, queued, staff_socket
 
 
 def online(user, status: str = "online") -> None:

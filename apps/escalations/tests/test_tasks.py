@@ -15,8 +15,11 @@ from apps.escalations.hours import parse_hours
 from apps.escalations.models import Escalation, EscalationEvent
 from tests import fake_openai as fake
 
+from .conftest import queued
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
+BROKEN_LAMP = "my lamp arrived broken"
 NOTE = {
     "goal": "Return a broken lamp",
     "tried": ["get_order (ok)"],
@@ -24,15 +27,6 @@ NOTE = {
     "sentiment": "negative",
     "next_step": "Offer a return label.",
 }
-
-
-def queued(text: str = "my lamp arrived broken") -> Escalation:
-    conversation, _ = chat_services.do_create_conversation()
-    chat_services.do_append_event(conversation.pk, role="customer", text=text)
-    escalation, _ = services.do_escalate(conversation.pk, trigger="customer_request", reason=text)
-    assert escalation is not None
-    escalation.refresh_from_db()
-    return escalation
 
 
 def notices(escalation: Escalation, kind: str) -> list[str]:
@@ -45,7 +39,7 @@ def notices(escalation: Escalation, kind: str) -> list[str]:
 
 def test_summarise_and_notify_delivered_twice_change_nothing_the_second_time(make_agent):
     make_agent("alex", "Alex")
-    escalation = queued()
+    escalation = queued(BROKEN_LAMP)
     before = (escalation.summary, escalation.summarized_at, escalation.notified_at)
     assert escalation.summary["goal"] == "my lamp arrived broken"
     assert len(mail.outbox) == 1
@@ -59,7 +53,7 @@ def test_summarise_and_notify_delivered_twice_change_nothing_the_second_time(mak
 
 
 def test_a_task_for_a_deleted_escalation_returns_quietly():
-    escalation = queued()
+    escalation = queued(BROKEN_LAMP)
     Escalation.objects.filter(pk=escalation.pk).delete()
     assert tasks.summarise_escalation.delay(escalation.pk).get() is False
     assert tasks.notify_agents.delay(escalation.pk, 0).get() is False
@@ -68,7 +62,7 @@ def test_a_task_for_a_deleted_escalation_returns_quietly():
 
 def test_the_model_writes_the_note_from_the_conversation_as_untrusted_data(fake_openai):
     fake_openai.script(fake.json_output(NOTE))
-    escalation = queued()
+    escalation = queued(BROKEN_LAMP)
     assert escalation.summary == NOTE and escalation.summary_source == "model"
     [sent] = fake_openai.requests
     assert sent["response_format"]["json_schema"]["strict"] is True
@@ -80,7 +74,7 @@ def test_in_process_a_failing_model_falls_back_to_a_note_made_by_rules(fake_open
     # (On a real worker the task backs off and retries: tests/integration.)
     settings.OPENAI_MAX_RETRIES = 0
     fake_openai.script(fake.error(503))
-    escalation = queued()
+    escalation = queued(BROKEN_LAMP)
     assert escalation.summary_source == "extractive"
     assert escalation.summary["goal"] == "my lamp arrived broken"
     assert len(fake_openai.requests) == 1
@@ -89,7 +83,7 @@ def test_in_process_a_failing_model_falls_back_to_a_note_made_by_rules(fake_open
 def test_the_sla_sweep_renotifies_tells_the_wait_and_offers_email(make_agent, settings):
     settings.SUPPORTBOT_ESCALATION_RENOTIFY_MINUTES = 5
     make_agent("alex", "Alex")
-    escalation = queued()
+    escalation = queued(BROKEN_LAMP)
     assert len(mail.outbox) == 1
     # no agent has the console open: email was offered once, right away
     assert len(notices(escalation, "email_offer")) == 1
@@ -122,7 +116,7 @@ def test_email_is_offered_outside_hours_even_with_agents_online(make_agent, sett
 
 
 def test_a_customer_who_asks_for_email_is_recorded_with_the_address(make_agent):
-    escalation = queued()
+    escalation = queued(BROKEN_LAMP)
     assert notices(escalation, "email_offer")
     chat_services.do_append_event(
         escalation.conversation_id, role="customer", text="please email me at jo@example.com"
