@@ -111,6 +111,24 @@ def _no_persistent_connections() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_database_pool() -> Iterator[None]:
+    """A new PostgreSQL connection pool per test. Channels' test communicator turns
+    close_old_connections into a no-op while it waits (channels/testing/application.py),
+    so a consumer's database step keeps its pooled connection, and the pool thread
+    holding it ends with the test's event loop without giving it back: a few socket
+    tests later the pool is dry ("couldn't get a connection"). Servers give each
+    connection back after every step."""
+    yield
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        pools = getattr(connection, "_connection_pools", {})
+        if connection.alias in pools:
+            connection.close()
+            connection.close_pool()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_channel_layer() -> Iterator[None]:
     """A new channel layer per test: each async test has its own event loop, and a
     Redis layer keeps locks and connections bound to the loop that made them."""

@@ -223,14 +223,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a Daphne or Celery process started by a test sees the
     # test's rows; one per test run, so runs don't share it.
     _sqlite.setdefault("TEST", {"NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")})
-# PostgreSQL: a bounded pool per process (Django's, on psycopg_pool) instead of one
-# persistent connection per thread. A Daphne process runs its database steps in the
-# event loop's thread pool (min(32, CPUs + 4) threads) plus Django's one thread for
-# sync views, so that many connections are ever busy at once; each Celery worker
-# process needs one. Connections per machine: processes x DATABASE_POOL_SIZE (see
-# docs/deployment.md, capacity); the right size for a Daphne process is
-# min(32, CPUs + 4) + 2. Unset or 0: persistent connections, one per thread.
-DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 0)
+# PostgreSQL: a bounded pool per process (Django's, on psycopg_pool). A connection is
+# held only during a database step: the chat path's steps run in the event loop's thread
+# pool (min(32, CPUs + 4) threads), a sync view or database_sync_to_async call in one
+# more thread, so that + 2 covers a Daphne process; past it a step waits up to
+# DATABASE_POOL_TIMEOUT for a free connection instead of opening another. Connections
+# per machine: processes x pool (docs/deployment.md, capacity). 0: no pool, one
+# persistent connection per thread (DATABASE_CONN_MAX_AGE).
+DEFAULT_POOL_SIZE = min(32, (os.cpu_count() or 1) + 4) + 2
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", DEFAULT_POOL_SIZE)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_SIZE:
     _postgres = DATABASES["default"]
     _postgres["CONN_MAX_AGE"] = 0  # the pool keeps the connections
@@ -444,7 +445,12 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
-    "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        "daphne": {"level": "WARNING"},
+        "django.channels.server": {"level": "WARNING"},
+        # channels_redis says at INFO when a group message found full inboxes (dropped).
+        "channels_redis": {"level": "INFO"},
+    },
 }
 
 # --- Production hardening ---------------------------------------------------

@@ -94,9 +94,10 @@ def test_sqlite_gets_the_same_options_however_it_is_named(url):
 
 
 @pytest.mark.parametrize(
-    ("size", "expected"), [("8", "8"), ("3", "3"), ("0", "none"), ("", "none")]
+    ("size", "expected"),
+    [("8", "8"), ("3", "3"), ("0", "none"), ("", str(min(32, (os.cpu_count() or 1) + 4) + 2))],
 )
-def test_postgres_gets_a_bounded_pool_per_process_when_sized(size, expected):
+def test_postgres_gets_a_bounded_pool_per_process_sized_to_its_threads(size, expected):
     script = (
         "from django.conf import settings as s; d = s.DATABASES['default']; "
         "pool = d['OPTIONS'].get('pool'); "
