@@ -1,7 +1,9 @@
 // The agents' inbox: a live list of open conversations (queue socket), the open
 // conversation (its own staff socket), keyboard shortcuts, alerts and the copilot.
 // Text from customers, the model or other agents is only ever set as text.
-import { connect, el, postForm, waitedText } from "./socket.js";
+import { insertCanned, reportTyping, sendNotes, sendReplies } from "./composer.js";
+import { connect, el, post, postForm, showConnection, waitedText } from "./socket.js";
+import { appendNote, followConversation, photoOf } from "./timeline.js";
 
 const state = JSON.parse(document.getElementById("inbox-state").textContent);
 const cards = new Map(); // escalation id -> card
@@ -272,36 +274,12 @@ function onQueueFrame(frame) {
   renderList();
 }
 
-function showConnection(which) {
-  const node = document.getElementById("connection");
-  node.textContent = which === "reconnecting" ? "Reconnecting…" : "Live";
-  node.className = `connection connection-${which}`;
-}
-
 const queueSocket = connect("/ws/agent/", { onFrame: onQueueFrame, onState: showConnection });
 
 // --- Presence ------------------------------------------------------------------------
 
 const presence = document.getElementById("presence");
 const csrf = document.querySelector("[name=csrfmiddlewaretoken]").value;
-
-async function post(url, fields) {
-  const body = new URLSearchParams();
-  for (const [key, value] of Object.entries(fields)) body.append(key, String(value));
-  const response = await fetch(url, {
-    method: "POST",
-    body,
-    credentials: "same-origin",
-    headers: { Accept: "application/json", "X-CSRFToken": csrf },
-  });
-  let data = {};
-  try {
-    data = await response.json();
-  } catch {
-    data = { message: `The server answered ${response.status}.` };
-  }
-  return { ...data, ok: response.ok && data.ok !== false };
-}
 
 presence.addEventListener("change", async () => {
   const result = await post(state.urls.presence, { status: presence.value });
@@ -313,7 +291,6 @@ document.body.classList.toggle("is-away", presence.value === "away");
 // --- The open conversation ---------------------------------------------------------------
 
 const timeline = document.getElementById("timeline");
-const typing = document.getElementById("bot-typing");
 let readTimer = null;
 let readSeq = state.last_seq || 0;
 
@@ -356,20 +333,6 @@ function label(frame) {
   return "System";
 }
 
-// A customer's photo: our own signed URL, shown as an image (never as HTML).
-function photoOf(frame) {
-  if (!frame.attachment || !frame.attachment.url || !frame.attachment.url.startsWith("/attachments/")) return null;
-  const link = el("a", "photo-link");
-  link.href = frame.attachment.url;
-  link.target = "_blank";
-  link.rel = "noopener";
-  const img = el("img", "photo");
-  img.src = frame.attachment.url;
-  img.alt = "Photo from the customer";
-  link.append(img);
-  return link;
-}
-
 function appendEvent(frame) {
   const kind = frame.type === "message" ? (frame.notice ? "notice" : "message") : frame.type;
   const item = el("li", `event role-${frame.role || "system"} kind-${kind}`);
@@ -396,75 +359,15 @@ function reloadSoon() {
   setTimeout(() => location.reload(), 300);
 }
 
-// The customer's side, as the messenger reports it: typing, and what they have read.
-const customerTyping = document.getElementById("customer-typing");
-let customerTypingTimer = null;
-function showCustomerTyping(on) {
-  if (!customerTyping) return;
-  clearTimeout(customerTypingTimer);
-  customerTyping.hidden = !on;
-  // A lost "stopped" frame (a closed tab) must not leave it on for ever.
-  if (on) customerTypingTimer = setTimeout(() => (customerTyping.hidden = true), 6000);
-}
-
-function showRead(seq) {
-  if (!timeline) return;
-  state.read_seq = Math.max(state.read_seq || 0, seq);
-  for (const item of timeline.querySelectorAll("li.role-agent.kind-message")) {
-    if (Number(item.dataset.seq) > state.read_seq || item.querySelector(".receipt")) continue;
-    item.querySelector(".event-head").append(el("span", "receipt", "✓ Seen"));
-  }
-}
-
-function onChat(frame) {
-  if (frame.type === "typing") {
-    if (frame.who === "customer") showCustomerTyping(frame.typing);
-    return;
-  }
-  if (frame.type === "read") {
-    showRead(frame.seq);
-    return;
-  }
-  if (frame.type === "delta") {
-    typing.hidden = false;
-    const text = typing.querySelector(".text");
-    text.textContent = (text.textContent || "") + frame.text;
-    return;
-  }
-  if (frame.type === "status") {
-    typing.hidden = false;
-    typing.querySelector(".who").textContent = `Assistant: ${frame.text}`;
-    return;
-  }
-  if (frame.type === "turn" && frame.state === "ended") {
-    typing.hidden = true;
-    typing.querySelector(".text").textContent = "";
-    typing.querySelector(".who").textContent = "Assistant is writing…";
-    return;
-  }
-  if (typeof frame.seq !== "number" || frame.seq <= state.last_seq) return;
-  state.last_seq = frame.seq;
-  if (frame.type === "message" && frame.role === "assistant") {
-    typing.hidden = true;
-    typing.querySelector(".text").textContent = "";
-  }
-  if (frame.type === "message" && frame.role === "customer") showCustomerTyping(false);
-  appendEvent(frame);
-  if (frame.role === "agent") showRead(state.read_seq || 0);
+function afterEvent(frame) {
+  if (frame.role === "agent") live.showRead(state.read_seq || 0);
   markRead(frame.seq);
   if (frame.type === "handoff") reloadSoon(); // who may do what has changed
 }
 
 function onConversationEvent(frame) {
   if (frame.event === "note" && frame.data && frame.data.note) {
-    const note = frame.data.note;
-    const notes = document.getElementById("notes-list");
-    if (notes.querySelector(`[data-note-id="${note.id}"]`)) return;
-    const item = el("li");
-    item.dataset.noteId = note.id;
-    item.append(el("span", "who", note.author), document.createTextNode(" "), timeEl(note.created_at));
-    item.append(el("div", "text", note.text));
-    notes.append(item);
+    appendNote(frame.data.note, timeEl(frame.data.note.created_at));
     return;
   }
   const card = frame.escalation;
@@ -489,24 +392,20 @@ function summaryList(id, summary) {
   return dl;
 }
 
+const live = followConversation({
+  state,
+  appendEvent,
+  afterEvent,
+  addReceipt: (item) => item.querySelector(".event-head").append(el("span", "receipt", "✓ Seen")),
+  onEvent: onConversationEvent,
+  reloadSoon,
+});
 let conversationSocket = null;
 if (state.conversation_id) {
   scrollToNewest();
-  showRead(state.read_seq || 0);
+  live.showRead(state.read_seq || 0);
   for (const item of timeline.querySelectorAll("[data-seq]")) announced.add(`seq-${item.dataset.seq}`);
-  conversationSocket = connect(state.socket, {
-    onFrame(frame) {
-      if (frame.type === "snapshot") {
-        if (frame.last_seq > state.last_seq || frame.status !== state.status) reloadSoon();
-        if (typeof frame.read_seq === "number") showRead(frame.read_seq);
-      } else if (frame.type === "chat") {
-        onChat(frame.frame);
-      } else if (frame.type === "event") {
-        onConversationEvent(frame);
-      }
-    },
-    onState() {},
-  });
+  conversationSocket = connect(state.socket, { onFrame: live.onFrame, onState() {} });
 }
 
 // Actions (claim, transfer, hand back, close): one POST each, then the page shows the result.
@@ -561,66 +460,19 @@ async function discardSuggestion() {
 }
 
 if (replyForm) {
-  const error = document.getElementById("reply-error");
   const draft = sessionStorage.getItem(draftKey);
   if (draft) textarea.value = draft;
-  replyForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    if (!textarea.value.trim()) return;
-    const button = replyForm.querySelector("button[type=submit]");
-    button.disabled = true;
-    const result = await postForm(replyForm);
-    button.disabled = false;
-    if (result.ok) {
-      textarea.value = "";
-      suggestionField.value = "";
-      discardButton.hidden = true;
-      copilotStatus.textContent = "";
-      clearDraft();
-      error.hidden = true;
-    } else {
-      error.textContent = result.message || "Not sent.";
-      error.hidden = false;
-    }
-    textarea.focus();
-  });
-  textarea.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-      event.preventDefault();
-      replyForm.requestSubmit();
-    }
+  sendReplies(replyForm, textarea, () => {
+    suggestionField.value = "";
+    discardButton.hidden = true;
+    copilotStatus.textContent = "";
+    clearDraft();
   });
   textarea.addEventListener("input", () => {
     if (!textarea.value.trim() && suggestionField.value) discardSuggestion();
   });
-  // The customer sees "<agent> is typing…": at most one "typing" every 2 s while keys
-  // come, "stopped" after 4 s without one or when the reply is sent.
-  let typingSentAt = 0;
-  let typingStop = null;
-  const stopTyping = () => {
-    clearTimeout(typingStop);
-    if (typingSentAt && conversationSocket) conversationSocket.send({ type: "typing", typing: false });
-    typingSentAt = 0;
-  };
-  textarea.addEventListener("input", (event) => {
-    if (!conversationSocket || !event.isTrusted) return; // copilot text is not the agent typing
-    if (!textarea.value.trim()) return stopTyping();
-    if (Date.now() - typingSentAt > 2000) {
-      conversationSocket.send({ type: "typing", typing: true });
-      typingSentAt = Date.now();
-    }
-    clearTimeout(typingStop);
-    typingStop = setTimeout(stopTyping, 4000);
-  });
-  replyForm.addEventListener("submit", stopTyping);
-  const canned = document.getElementById("canned");
-  const replies = JSON.parse(document.getElementById("canned-data").textContent);
-  canned.addEventListener("change", () => {
-    const chosen = replies[Number(canned.value)];
-    if (chosen) textarea.value = textarea.value ? `${textarea.value} ${chosen.text}` : chosen.text;
-    canned.value = "";
-    textarea.focus();
-  });
+  reportTyping(replyForm, textarea, () => conversationSocket);
+  insertCanned(document.getElementById("canned"), textarea);
   document.getElementById("copilot-suggest").addEventListener("click", suggestReply);
   discardButton.addEventListener("click", async () => {
     await discardSuggestion();
@@ -704,11 +556,7 @@ async function summarise() {
 summaryButton?.addEventListener("click", summarise);
 
 const noteForm = document.getElementById("note-form");
-noteForm?.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const result = await postForm(noteForm);
-  if (result.ok) noteForm.querySelector("textarea").value = "";
-});
+if (noteForm) sendNotes(noteForm);
 
 // --- Keyboard -------------------------------------------------------------------------------
 

@@ -38,13 +38,25 @@ export function connect(path, { onFrame, onState }) {
   return { send };
 }
 
-export async function postForm(form) {
+export function postForm(form) {
   const token = form.querySelector("[name=csrfmiddlewaretoken]");
-  const response = await fetch(form.action, {
+  return send(form.action, new FormData(form), token ? token.value : "");
+}
+
+// A POST of a few fields, with the page's CSRF token.
+export function post(url, fields) {
+  const body = new URLSearchParams();
+  for (const [key, value] of Object.entries(fields)) body.append(key, String(value));
+  return send(url, body, document.querySelector("[name=csrfmiddlewaretoken]").value);
+}
+
+// The server's JSON answer, with `ok` false on an error status or an answer that says so.
+async function send(url, body, csrf) {
+  const response = await fetch(url, {
     method: "POST",
-    body: new FormData(form),
+    body,
     credentials: "same-origin",
-    headers: { Accept: "application/json", "X-CSRFToken": token ? token.value : "" },
+    headers: { Accept: "application/json", "X-CSRFToken": csrf },
   });
   let data = {};
   try {
