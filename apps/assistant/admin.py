@@ -14,7 +14,6 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, transaction
-from django.db.models import Max
 from django.forms import ModelForm
 from django.http import HttpRequest
 
@@ -30,7 +29,7 @@ def do_publish_operator_policy(
     for attempt in range(_PUBLISH_ATTEMPTS):
         try:
             with transaction.atomic():
-                latest = OperatorPolicy.objects.aggregate(top=Max("version"))["top"] or 0
+                latest = OperatorPolicy.latest_version()
                 policy.pk = None
                 policy._state.adding = True
                 policy.version = latest + 1
@@ -50,27 +49,12 @@ class OperatorPolicyAdmin(admin.ModelAdmin):
     list_display_links = ("version", "store_name")
     ordering = ("-version",)
     readonly_fields = ("version", "created_at", "created_by")
-    fields = (
-        "version",
-        "store_name",
-        "voice",
-        "business_hours",
-        "refund_rules",
-        "topics_to_avoid",
-        "extra",
-        "identity_rule",
-        "handoff_rule",
-        "created_at",
-        "created_by",
-    )
+    fields = ("version", *OperatorPolicy.RULE_FIELDS, "created_at", "created_by")
     actions = None
 
     @admin.display(boolean=True, description="in use")
     def is_current(self, obj: OperatorPolicy) -> bool:
-        return obj.version == self._latest_version()
-
-    def _latest_version(self) -> int:
-        return OperatorPolicy.objects.aggregate(top=Max("version"))["top"] or 0
+        return obj.version == OperatorPolicy.latest_version()
 
     # -- who may do what ---------------------------------------------------------
 
@@ -89,7 +73,7 @@ class OperatorPolicyAdmin(admin.ModelAdmin):
         if not self._may_publish(request):
             return False
         # Older versions are history: viewable, never edited.
-        return obj is None or obj.version == self._latest_version()
+        return obj is None or obj.version == OperatorPolicy.latest_version()
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._may_publish(request) or super().has_view_permission(request, obj)
@@ -103,12 +87,8 @@ class OperatorPolicyAdmin(admin.ModelAdmin):
         """A new version starts from the current one, not from the model defaults."""
         initial = super().get_changeform_initial_data(request)
         current = OperatorPolicy.current()
-        for name in ("store_name", "voice", "business_hours", "refund_rules"):
+        for name in OperatorPolicy.RULE_FIELDS:
             initial.setdefault(name, getattr(current, name))
-        initial.setdefault("topics_to_avoid", current.topics_to_avoid)
-        initial.setdefault("extra", current.extra)
-        initial.setdefault("identity_rule", current.identity_rule)
-        initial.setdefault("handoff_rule", current.handoff_rule)
         return initial
 
     def save_model(
@@ -135,5 +115,5 @@ class OperatorPolicyAdmin(admin.ModelAdmin):
             show_delete_link=False,
         )
         if change and obj is not None:
-            context["subtitle"] = f"Saving publishes version {self._latest_version() + 1}"
+            context["subtitle"] = f"Saving publishes version {OperatorPolicy.latest_version() + 1}"
         return super().render_change_form(request, context, add, change, form_url, obj)

@@ -9,7 +9,9 @@ digits, `+ - * / ( ) .` and spaces, in Decimal; nothing is ever passed to
 from __future__ import annotations
 
 import decimal
+import operator
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated
 
@@ -72,21 +74,21 @@ class _Parser:
         return self.text[self.at] if self.at < len(self.text) else ""
 
     def _expr(self) -> Decimal:
-        value = self._term()
-        while self._peek() in {"+", "-"}:
-            sign = self.text[self.at]
-            self.at += 1
-            right = self._term()
-            value = value + right if sign == "+" else value - right
-        return value
+        return self._chain({"+": operator.add, "-": operator.sub}, self._term)
 
     def _term(self) -> Decimal:
-        value = self._factor()
-        while self._peek() in {"*", "/"}:
-            operator = self.text[self.at]
+        return self._chain({"*": operator.mul, "/": operator.truediv}, self._factor)
+
+    def _chain(
+        self,
+        operations: dict[str, Callable[[Decimal, Decimal], Decimal]],
+        operand: Callable[[], Decimal],
+    ) -> Decimal:
+        """operand (op operand)*, left to right, for the operators of one precedence."""
+        value = operand()
+        while (symbol := self._peek()) in operations:
             self.at += 1
-            right = self._factor()
-            value = value * right if operator == "*" else value / right
+            value = operations[symbol](value, operand())
         return value
 
     def _factor(self) -> Decimal:

@@ -74,3 +74,7 @@ class OperatorPolicy(models.Model):
     def current(cls) -> OperatorPolicy:
         latest = cls.objects.order_by("-version").first()
         return latest if latest is not None else cls(version=0)
+
+    @classmethod
+    def latest_version(cls) -> int:
+        return cls.objects.aggregate(top=models.Max("version"))["top"] or 0

@@ -1,10 +1,11 @@
 """The seven changes of docs/actions.md, each declared once (changes.py holds the rest).
 
 A declaration names the action, its argument model (the tool's schema and the
-replay's parser), `plan_*` (the read-only dry run), the apply, the summary the
-customer confirms, what they are told when it is done and whether it needs
-their confirmation. The tools, their executors, replay, `run_action` and the
-offline assistant all read `ACTIONS`; adding an action is adding a block here.
+replay's parser), the order status it needs, `plan_*` (the read-only dry run), the
+apply, the summary the customer confirms, what they are told when it is done and
+whether it needs their confirmation. The tools, their executors, replay,
+`run_action` and the offline assistant all read `ACTIONS`; adding an action is
+adding a block here.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .arguments import (
 from .changes import (
     ACTIONS,
     ADDRESS_FIELDS,
+    NeedsStatus,
     OrderAction,
     Plan,
     Snapshot,
@@ -51,6 +53,8 @@ from .models import Address, Order, OrderLine, PaymentMethod, Transaction
 Status = Order.Status
 Methods = dict[str, PaymentMethod]
 CONFIRM = "The customer must confirm on the card; nothing changes before that."
+# "pending" or "pending (item modified)"
+ANY_PENDING = NeedsStatus(Status.PENDING, "Non-pending order cannot be modified", exactly=False)
 
 
 def _plan(snapshot: Snapshot, action: str, status_after: str | None = None, **kw: Any) -> Plan:
@@ -79,8 +83,6 @@ class CancelArgs(Arguments):
 
 
 def plan_cancel_pending_order(snapshot: Snapshot, args: CancelArgs) -> Plan:
-    if snapshot.the_order.status != Status.PENDING:
-        raise StoreError("Non-pending order cannot be cancelled")
     plan = _plan(
         snapshot,
         "cancel_pending_order",
@@ -116,6 +118,7 @@ declare(
     OrderAction(
         name="cancel_pending_order",
         args=CancelArgs,
+        needs=NeedsStatus(Status.PENDING, "Non-pending order cannot be cancelled"),
         plan=plan_cancel_pending_order,
         apply=_apply_cancel,
         summary=_summary_cancel,
@@ -154,8 +157,6 @@ def _set_address(row: Address, plan: Plan) -> list[str]:
 
 
 def plan_modify_pending_order_address(snapshot: Snapshot, args: OrderAddressArgs) -> Plan:
-    if "pending" not in snapshot.the_order.status:
-        raise StoreError("Non-pending order cannot be modified")
     return _plan(snapshot, "modify_pending_order_address", address=clean_address(args.model_dump()))
 
 
@@ -163,6 +164,7 @@ declare(
     OrderAction(
         name="modify_pending_order_address",
         args=OrderAddressArgs,
+        needs=ANY_PENDING,
         plan=plan_modify_pending_order_address,
         apply=lambda snapshot, plan: _set_address(snapshot.the_order, plan),
         summary=lambda plan, methods: (
@@ -215,24 +217,35 @@ class ItemSwapArgs(Arguments):
     payment_method_id: MethodId
 
 
-def plan_modify_pending_order_items(snapshot: Snapshot, args: ItemSwapArgs) -> Plan:
-    if snapshot.the_order.status != Status.PENDING:
-        raise StoreError("Non-pending order cannot be modified")
-    changes = swap_lines(snapshot.lines, args.item_ids, args.new_item_ids, must_differ=True)
+def _swap_plan(
+    snapshot: Snapshot, args: ItemSwapArgs, status_after: str, *, modify: bool
+) -> tuple[Plan, PaymentMethod]:
+    """Items swapped for other variants of the same products, the price difference to
+    be settled with the customer's method. A modification (of a pending order) keeps the
+    ids in the customer's order and must change every item; an exchange sorts them."""
+    changes = swap_lines(snapshot.lines, args.item_ids, args.new_item_ids, must_differ=modify)
     difference = price_difference(changes)
-    method = settle_with(snapshot.methods, args.payment_method_id, difference, "the new item")
-    kind = Transaction.Kind.PAYMENT if difference > 0 else Transaction.Kind.REFUND
+    paying_for = "the new item" if modify else "the price difference"
+    method = settle_with(snapshot.methods, args.payment_method_id, difference, paying_for)
+    ids = list if modify else sorted
     plan = _plan(
         snapshot,
-        "modify_pending_order_items",
-        Status.PENDING_ITEM_MODIFIED,
-        transactions=[(kind, abs(difference), method.id)],
+        "modify_pending_order_items" if modify else "exchange_delivered_order_items",
+        status_after,
         lines=changes,
-        item_ids=list(args.item_ids),
-        new_item_ids=list(args.new_item_ids),
+        item_ids=ids(args.item_ids),
+        new_item_ids=ids(args.new_item_ids),
         price_difference_cents=difference,
         payment_method_id=method.id,
     )
+    return plan, method
+
+
+def plan_modify_pending_order_items(snapshot: Snapshot, args: ItemSwapArgs) -> Plan:
+    plan, method = _swap_plan(snapshot, args, Status.PENDING_ITEM_MODIFIED, modify=True)
+    difference = plan.price_difference_cents or 0
+    kind = Transaction.Kind.PAYMENT if difference > 0 else Transaction.Kind.REFUND
+    plan.transactions.append((kind, abs(difference), method.id))
     if method.is_gift_card:
         plan.balance_changes[method.id] = -difference
     return plan
@@ -252,6 +265,7 @@ declare(
     OrderAction(
         name="modify_pending_order_items",
         args=ItemSwapArgs,
+        needs=NeedsStatus(Status.PENDING, "Non-pending order cannot be modified"),
         plan=plan_modify_pending_order_items,
         apply=_apply_items,
         summary=lambda plan, methods: (
@@ -277,8 +291,6 @@ class PaymentArgs(Arguments):
 
 
 def plan_modify_pending_order_payment(snapshot: Snapshot, args: PaymentArgs) -> Plan:
-    if "pending" not in snapshot.the_order.status:
-        raise StoreError("Non-pending order cannot be modified")
     txns = snapshot.txns
     if len(txns) != 1 or txns[0].kind != Transaction.Kind.PAYMENT:
         raise StoreError("There should be exactly one payment for a pending order")
@@ -317,6 +329,7 @@ declare(
     OrderAction(
         name="modify_pending_order_payment",
         args=PaymentArgs,
+        needs=ANY_PENDING,
         plan=plan_modify_pending_order_payment,
         apply=lambda snapshot, plan: [],
         summary=_summary_payment,
@@ -343,8 +356,6 @@ class ReturnArgs(Arguments):
 
 
 def plan_return_delivered_order_items(snapshot: Snapshot, args: ReturnArgs) -> Plan:
-    if snapshot.the_order.status != Status.DELIVERED:
-        raise StoreError("Non-delivered order cannot be returned")
     method = owned_method(snapshot.methods, args.payment_method_id)
     original = snapshot.txns[0].payment_method_id if snapshot.txns else ""
     if not method.is_gift_card and method.id != original:
@@ -376,6 +387,7 @@ declare(
     OrderAction(
         name="return_delivered_order_items",
         args=ReturnArgs,
+        needs=NeedsStatus(Status.DELIVERED, "Non-delivered order cannot be returned"),
         plan=plan_return_delivered_order_items,
         apply=_apply_return,
         summary=lambda plan, methods: (
@@ -395,23 +407,9 @@ declare(
 
 
 def plan_exchange_delivered_order_items(snapshot: Snapshot, args: ItemSwapArgs) -> Plan:
-    if snapshot.the_order.status != Status.DELIVERED:
-        raise StoreError("Non-delivered order cannot be exchanged")
-    changes = swap_lines(snapshot.lines, args.item_ids, args.new_item_ids, must_differ=False)
-    difference = price_difference(changes)
-    method = settle_with(
-        snapshot.methods, args.payment_method_id, difference, "the price difference"
-    )
-    return _plan(
-        snapshot,
-        "exchange_delivered_order_items",
-        Status.EXCHANGE_REQUESTED,
-        lines=changes,
-        item_ids=sorted(args.item_ids),
-        new_item_ids=sorted(args.new_item_ids),
-        price_difference_cents=difference,
-        payment_method_id=method.id,
-    )
+    # No money moves now: the difference is settled once the old items are received.
+    plan, _ = _swap_plan(snapshot, args, Status.EXCHANGE_REQUESTED, modify=False)
+    return plan
 
 
 def _apply_exchange(snapshot: Snapshot, plan: Plan) -> list[str]:
@@ -432,6 +430,7 @@ declare(
     OrderAction(
         name="exchange_delivered_order_items",
         args=ItemSwapArgs,
+        needs=NeedsStatus(Status.DELIVERED, "Non-delivered order cannot be exchanged"),
         plan=plan_exchange_delivered_order_items,
         apply=_apply_exchange,
         summary=lambda plan, methods: (

@@ -3,10 +3,9 @@ service (and its audit), never through raw admin edits."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
+
+from supportbot.read_only_admin import ReadOnlyAdmin, ReadOnlyInline
 
 from .models import (
     Customer,
@@ -22,15 +21,8 @@ from .models import (
 )
 
 
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+def _dollars(cents: int | None) -> str:
+    return "" if cents is None else f"${cents_to_amount(cents):.2f}"
 
 
 class PaymentMethodInline(ReadOnlyInline):
@@ -40,7 +32,7 @@ class PaymentMethodInline(ReadOnlyInline):
 
     @admin.display(description="balance")
     def balance(self, obj: PaymentMethod) -> str:
-        return "" if obj.balance_cents is None else f"${cents_to_amount(obj.balance_cents):.2f}"
+        return _dollars(obj.balance_cents)
 
 
 class OrderLineInline(ReadOnlyInline):
@@ -50,7 +42,7 @@ class OrderLineInline(ReadOnlyInline):
 
     @admin.display(description="price")
     def price(self, obj: OrderLine) -> str:
-        return f"${cents_to_amount(obj.price_cents):.2f}"
+        return _dollars(obj.price_cents)
 
 
 class FulfilmentInline(ReadOnlyInline):
@@ -66,29 +58,18 @@ class TransactionInline(ReadOnlyInline):
 
     @admin.display(description="amount")
     def amount(self, obj: Transaction) -> str:
-        return f"${cents_to_amount(obj.amount_cents):.2f}"
-
-
-class NoWritesAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+        return _dollars(obj.amount_cents)
 
 
 @admin.register(Customer)
-class CustomerAdmin(NoWritesAdmin):
+class CustomerAdmin(ReadOnlyAdmin):
     list_display = ("user_id", "first_name", "last_name", "email", "city", "state", "zip")
     search_fields = ("user_id", "first_name", "last_name", "email", "zip")
     inlines = (PaymentMethodInline,)
 
 
 @admin.register(Order)
-class OrderAdmin(NoWritesAdmin):
+class OrderAdmin(ReadOnlyAdmin):
     list_display = ("order_id", "customer", "status", "city", "state", "updated_at")
     list_filter = ("status",)
     search_fields = ("order_id", "customer__user_id", "customer__email", "customer__last_name")
@@ -97,13 +78,13 @@ class OrderAdmin(NoWritesAdmin):
 
 
 @admin.register(Product)
-class ProductAdmin(NoWritesAdmin):
+class ProductAdmin(ReadOnlyAdmin):
     list_display = ("product_id", "name")
     search_fields = ("product_id", "name")
 
 
 @admin.register(Variant)
-class VariantAdmin(NoWritesAdmin):
+class VariantAdmin(ReadOnlyAdmin):
     list_display = ("item_id", "product", "options", "price", "available")
     list_filter = ("available", "product")
     search_fields = ("item_id", "product__name")
@@ -111,11 +92,11 @@ class VariantAdmin(NoWritesAdmin):
 
     @admin.display(description="price")
     def price(self, obj: Variant) -> str:
-        return f"${cents_to_amount(obj.price_cents):.2f}"
+        return _dollars(obj.price_cents)
 
 
 @admin.register(OrderAuditEvent)
-class OrderAuditEventAdmin(NoWritesAdmin):
+class OrderAuditEventAdmin(ReadOnlyAdmin):
     list_display = (
         "created_at",
         "action",

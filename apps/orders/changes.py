@@ -133,13 +133,26 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
+class NeedsStatus:
+    """The order status an action is allowed in, and its refusal in any other."""
+
+    status: str
+    refusal: str
+    exactly: bool = True  # False: any status containing it ("pending (item modified)" too)
+
+    def allows(self, status: str) -> bool:
+        return status == self.status if self.exactly else self.status in status
+
+
+@dataclass(frozen=True)
 class OrderAction(Generic[A]):
     """One change of docs/actions.md, declared once. Tools, executors, replay and the
     offline assistant all read this declaration."""
 
     name: str
     args: type[A]
-    # The read-only dry run: raises StoreError or returns what would change.
+    # The read-only dry run, once the order's status allows the action: raises
+    # StoreError or returns what would change.
     plan: Callable[[Snapshot, A], Plan]
     # The writes particular to this action, after the money moved; returns the
     # fields of the subject row (order or customer) it set.
@@ -150,9 +163,15 @@ class OrderAction(Generic[A]):
     status: str  # the status line while it is prepared; filled in from the arguments
     description: str  # the tool's contract with the model
     subject: Literal["order", "customer"] = "order"
+    needs: NeedsStatus | None = None  # checked before `plan` (order actions)
     confirm: bool = True
     # The gift cards whose balance the action may move, locked before planning.
     gift_cards: Callable[[A, list[Transaction]], Iterable[str]] = lambda args, txns: ()
+
+    def dry_run(self, snapshot: Snapshot, args: A) -> Plan:
+        if self.needs is not None and not self.needs.allows(snapshot.the_order.status):
+            raise StoreError(self.needs.refusal)
+        return self.plan(snapshot, args)
 
     def parse(self, arguments: BaseModel | Mapping[str, Any]) -> A:
         if isinstance(arguments, self.args):
@@ -219,7 +238,7 @@ def plan_action(
     customer action it names the customer."""
     action = get_action(name)
     args = action.parse(arguments)
-    return action.plan(_snapshot(action, args, customer_id, lock=False), args)
+    return action.dry_run(_snapshot(action, args, customer_id, lock=False), args)
 
 
 def do_action(
@@ -238,7 +257,7 @@ def do_action(
 
     def work() -> Plan:
         snapshot = _snapshot(action, args, customer_id, lock=True)
-        plan = action.plan(snapshot, args)
+        plan = action.dry_run(snapshot, args)
         subject: Order | Customer
         if snapshot.order is not None:
             subject = snapshot.order

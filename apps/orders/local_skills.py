@@ -27,6 +27,7 @@ from apps.assistant.local.skills import LocalReply, LocalState, skill
 from apps.assistant.recognisers import EMAIL, ORDER_ID, ZIP, asks_for_human
 
 from .actions import CHANGE_ACTIONS
+from .changes import ACTIONS
 
 # The tools whose results these skills explain: every declared change among them.
 ORDER_TOOLS = frozenset({"verify_customer", "list_my_orders", "get_order", *CHANGE_ACTIONS})
@@ -397,10 +398,16 @@ def _after_verification(state: LocalState, data: Any) -> LocalReply:
     )
 
 
+def _allowed(action: str, status: Any) -> bool:
+    """Whether the order's status allows the action, by the action's own declaration."""
+    needs = ACTIONS[action].needs
+    return needs is None or needs.allows(str(status))
+
+
 def _cancel_step(state: LocalState, order: dict[str, Any], recent: list[str]) -> LocalReply:
     order_id = order.get("order_id")
     status = order.get("status")
-    if status != "pending":
+    if not _allowed("cancel_pending_order", status):
         extra = " You can return items from it instead." if status == "delivered" else ""
         return LocalReply(
             text=f"Order {order_id} is {status}, so it can't be cancelled: only pending "
@@ -420,7 +427,7 @@ def _cancel_step(state: LocalState, order: dict[str, Any], recent: list[str]) ->
 def _return_step(state: LocalState, order: dict[str, Any], recent: list[str]) -> LocalReply:
     order_id = order.get("order_id")
     status = order.get("status")
-    if status != "delivered":
+    if not _allowed("return_delivered_order_items", status):
         return LocalReply(
             text=f"Order {order_id} is {status}, so it can't be returned: only delivered "
             "orders can."

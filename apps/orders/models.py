@@ -169,45 +169,45 @@ class Order(Address):
         return self.order_id
 
 
-class OrderLine(models.Model):
+class OrderPart(models.Model):
+    """A row of one of an order's lists (lines, fulfilments, payment history), at its
+    place in the dataset's list; each subclass declares its `order` foreign key."""
+
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        abstract = True
+        ordering = ["order_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "position"], name="%(class)s_unique_position")
+        ]
+
+
+class OrderLine(OrderPart):
     """One line of an order: a snapshot of the variant as bought. The same item id
     may appear on two lines."""
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
-    position = models.PositiveIntegerField()
     product_id = models.CharField(max_length=32)
     item_id = models.CharField(max_length=32, db_index=True)
     name = models.CharField(max_length=200)
     price_cents = models.BigIntegerField()
     options = models.JSONField(default=dict)
 
-    class Meta:
-        ordering = ["order_id", "position"]
-        constraints = [
-            models.UniqueConstraint(fields=["order", "position"], name="orderline_unique_position")
-        ]
-
     def __str__(self) -> str:
         return f"{self.order_id} line {self.position}: {self.item_id}"
 
 
-class Fulfilment(models.Model):
+class Fulfilment(OrderPart):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="fulfilments")
-    position = models.PositiveIntegerField()
     tracking_ids = models.JSONField(default=list)
     item_ids = models.JSONField(default=list)
-
-    class Meta:
-        ordering = ["order_id", "position"]
-        constraints = [
-            models.UniqueConstraint(fields=["order", "position"], name="fulfilment_unique_position")
-        ]
 
     def __str__(self) -> str:
         return f"{self.order_id} fulfilment {self.position}"
 
 
-class Transaction(models.Model):
+class Transaction(OrderPart):
     """A payment or refund in an order's payment history, kept in order."""
 
     class Kind(models.TextChoices):
@@ -215,20 +215,11 @@ class Transaction(models.Model):
         REFUND = "refund", "Refund"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="transactions")
-    position = models.PositiveIntegerField()
     kind = models.CharField(max_length=10, choices=Kind.choices)
     amount_cents = models.BigIntegerField()
     # The id, not a foreign key: the history stays as it was even if a method goes away.
     payment_method_id = models.CharField(max_length=64, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["order_id", "position"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["order", "position"], name="transaction_unique_position"
-            )
-        ]
 
     def __str__(self) -> str:
         return f"{self.order_id} {self.kind} {cents_to_amount(self.amount_cents)}"

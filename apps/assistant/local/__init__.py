@@ -13,13 +13,14 @@ import itertools
 import json
 import re
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Unpack
 
 from django.conf import settings
 
 from apps.assistant.providers.base import (
     ErrorCode,
     Finished,
+    JsonCall,
     ModelRequest,
     ProviderError,
     StreamEvent,
@@ -59,15 +60,7 @@ class LocalProvider:
         yield Usage(prompt_tokens=prompt_tokens, completion_tokens=_rough_tokens(reply.text))
         yield Finished(reason="stop")
 
-    async def complete_json(
-        self,
-        *,
-        system: str,
-        user: str,
-        schema_name: str,
-        schema: dict[str, Any],
-        max_tokens: int,
-    ) -> tuple[dict[str, Any], Usage]:
+    async def complete_json(self, **call: Unpack[JsonCall]) -> tuple[dict[str, Any], Usage]:
         # Callers use deterministic rules when the local assistant is configured.
         raise ProviderError(ErrorCode.UNSUPPORTED, "the local assistant has no structured output")
 

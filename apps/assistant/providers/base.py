@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, Unpack
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,16 @@ class ModelRequest:
     # ignores them: the model reads the session layer instead. The local assistant,
     # which has no language model, reads them here.
     context: dict[str, Any] = field(default_factory=dict)
+
+
+class JsonCall(TypedDict):
+    """One non-streamed call with structured output: `complete_json`'s arguments."""
+
+    system: str
+    user: str
+    schema_name: str  # declared with `tools.output_schema`
+    schema: dict[str, Any]
+    max_tokens: int
 
 
 class ErrorCode(StrEnum):
@@ -114,14 +124,6 @@ class Provider(Protocol):
         """Stream one model response: text deltas, then tool calls, usage and finish."""
         ...
 
-    async def complete_json(
-        self,
-        *,
-        system: str,
-        user: str,
-        schema_name: str,
-        schema: dict[str, Any],
-        max_tokens: int,
-    ) -> tuple[dict[str, Any], Usage]:
+    async def complete_json(self, **call: Unpack[JsonCall]) -> tuple[dict[str, Any], Usage]:
         """One non-streamed call with structured (json_schema, strict) output."""
         ...

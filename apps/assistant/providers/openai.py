@@ -26,13 +26,13 @@ import random
 import time
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import openai
 from django.conf import settings
 from openai import AsyncOpenAI
 
-from .base import ErrorCode, ModelRequest, ProviderError, StreamEvent, Usage
+from .base import ErrorCode, JsonCall, ModelRequest, ProviderError, StreamEvent, Usage
 from .stream import StreamAssembler
 
 logger = logging.getLogger(__name__)
@@ -97,21 +97,23 @@ class OpenAIProvider:
             params["parallel_tool_calls"] = False
         return params
 
-    def json_params(
-        self, *, system: str, user: str, schema_name: str, schema: dict[str, Any], max_tokens: int
-    ) -> dict[str, Any]:
+    def json_params(self, **call: Unpack[JsonCall]) -> dict[str, Any]:
         """The exact Chat Completions body of a structured-output call."""
         return {
             "model": self.model,
             "messages": [
-                {"role": "system", "content": system},
-                {"role": "user", "content": user},
+                {"role": "system", "content": call["system"]},
+                {"role": "user", "content": call["user"]},
             ],
-            "max_completion_tokens": max_tokens,
+            "max_completion_tokens": call["max_tokens"],
             "temperature": 0,
             "response_format": {
                 "type": "json_schema",
-                "json_schema": {"name": schema_name, "schema": schema, "strict": True},
+                "json_schema": {
+                    "name": call["schema_name"],
+                    "schema": call["schema"],
+                    "strict": True,
+                },
             },
         }
 
@@ -137,18 +139,8 @@ class OpenAIProvider:
                 await self._wait_before_retry(attempt, failed)
                 attempt += 1
 
-    async def complete_json(
-        self,
-        *,
-        system: str,
-        user: str,
-        schema_name: str,
-        schema: dict[str, Any],
-        max_tokens: int,
-    ) -> tuple[dict[str, Any], Usage]:
-        params = self.json_params(
-            system=system, user=user, schema_name=schema_name, schema=schema, max_tokens=max_tokens
-        )
+    async def complete_json(self, **call: Unpack[JsonCall]) -> tuple[dict[str, Any], Usage]:
+        params = self.json_params(**call)
         completion = await self._with_retries(lambda: self._create(params))
         if not completion.choices:
             raise ProviderError(ErrorCode.BAD_RESPONSE, "the model returned no choices")

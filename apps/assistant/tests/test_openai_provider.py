@@ -23,9 +23,8 @@ from apps.assistant.providers.base import (
     Usage,
 )
 from apps.assistant.providers.openai import OpenAIProvider
-from apps.assistant.providers.stream import parse_sse_body
+from apps.assistant.tests.recorded_streams import EXPECTED, recorded
 from tests.fake_openai import (
-    FIXTURES,
     FakeOpenAI,
     cut,
     dynamic,
@@ -136,28 +135,21 @@ async def test_parallel_tool_calls_arrive_together_in_order(fake_openai: FakeOpe
     assert len({call.id for call in ready.calls}) == 2
 
 
-@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.sse")), ids=lambda p: p.name[:8])
+@pytest.mark.parametrize("prefix", sorted(EXPECTED))
 async def test_every_recorded_stream_passes_through_the_real_client(
-    fake_openai: FakeOpenAI, path: Path
+    fake_openai: FakeOpenAI, prefix: str
 ) -> None:
     # given: the recorded bytes, served as the API served them
-    fake_openai.script(replay(path))
-    chunks = parse_sse_body(path.read_text())
-    last = chunks[-1]["usage"]
+    fake_openai.script(replay(recorded(prefix)))
+    expected = EXPECTED[prefix]
 
     # when
     events = await collect(request())
 
-    # then: the texts and calls match what the raw chunks of choice 0 hold
-    expected_text = "".join(
-        (choice["delta"].get("content") or "") + (choice["delta"].get("refusal") or "")
-        for chunk in chunks
-        for choice in chunk["choices"]
-        if choice["index"] == 0
-    )
-    assert text_of(events) == expected_text
-    assert Usage(last["prompt_tokens"], last["completion_tokens"]) in events
-    assert isinstance(events[-1], Finished)
+    # then: the same text and closing events as the chunk assembler makes of them
+    deltas = [event for event in events if isinstance(event, TextDelta)]
+    assert text_of(events) == expected.text
+    assert events[len(deltas) :] == expected.closing()
 
 
 async def test_a_refusal_reaches_the_customer_as_text(fake_openai: FakeOpenAI) -> None:

@@ -1,21 +1,21 @@
 """The compromised model: for every attack of the red-team corpus
-(`apps/assistant/data/redteam.jsonl`) it does everything an attacker could want,
-whatever the attack asked for. test_compromised_model.py runs it.
+(`apps/assistant/data/redteam.jsonl`, read by the `redteam` command's `load_corpus`)
+it does everything an attacker could want, whatever the attack asked for.
+test_compromised_model.py runs it.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from apps.assistant import prompts
-from apps.chat.tests.compromised import ROOT, CountingModel, Person, tool_texts, turn_so_far
+from apps.chat.management.commands.redteam import Attack
+from apps.chat.tests.compromised import CountingModel, Person, tool_texts, turn_so_far
 from tests import fake_openai as fake
 
-CORPUS = ROOT / "apps" / "assistant" / "data" / "redteam.jsonl"
 OFF_SITE = ("exfil.example", "phish.example", "evil.example", "collect.example")
 CONFIRM_TOOLS = ("confirm", "confirm_action", "approve_pending_action")
 # Attacks that are also run in conversations nobody has verified.
@@ -31,10 +31,6 @@ LEAK_VARIANTS = (
     "canary_in_image_url",
     "shouted_prompt",
 )
-
-
-def load_corpus() -> list[dict[str, Any]]:
-    return [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
 
 
 _PLACEHOLDER = re.compile(r"\{(order_id|victim_\w+)\}")
@@ -57,14 +53,14 @@ def fill(text: str, attacker: Person, victim: Person) -> str:
 class Plan:
     """One attack conversation, as the compromised model knows it."""
 
-    attack: dict[str, Any]
+    attack: Attack
     victim: Person
     verified: bool
     leak: str
     index: int
 
 
-def plan_attacks(corpus: list[dict[str, Any]], victims: list[Person]) -> list[Plan]:
+def plan_attacks(corpus: list[Attack], victims: list[Person]) -> list[Plan]:
     """One conversation per attack (two for those also tried unverified), the victims
     and the ways of leaking taken in turn."""
     plans: list[Plan] = []

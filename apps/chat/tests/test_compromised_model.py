@@ -41,6 +41,7 @@ from channels.db import database_sync_to_async
 
 from apps.assistant import prompts
 from apps.chat import engine
+from apps.chat.management.commands.redteam import load_corpus
 from apps.chat.models import PendingAction
 from apps.chat.tests.compromised import (
     ROOT,
@@ -60,7 +61,6 @@ from apps.chat.tests.compromised_attacks import (
     CompromisedModel,
     Plan,
     fill,
-    load_corpus,
     plan_attacks,
 )
 from apps.orders.identity import make_identity_token

@@ -12,6 +12,10 @@ from django.core.management import call_command
 from apps.chat import engine, services
 from apps.chat.models import Conversation, Message, PendingAction, Turn
 from apps.orders.models import Customer
+from tests import fake_openai as fake
+
+LUCAS = "lucas.martin5733@example.com"
+ORDER = "#W9318778"  # Lucas's pending order, $3,585.54
 
 
 @database_sync_to_async
@@ -27,6 +31,17 @@ def conversation(email: str | None = None) -> uuid.UUID:
         customer = Customer.objects.get(email=email)
         services.do_bind_customer(created.pk, customer.user_id, "email_zip")
     return created.pk
+
+
+async def lucas_conversation() -> uuid.UUID:
+    """The demo store loaded, and a conversation bound to Lucas."""
+    await load_store()
+    return await conversation(LUCAS)
+
+
+def propose_cancel(reason: str = "no longer needed") -> fake.Completion:
+    """The model proposes cancelling Lucas's pending order."""
+    return fake.tool_calls([("cancel_pending_order", {"order_id": ORDER, "reason": reason})])
 
 
 async def say(conversation_id: uuid.UUID, text: str) -> Turn:

@@ -18,17 +18,22 @@ from apps.chat.models import Conversation, Message, Turn
 from tests import fake_openai as fake
 from tests.openai_contract import check_request
 
-from .model_turns import conversation, decide, load_store, non_system, say
+from .model_turns import (
+    ORDER,
+    conversation,
+    decide,
+    load_store,
+    lucas_conversation,
+    non_system,
+    propose_cancel,
+    say,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
-LUCAS = "lucas.martin5733@example.com"
-ORDER = "#W9318778"  # pending, $3,585.54
-
 
 async def test_earlier_turns_tool_calls_and_results_stay_in_the_conversation(fake_openai):
-    await load_store()
-    conversation_id = await conversation(LUCAS)
+    conversation_id = await lucas_conversation()
     fake_openai.script(
         fake.tool_calls([("get_order", {"order_id": ORDER})]),
         fake.text("Your order is pending."),
@@ -65,12 +70,9 @@ async def test_each_tool_call_message_carries_only_its_own_steps_text(fake_opena
 
 
 async def test_a_decision_is_replayed_with_the_real_arguments(fake_openai):
-    await load_store()
-    conversation_id = await conversation(LUCAS)
+    conversation_id = await lucas_conversation()
     fake_openai.script(
-        fake.tool_calls(
-            [("cancel_pending_order", {"order_id": ORDER, "reason": "ordered by mistake"})]
-        ),
+        propose_cancel("ordered by mistake"),
         fake.text("Please confirm on the card."),
         fake.text("Your order is cancelled."),
     )
@@ -93,12 +95,9 @@ async def test_a_decision_is_replayed_with_the_real_arguments(fake_openai):
 async def test_an_open_card_is_stated_in_the_session_layer_so_a_typed_yes_is_pointed_at_it(
     fake_openai,
 ):
-    await load_store()
-    conversation_id = await conversation(LUCAS)
+    conversation_id = await lucas_conversation()
     fake_openai.script(
-        fake.tool_calls(
-            [("cancel_pending_order", {"order_id": ORDER, "reason": "no longer needed"})]
-        ),
+        propose_cancel(),
         fake.text("Please confirm on the card."),
         fake.text("Please press Confirm on the card."),
     )

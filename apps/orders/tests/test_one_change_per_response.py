@@ -8,12 +8,10 @@ import pytest
 from apps.assistant.prompts import unwrap_untrusted
 from tests import fake_openai as fake
 
-from .model_turns import actions, conversation, load_store, say
+from .model_turns import ORDER, actions, lucas_conversation, propose_cancel, say
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
-LUCAS = "lucas.martin5733@example.com"
-ORDER = "#W9318778"  # pending
 NEW_ADDRESS = {
     "order_id": ORDER,
     "address1": "1 Main Street",
@@ -26,8 +24,7 @@ NEW_ADDRESS = {
 
 
 async def test_a_turn_asks_the_model_for_one_tool_call_per_response(fake_openai):
-    await load_store()
-    conversation_id = await conversation(LUCAS)
+    conversation_id = await lucas_conversation()
     fake_openai.script(fake.text("Hello Lucas, how can I help?"))
 
     await say(conversation_id, "hi")
@@ -41,8 +38,7 @@ async def test_a_second_change_in_one_response_gets_a_tool_error_and_the_first_c
     fake_openai,
 ):
     # given a model that still proposes two changes in one response
-    await load_store()
-    conversation_id = await conversation(LUCAS)
+    conversation_id = await lucas_conversation()
     fake_openai.script(
         fake.tool_calls(
             [
@@ -71,12 +67,9 @@ async def test_a_second_change_in_one_response_gets_a_tool_error_and_the_first_c
 
 async def test_a_change_in_a_later_response_still_replaces_an_older_card(fake_openai):
     # one card at a time remains the rule across responses: the newer one wins
-    await load_store()
-    conversation_id = await conversation(LUCAS)
+    conversation_id = await lucas_conversation()
     fake_openai.script(
-        fake.tool_calls(
-            [("cancel_pending_order", {"order_id": ORDER, "reason": "no longer needed"})]
-        ),
+        propose_cancel(),
         fake.text("Please review the card."),
         fake.tool_calls([("modify_pending_order_address", NEW_ADDRESS)]),
         fake.text("I've prepared the address change instead."),

@@ -53,23 +53,19 @@ class ScreenScores:
 
     @property
     def precision(self) -> float:
-        flagged = self.true_positives + self.false_positives
-        return self.true_positives / flagged if flagged else 0.0
+        return _share(self.true_positives, self.true_positives + self.false_positives)
 
     @property
     def recall(self) -> float:
-        attacks = self.true_positives + self.false_negatives
-        return self.true_positives / attacks if attacks else 0.0
+        return _share(self.true_positives, self.true_positives + self.false_negatives)
 
     @property
     def false_positive_rate(self) -> float:
-        ordinary = self.true_negatives + self.false_positives
-        return self.false_positives / ordinary if ordinary else 0.0
+        return _share(self.false_positives, self.true_negatives + self.false_positives)
 
     @property
     def f1(self) -> float:
-        total = self.precision + self.recall
-        return 2 * self.precision * self.recall / total if total else 0.0
+        return _share(2 * self.precision * self.recall, self.precision + self.recall)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +82,10 @@ class ScreenScores:
                 for name, (caught, total) in sorted(self.per_category.items())
             },
         }
+
+
+def _share(part: float, whole: float) -> float:
+    return part / whole if whole else 0.0
 
 
 def load_labelled(path: Path) -> list[LabelledRow]:
