@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +25,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, Streami
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils.html import format_html
 
 from apps.chat.models import Conversation, Message
 
@@ -34,6 +35,15 @@ from .models import ConversationAnalysis, StaffAuditEvent
 from .queries import escalated, flagged, handled_by
 from .review import build_review
 from .services import do_record_staff_event
+
+
+def conversation_link(obj: Any) -> str:
+    """A link from a row about a conversation (`obj.conversation_id`) to its review."""
+    if not obj.conversation_id:
+        return "—"
+    url = reverse("admin:chat_conversation_change", args=[obj.conversation_id])
+    return format_html('<a href="{}">{}</a>', url, str(obj.conversation_id)[:8])
+
 
 # --- Filters ----------------------------------------------------------------------------
 
@@ -152,78 +162,53 @@ class AgentFilter(SimpleListFilter):
 
 # --- Export ------------------------------------------------------------------------------
 
-EXPORT_FIELDS = [
-    "id",
-    "created_at",
-    "closed_at",
-    "status",
-    "close_reason",
-    "customer_id",
-    "episode",
-    "turn_count",
-    "prompt_tokens",
-    "completion_tokens",
-    "cost_usd",
-    "duration_s",
-    "csat_score",
-    "csat_comment",
-    "escalated",
-    "flagged",
-    "intent",
-    "sentiment",
-    "resolution",
-    "summary",
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _seconds(millis: int | None) -> float | None:
+    return None if millis is None else round(millis / 1000, 1)
+
+
+def _text(value: str | None) -> str:
+    return value or ""
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+# Each exported column: its name, the value it is read from, and how it is written.
+EXPORT_COLUMNS: list[tuple[str, str, Callable[[Any], Any]]] = [
+    ("id", "id", str),
+    ("created_at", "created_at", _iso),
+    ("closed_at", "closed_at", _iso),
+    ("status", "status", _as_is),
+    ("close_reason", "close_reason", _as_is),
+    ("customer_id", "customer_id", _as_is),
+    ("episode", "episode", _as_is),
+    ("turn_count", "turn_count", _as_is),
+    ("prompt_tokens", "prompt_tokens", _as_is),
+    ("completion_tokens", "completion_tokens", _as_is),
+    ("cost_usd", "cost_usd", str),
+    ("duration_s", "duration_ms", _seconds),
+    ("csat_score", "csat_score", _as_is),
+    ("csat_comment", "csat_comment", _as_is),
+    ("escalated", "is_escalated", bool),
+    ("flagged", "is_flagged", bool),
+    ("intent", "analysis__intent", _text),
+    ("sentiment", "analysis__sentiment", _text),
+    ("resolution", "analysis__resolution", _text),
+    ("summary", "analysis__summary", _text),
 ]
+EXPORT_FIELDS = [name for name, _, _ in EXPORT_COLUMNS]
 
 
 def export_rows(queryset: QuerySet[Any]) -> Iterator[dict[str, Any]]:
-    rows = queryset.values(
-        "id",
-        "created_at",
-        "closed_at",
-        "status",
-        "close_reason",
-        "customer_id",
-        "episode",
-        "turn_count",
-        "prompt_tokens",
-        "completion_tokens",
-        "cost_usd",
-        "duration_ms",
-        "csat_score",
-        "csat_comment",
-        "is_escalated",
-        "is_flagged",
-        "analysis__intent",
-        "analysis__sentiment",
-        "analysis__resolution",
-        "analysis__summary",
-    )
+    rows = queryset.values(*(source for _, source, _ in EXPORT_COLUMNS))
     for row in rows.iterator(chunk_size=500):
-        yield {
-            "id": str(row["id"]),
-            "created_at": row["created_at"].isoformat(),
-            "closed_at": row["closed_at"].isoformat() if row["closed_at"] else None,
-            "status": row["status"],
-            "close_reason": row["close_reason"],
-            "customer_id": row["customer_id"],
-            "episode": row["episode"],
-            "turn_count": row["turn_count"],
-            "prompt_tokens": row["prompt_tokens"],
-            "completion_tokens": row["completion_tokens"],
-            "cost_usd": str(row["cost_usd"]),
-            "duration_s": None
-            if row["duration_ms"] is None
-            else round(row["duration_ms"] / 1000, 1),
-            "csat_score": row["csat_score"],
-            "csat_comment": row["csat_comment"],
-            "escalated": bool(row["is_escalated"]),
-            "flagged": bool(row["is_flagged"]),
-            "intent": row["analysis__intent"] or "",
-            "sentiment": row["analysis__sentiment"] or "",
-            "resolution": row["analysis__resolution"] or "",
-            "summary": row["analysis__summary"] or "",
-        }
+        yield {name: write(row[source]) for name, source, write in EXPORT_COLUMNS}
 
 
 def _csv_cell(value: Any) -> Any:

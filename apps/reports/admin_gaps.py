@@ -41,19 +41,9 @@ class ArticleDraftAdmin(admin.ModelAdmin):
         "reviewed_by",
         "reviewed_at",
     )
-    readonly_fields = (
-        "status",
-        "kind",
-        "target",
-        "agent_answers",
-        "asked",
-        "sources",
-        "conflict_list",
-        "gap",
-        "source",
-        "model",
-        "reviewed_by",
-        "reviewed_at",
+    # The manager edits the draft's text; the rest is where it came from and its review.
+    readonly_fields = tuple(
+        f for f in fields if f not in {"title", "category", "body", "questions"}
     )
     change_form_template = "reports/articledraft_change_form.html"
     change_list_template = "reports/articledraft_change_list.html"

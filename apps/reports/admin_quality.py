@@ -19,12 +19,8 @@ from django.views.decorators.http import require_POST
 from apps.chat.models import Conversation
 
 from . import quality
+from .admin_conversations import conversation_link
 from .models import CriterionScore, QualityReview, RubricCriterion
-
-
-def conversation_link(obj: Any) -> str:
-    url = reverse("admin:chat_conversation_change", args=[obj.conversation_id])
-    return format_html('<a href="{}">{}</a>', url, str(obj.conversation_id)[:8])
 
 
 @admin.register(RubricCriterion)

@@ -14,24 +14,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db.models import Q
 from pydantic import BaseModel, ValidationError
 
 from apps.assistant.costs import cost_usd
-from apps.assistant.tools import response_format
 from apps.chat.models import Conversation, Message, Turn
 
 from . import openai_batch
 from .models import AnalysisBatch, ConversationAnalysis
 from .queries import escalated
+from .structured_output import StructuredCall
 
 log = logging.getLogger(__name__)
 
 PROMPT_NAME = "analysis.v1"
 PROMPT = (Path(__file__).parent / "prompt_templates" / f"{PROMPT_NAME}.txt").read_text()
-MAX_OUTPUT_TOKENS = 300
 MAX_TRANSCRIPT_CHARS = 12_000
 
 Intent = Literal[
@@ -58,9 +56,8 @@ class AnalysisResult(BaseModel):
     summary: str
 
 
-# The strict json_schema the model answers in, generated from the result model.
-SCHEMA_NAME = "conversation_analysis"
-SCHEMA: dict[str, Any] = response_format(SCHEMA_NAME, AnalysisResult)
+# The question to the model, answered in the strict json_schema of the result model.
+ANALYSE = StructuredCall("conversation_analysis", AnalysisResult, max_tokens=300)
 
 
 # --- Facts of a conversation ---------------------------------------------------------
@@ -239,19 +236,8 @@ def model_messages(facts: Facts) -> list[dict[str, str]]:
 
 def model_analysis(facts: Facts) -> tuple[AnalysisResult, int, int, str]:
     """(result, prompt tokens, completion tokens, model name) from the configured provider."""
-    from apps.assistant.providers import get_provider
-
-    provider = get_provider()
     system, user = (m["content"] for m in model_messages(facts))
-    parsed, usage = async_to_sync(provider.complete_json)(
-        system=system,
-        user=user,
-        schema_name=SCHEMA_NAME,
-        schema=SCHEMA,
-        max_tokens=MAX_OUTPUT_TOKENS,
-    )
-    result = AnalysisResult.model_validate(parsed)
-    return result, usage.prompt_tokens, usage.completion_tokens, provider.model
+    return ANALYSE.ask(system, user)
 
 
 def batch_mode() -> bool:
@@ -334,14 +320,7 @@ def store_analysis(
 
 def batch_request_line(conversation_id: uuid.UUID | str, facts: Facts, model: str) -> str:
     """One JSONL line of a Batch API input file: a chat.completions request."""
-    return openai_batch.request_line(
-        conversation_id,
-        model_messages(facts),
-        model=model,
-        max_tokens=MAX_OUTPUT_TOKENS,
-        schema_name=SCHEMA_NAME,
-        schema=SCHEMA,
-    )
+    return ANALYSE.batch_line(conversation_id, model_messages(facts), model)
 
 
 def do_submit_analysis_batch(client: Any | None = None) -> AnalysisBatch | None:

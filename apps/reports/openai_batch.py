@@ -56,30 +56,6 @@ def openai_client() -> Any:
     )
 
 
-def request_line(
-    custom_id: Any,
-    messages: list[dict[str, str]],
-    *,
-    model: str,
-    max_tokens: int,
-    schema_name: str,
-    schema: dict[str, Any],
-) -> str:
-    """One JSONL line of a Batch API input file: a chat.completions request answered in
-    the strict json_schema."""
-    body = {
-        "model": model,
-        "messages": messages,
-        "max_tokens": max_tokens,
-        "response_format": {
-            "type": "json_schema",
-            "json_schema": {"name": schema_name, "schema": schema, "strict": True},
-        },
-    }
-    line = {"custom_id": str(custom_id), "method": "POST", "url": "/v1/chat/completions"}
-    return json.dumps({**line, "body": body}, separators=(",", ":"), ensure_ascii=False)
-
-
 @dataclass
 class BatchLine(Generic[Result]):
     custom_id: str

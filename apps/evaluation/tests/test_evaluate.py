@@ -16,20 +16,12 @@ from apps.assistant.prompts import unwrap_untrusted
 from apps.evaluation.report import pass_hat_k
 from apps.evaluation.scenarios import Scenario, all_scenarios, select
 from apps.evaluation.simulator import STOP
+from apps.orders.actions import CHANGE_ACTIONS
 from apps.orders.loader import read_dataset
 from tests import fake_openai as fake
 
 PASSING = ["2", "13", "34"]  # a return (name and zip), a return (email), an address change
 PERTURBED = "3"  # modify pending items: the oracle picks another variant than the reference
-CHANGES = {
-    "cancel_pending_order",
-    "modify_pending_order_address",
-    "modify_pending_order_items",
-    "modify_pending_order_payment",
-    "modify_user_address",
-    "return_delivered_order_items",
-    "exchange_delivered_order_items",
-}
 
 
 def perturbed(scenario: Scenario) -> list[dict[str, Any]]:
@@ -39,7 +31,7 @@ def perturbed(scenario: Scenario) -> list[dict[str, Any]]:
     actions = [dict(a, arguments=dict(a["arguments"])) for a in scenario.actions]
     for action in actions:
         new_ids = action["arguments"].get("new_item_ids")
-        if action["name"] in CHANGES and new_ids:
+        if action["name"] in CHANGE_ACTIONS and new_ids:
             wanted, old = new_ids[0], action["arguments"]["item_ids"][0]
             variants = next(p["variants"] for p in products.values() if wanted in p["variants"])
             other = next(
@@ -100,7 +92,7 @@ class Oracle:
         if last.get("error") or last.get("confirmation") in {"declined", "failed", "expired"}:
             return fake.text("Sorry, I could not do that.")
         done = sum(1 for data in results if data.get("confirmation") == "done")
-        changes = [a for a in actions if a["name"] in CHANGES]
+        changes = [a for a in actions if a["name"] in CHANGE_ACTIONS]
         if done < len(changes):
             action = changes[done]
             arguments = {k: v for k, v in action["arguments"].items() if k != "user_id"}

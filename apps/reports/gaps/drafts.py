@@ -14,9 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -24,7 +22,6 @@ from django.utils.text import slugify
 from pydantic import BaseModel, ValidationError
 
 from apps.assistant.costs import cost_usd
-from apps.assistant.tools import response_format
 from apps.chat.models import Conversation
 from apps.knowledge.models import Article, ArticleQuestion, UnansweredQuestion
 from apps.knowledge.search import analyze, current_index, normalize_question
@@ -36,6 +33,7 @@ from apps.knowledge.services import (
 )
 
 from ..models import ArticleDraft
+from ..structured_output import StructuredCall
 from .conflicts import Conflict, Section, compare, figures, published_sections
 from .questions import Gap, collect_questions, group_questions, term_weights
 
@@ -43,7 +41,6 @@ log = logging.getLogger(__name__)
 
 PROMPT_NAME = "gap_draft.v1"
 PROMPT = (Path(__file__).parent.parent / "prompt_templates" / f"{PROMPT_NAME}.txt").read_text()
-MAX_OUTPUT_TOKENS = 1200
 PLACEHOLDER = "[Write the answer here before approving.]"
 EDIT_COVERAGE = 0.45  # an article covering this much of a gap's question gets an edit
 MAX_QUESTIONS = 12
@@ -55,8 +52,7 @@ class DraftResult(BaseModel):
     body: str  # Markdown; for an edit, the article's whole new body
 
 
-SCHEMA_NAME = "help_center_draft"
-SCHEMA: dict[str, Any] = response_format(SCHEMA_NAME, DraftResult)
+DRAFT = StructuredCall("help_center_draft", DraftResult, max_tokens=1200)
 
 
 def _target_article(gap: Gap, weights: dict[str, float]) -> Article | None:
@@ -90,9 +86,7 @@ def offline_draft(gap: Gap, article: Article | None) -> DraftResult:
 
 def model_draft(gap: Gap, article: Article | None) -> tuple[DraftResult, int, int, str]:
     from apps.assistant.prompts import wrap_untrusted
-    from apps.assistant.providers import get_provider
 
-    provider = get_provider()
     user = wrap_untrusted(
         "knowledge_gap",
         {
@@ -106,19 +100,7 @@ def model_draft(gap: Gap, article: Article | None) -> tuple[DraftResult, int, in
             "placeholder": PLACEHOLDER,
         },
     )
-    parsed, usage = async_to_sync(provider.complete_json)(
-        system=PROMPT,
-        user=user,
-        schema_name=SCHEMA_NAME,
-        schema=SCHEMA,
-        max_tokens=MAX_OUTPUT_TOKENS,
-    )
-    return (
-        DraftResult.model_validate(parsed),
-        usage.prompt_tokens,
-        usage.completion_tokens,
-        provider.model,
-    )
+    return DRAFT.ask(PROMPT, user)
 
 
 @dataclass

@@ -4,21 +4,18 @@ criterion out (structured output, strict json_schema), checked against the rubri
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from asgiref.sync import async_to_sync
 from pydantic import BaseModel
 
-from apps.assistant.tools import response_format
 from apps.chat.models import Message
 
 from ..models import RubricCriterion
+from ..structured_output import StructuredCall
 from .audit import Audit
 from .rubric import Judged
 
 PROMPT_NAME = "quality.v1"
 PROMPT = (Path(__file__).parent.parent / "prompt_templates" / f"{PROMPT_NAME}.txt").read_text()
-MAX_OUTPUT_TOKENS = 700
 MAX_TRANSCRIPT_CHARS = 14_000
 MAX_REASON = 300
 
@@ -34,8 +31,7 @@ class ReviewResult(BaseModel):
     criteria: list[CriterionResult]
 
 
-SCHEMA_NAME = "conversation_quality_review"
-SCHEMA: dict[str, Any] = response_format(SCHEMA_NAME, ReviewResult)
+REVIEW = StructuredCall("conversation_quality_review", ReviewResult, max_tokens=700)
 
 
 def model_messages(audit: Audit, rubric: list[RubricCriterion]) -> list[dict[str, str]]:
@@ -95,22 +91,7 @@ def judged_from_model(
 def model_review(
     audit: Audit, rubric: list[RubricCriterion]
 ) -> tuple[dict[str, Judged], int, int, str]:
-    from apps.assistant.providers import get_provider
-
-    provider = get_provider()
     system, user = (m["content"] for m in model_messages(audit, rubric))
-    parsed, usage = async_to_sync(provider.complete_json)(
-        system=system,
-        user=user,
-        schema_name=SCHEMA_NAME,
-        schema=SCHEMA,
-        max_tokens=MAX_OUTPUT_TOKENS,
-    )
-    result = ReviewResult.model_validate(parsed)
+    result, prompt_tokens, completion_tokens, model = REVIEW.ask(system, user)
     seqs = {line.seq for line in audit.lines}
-    return (
-        judged_from_model(result, rubric, seqs),
-        usage.prompt_tokens,
-        usage.completion_tokens,
-        provider.model,
-    )
+    return judged_from_model(result, rubric, seqs), prompt_tokens, completion_tokens, model

@@ -156,14 +156,10 @@ class ConversationScript:
             text.format(order=self.order),
             {"turn_id": None},
         )
-        turn = Turn(
-            conversation=self.conversation,
+        turn = self._turn(
+            answers,
+            turn_start,
             status=Turn.Status.COMPLETED,
-            trigger="message",
-            answers_seq=answers,
-            provider="openai",
-            model=MODEL,
-            layers=LAYERS,
             verdicts=verdicts,
             tool_calls=tool_audit,
             steps=len(calls) + 1,
@@ -172,8 +168,6 @@ class ConversationScript:
             cost_usd=cost,
             ttft_ms=ttft,
             duration_ms=duration,
-            started_at=turn_start,
-            finished_at=self.clock,
         )
         message.metadata["turn_id"] = str(turn.id)
         self.batch.turns.append((turn, message))
@@ -187,20 +181,14 @@ class ConversationScript:
         """The model kept failing: a failed turn and the notice the customer can retry."""
         started = self.clock
         self.clock += timedelta(seconds=self.rng.uniform(5, 30))
-        turn = Turn(
-            conversation=self.conversation,
+        turn = self._turn(
+            answers,
+            started,
             status=Turn.Status.FAILED,
-            trigger="message",
-            answers_seq=answers,
-            provider="openai",
-            model=MODEL,
-            layers=LAYERS,
             verdicts=[SCREEN_OK],
             steps=1,
             error_code="provider_error",
             error_message="the model did not answer in time",
-            started_at=started,
-            finished_at=self.clock,
         )
         self.batch.turns.append((turn, None))
         self.add(
@@ -208,6 +196,20 @@ class ConversationScript:
             Message.Role.SYSTEM,
             "Sorry, I couldn't answer just now. Please try again.",
             {"notice": "provider_error", "retry": True, "turn_id": str(turn.id)},
+        )
+
+    def _turn(self, answers: int, started: datetime, **fields: Any) -> Turn:
+        """A turn of the seeded model answering message `answers`, from `started` to now."""
+        return Turn(
+            conversation=self.conversation,
+            trigger="message",
+            answers_seq=answers,
+            provider="openai",
+            model=MODEL,
+            layers=LAYERS,
+            started_at=started,
+            finished_at=self.clock,
+            **fields,
         )
 
     # --- A person takes over --------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.utils import timezone
 
 from apps.chat import ownership, services
 from apps.chat.models import Conversation, Message, Turn
@@ -160,6 +161,22 @@ class ConversationBuilder:
 def build() -> Any:
     def make(start: datetime, customer: Customer | None = None) -> ConversationBuilder:
         return ConversationBuilder(start, customer)
+
+    return make
+
+
+@pytest.fixture
+def closed_chats(build: Any) -> Any:
+    """One closed conversation per text: the customer's message and the bot's "OK."."""
+
+    def make(texts: list[str], customer: Customer | None = None) -> list[Conversation]:
+        conversations = []
+        for text in texts:
+            b = build(timezone.now() - timedelta(minutes=10), customer)
+            b.customer(text)
+            b.bot("OK.")
+            conversations.append(b.close("customer"))
+        return conversations
 
     return make
 

@@ -86,7 +86,7 @@ def test_with_a_model_the_analysis_is_structured_output_with_a_strict_schema(
     # then
     request = fake_openai.last_request
     schema = request["response_format"]["json_schema"]
-    assert schema["strict"] is True and schema["schema"] == analysis.SCHEMA
+    assert schema["strict"] is True and schema["schema"] == analysis.ANALYSE.schema
     system, user = request["messages"]
     assert system["role"] == "system" and "data to classify" in system["content"]
     # the customer's text reaches the model only inside the untrusted data of the user message
@@ -191,21 +191,15 @@ def test_only_finished_customer_messages_feed_the_rules(build):
 
 
 def test_the_nightly_batch_is_submitted_polled_and_collected_through_the_batch_api(
-    build, customer, settings, fake_openai
+    closed_chats, customer, settings, fake_openai
 ):
     from apps.reports.models import AnalysisBatch
     from apps.reports.tasks import poll_analysis_batches_task, submit_analysis_batch_task
 
     settings.SUPPORTBOT_ANALYSIS_MODE = "batch"
-    texts = ["cancel #W1 please", "where is #W2", "return my shoes"]
-    conversations = []
-    for text in texts:
-        b = build(timezone.now() - timedelta(minutes=9), customer)
-        b.customer(text)
-        b.bot("OK.")
-        b.close("customer")
-        analyze_conversation_task.delay(str(b.conversation.pk))
-        conversations.append(b.conversation)
+    conversations = closed_chats(["cancel #W1 please", "where is #W2", "return my shoes"], customer)
+    for conversation in conversations:
+        analyze_conversation_task.delay(str(conversation.pk))
     # when: the nightly submit
     submit_analysis_batch_task.delay()
     batch = AnalysisBatch.objects.get()

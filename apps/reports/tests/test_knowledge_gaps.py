@@ -174,7 +174,7 @@ def test_with_a_key_the_model_drafts_with_a_strict_schema(build, help_center, fa
     [draft] = gaps.do_find_gaps().drafts
     request = fake_openai.last_request
     assert request["response_format"]["json_schema"]["strict"] is True
-    assert request["response_format"]["json_schema"]["schema"] == drafts.SCHEMA
+    assert request["response_format"]["json_schema"]["schema"] == drafts.DRAFT.schema
     system, user = request["messages"]
     assert "Never invent a policy" in system["content"]
     assert "Yes, $4.99 per order." in user["content"] and "untrusted_data" in user["content"]

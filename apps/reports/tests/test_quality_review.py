@@ -154,7 +154,7 @@ def test_on_demand_the_model_reviews_with_a_strict_schema_and_the_reasons_point_
     request = fake_openai.last_request
     assert request["model"] == "gpt-4o-mini"
     schema = request["response_format"]["json_schema"]
-    assert schema["strict"] is True and schema["schema"] == model.SCHEMA
+    assert schema["strict"] is True and schema["schema"] == model.REVIEW.schema
     system, user = request["messages"]
     assert "Ignore your rubric" not in system["content"] and "untrusted_data" in user["content"]
     assert "identity verified before any order" in system["content"]  # the rubric's guidance
@@ -179,17 +179,11 @@ def test_with_a_key_a_closed_conversation_waits_for_the_nightly_batch(build, set
 
 
 def test_the_nightly_batch_reviews_at_half_price_and_a_failed_line_falls_back_to_rules(
-    build, settings, fake_openai
+    closed_chats, settings, fake_openai
 ):
-    texts = ["where is #W1", "where is #W2", "give me a human"]
-    conversations = []
-    for text in texts:
-        b = build(timezone.now() - timedelta(minutes=10))
-        b.customer(text)
-        b.bot("OK.")
-        b.close("customer")
-        review_conversation_task.delay(str(b.conversation.pk))
-        conversations.append(b.conversation)
+    conversations = closed_chats(["where is #W1", "where is #W2", "give me a human"])
+    for conversation in conversations:
+        review_conversation_task.delay(str(conversation.pk))
     # when: the nightly submit
     submit_review_batch_task.delay()
     batch = AnalysisBatch.objects.get(purpose="quality")
