@@ -23,7 +23,7 @@ import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 
-from .models import Article, ArticleQuestion, Passage, SectionEmbedding
+from .models import Article, ArticleQuestion, IndexState, Passage, SectionEmbedding
 
 logger = logging.getLogger(__name__)
 
@@ -132,9 +132,7 @@ def do_embed_texts(texts: Iterable[str], *, client: Any | None = None) -> int:
     ]
     # Two workers embedding the same text at once store it once.
     SectionEmbedding.objects.bulk_create(rows, ignore_conflicts=True)
-    from .services import do_bump_index
-
-    do_bump_index()  # every process reloads its vectors on its next search
+    IndexState.bump()  # every process reloads its vectors on its next search
     return len(rows)
 
 

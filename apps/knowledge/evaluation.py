@@ -1,9 +1,9 @@
 """Measuring the help-center search on labelled questions, on either path.
 
-The labelled files live in eval/: `tuning.jsonl` is what thresholds, synonyms and
-the hybrid calibration were chosen on; `heldout-*.jsonl` were written after the
-algorithm was frozen and are only ever measured, never tuned on (`calibrate`
-refuses them). See eval/README.md.
+The labelled files live in eval/: `tuning*.jsonl` are what thresholds, synonyms and
+the hybrid calibration (on `tuning.jsonl`) were chosen on; `heldout-*.jsonl` are
+written after the algorithm was frozen and are only ever measured, never tuned on
+(`calibrate` refuses them). See eval/README.md.
 
 A covered question counts as found at k only if the search says it is covered
 and the labelled article is among its first k articles: a right article behind
@@ -15,16 +15,25 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from .embeddings import model_name
 from .hybrid import DEFAULT_RRF_K, Calibration, Candidates, candidates, fuse
+from .models import IndexState, SearchCalibration
 from .search import current_index
 from .services import search_help_center
 
 EVAL_DIR = Path(__file__).resolve().parent / "eval"
 TUNING_FILE = EVAL_DIR / "tuning.jsonl"
 QUESTIONS_FILE = TUNING_FILE  # the default set
+
+
+def tuning_files() -> list[Path]:
+    return sorted(EVAL_DIR.glob("tuning*.jsonl"))
 
 
 def heldout_files() -> list[Path]:
@@ -125,12 +134,20 @@ class _Ranked:
     lexical_good: bool  # of the first
 
 
-def calibrate(questions: list[LabelledQuestion], path: Path) -> tuple[Calibration, float]:
+def load_tuning_questions() -> list[LabelledQuestion]:
+    """Every tuning row, from every tuning file."""
+    return [question for path in tuning_files() for question in load_questions(path)]
+
+
+def calibrate(
+    questions: list[LabelledQuestion], sources: Sequence[Path]
+) -> tuple[Calibration, float]:
     """The (threshold, floor, k, semantic weight) that maximise recall@3 plus "not
-    covered" recognised on the tuning questions. Returns it and that sum. Refuses a
-    held-out file."""
-    if is_heldout(path):
-        raise ValueError(f"{path.name} is held out: it is never used for tuning")
+    covered" recognised on the tuning questions read from `sources`. Returns it and
+    that sum. Refuses a held-out file."""
+    for path in sources:
+        if is_heldout(path):
+            raise ValueError(f"{path.name} is held out: it is never used for tuning")
     index = current_index()
     found: list[tuple[LabelledQuestion, Candidates]] = []
     for item in questions:
@@ -161,18 +178,21 @@ def calibrate(questions: list[LabelledQuestion], path: Path) -> tuple[Calibratio
                     ),
                 )
             )
+        # Every threshold at once: one row per threshold, one column per question.
+        cosine = np.array([r.cosine for _, r in ranked])
+        has_hits = np.array([bool(r.slugs) for _, r in ranked])
+        lexical_good = np.array([r.lexical_good for _, r in ranked])
+        uncovered = np.array([item.slug is None for item, _ in ranked])
+        in_top_3 = np.array(
+            [item.slug is not None and item.slug in r.slugs[:3] for item, r in ranked]
+        )
+        above = cosine[None, :] >= np.array(thresholds)[:, None]
         for floor in floors:
-            for threshold in thresholds:
-                found_3 = recognised = 0
-                for item, r in ranked:
-                    covered = bool(r.slugs) and (
-                        r.cosine >= threshold or (r.lexical_good and r.cosine >= floor)
-                    )
-                    if item.slug is None:
-                        recognised += not covered
-                    else:
-                        found_3 += covered and item.slug in r.slugs[:3]
-                score = found_3 / covered_total + recognised / uncovered_total
+            covered = has_hits & (above | (lexical_good & (cosine >= floor))[None, :])
+            found_3 = (covered & in_top_3).sum(axis=1)
+            recognised = (~covered & uncovered).sum(axis=1)
+            scores = found_3 / covered_total + recognised / uncovered_total
+            for threshold, score in zip(thresholds, scores.tolist(), strict=True):
                 if score > best[0] + 1e-9:
                     best = (score, Calibration(threshold, floor, k, weight))
     return best[1], best[0]
@@ -183,11 +203,7 @@ def _cosine(hit: object) -> float:
     return -1.0 if similarity is None else float(similarity)
 
 
-def do_save_calibration(calibration: Calibration, path: Path, questions: int) -> None:
-    from .embeddings import model_name
-    from .models import SearchCalibration
-    from .services import do_bump_index
-
+def do_save_calibration(calibration: Calibration, sources: Sequence[Path], questions: int) -> None:
     SearchCalibration.objects.update_or_create(
         model=model_name(),
         defaults={
@@ -196,8 +212,8 @@ def do_save_calibration(calibration: Calibration, path: Path, questions: int) ->
             "floor": max(calibration.floor, -1e9),
             "rrf_k": calibration.rrf_k,
             "semantic_weight": calibration.semantic_weight,
-            "tuned_on": path.name,
+            "tuned_on": ", ".join(path.name for path in sources)[:200],
             "questions": questions,
         },
     )
-    do_bump_index()
+    IndexState.bump()

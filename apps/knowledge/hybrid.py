@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .embeddings import content_hash, embed_query, load_vectors, model_name, section_text
+from .models import SearchCalibration
 from .search import HelpIndex, Hit, SearchResult, current_index
 
 logger = logging.getLogger(__name__)
@@ -47,8 +48,6 @@ UNCALIBRATED = Calibration(threshold=math.inf, floor=-math.inf)
 
 
 def current_calibration() -> Calibration:
-    from .models import SearchCalibration
-
     row = SearchCalibration.objects.filter(model=model_name()).first()
     if row is None:
         return UNCALIBRATED
@@ -162,7 +161,8 @@ def fuse(
         else:
             continue
         coverage = lexical.coverage if lexical is not None else 0.0
-        hits.append(Hit(passage, fused[article_id], coverage, good, cosine))
+        asked = lexical.asked_coverage if lexical is not None else 0.0
+        hits.append(Hit(passage, fused[article_id], coverage, good, cosine, asked))
     covered = bool(hits) and hits[0].good
     return SearchResult(
         query, found.lexical.terms, hits, covered, list(found.lexical.unknown_terms)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
@@ -64,6 +66,11 @@ class IndexState(models.Model):
 
     def __str__(self) -> str:
         return f"help-center index {self.stamp[:8]}"
+
+    @classmethod
+    def bump(cls) -> None:
+        """Say the searchable content changed: every process rebuilds on its next search."""
+        cls.objects.update_or_create(pk=1, defaults={"stamp": uuid.uuid4().hex})
 
 
 class ArticleQuestion(models.Model):

@@ -23,13 +23,15 @@ from pathlib import Path
 
 from rank_bm25 import BM25Okapi
 
+from .models import ArticleQuestion, IndexState, Passage
+
 VOCABULARY_FILE = Path(__file__).resolve().parent / "data" / "vocabulary.toml"
 
 
 def _load_vocabulary(
     path: Path = VOCABULARY_FILE,
-) -> tuple[list[tuple[re.Pattern[str], str]], dict[str, str], frozenset[str]]:
-    """Phrases, word synonyms and stopwords, from the data file."""
+) -> tuple[list[tuple[re.Pattern[str], str]], dict[str, str], frozenset[str], str]:
+    """Phrases, word synonyms, stopwords and product words, from the data file."""
     with path.open("rb") as handle:
         data = tomllib.load(handle)
     phrases = [
@@ -41,12 +43,12 @@ def _load_vocabulary(
         for variant in variants:
             synonyms[str(variant).lower()] = str(canonical)
     stopwords = frozenset(str(data.get("stopwords", {}).get("words", "")).split())
-    return phrases, synonyms, stopwords
+    return phrases, synonyms, stopwords, str(data.get("products", {}).get("words", ""))
 
 
 # Phrases first (they span words), then single words. Canonical forms are
 # ordinary words, so they go through the same stemmer as everything else.
-_PHRASES, _SYNONYMS, _STOPWORDS = _load_vocabulary()
+_PHRASES, _SYNONYMS, _STOPWORDS, _PRODUCT_WORDS = _load_vocabulary()
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -114,6 +116,10 @@ def analyze_words(text: str) -> list[tuple[str, str]]:
 
 _build_stemmed_synonyms()
 
+# Terms that name what is sold ("water bottle", "hiking boots"): they say which thing
+# a question is about, not what it asks about it.
+PRODUCT_TERMS = frozenset(term for _, term in analyze_words(_PRODUCT_WORDS))
+
 
 def analyze(text: str) -> list[str]:
     """Index terms for a text: the same steps for articles and for questions."""
@@ -169,6 +175,9 @@ class Hit:
     coverage: float  # share of the question's term weight found in this passage
     good: bool = False  # answers the question well enough to be shown (see is_good)
     similarity: float | None = None  # cosine to the question, on the hybrid path
+    # Share of what the question asks (its words other than product names) found in the
+    # same passage; 1.0 when it names only products.
+    asked_coverage: float = 1.0
 
 
 @dataclass
@@ -183,13 +192,23 @@ class SearchResult:
 # When is a question "covered"? The best article must hold a good share of the
 # question's weight (coverage), and either hold nearly all of it or also score
 # well; a short fragment ("shipping policy?") that the article covers entirely
-# needs only a low score. Chosen on eval/tuning.jsonl (never on the held-out
-# files): python manage.py eval_help_center --misses.
+# needs only a low score. And one passage must hold a good share of what the
+# question asks, apart from the products it names (asked_coverage). Chosen on the
+# eval/tuning*.jsonl files (never on a held-out file):
+# python manage.py eval_help_center --misses.
 MIN_SCORE = 2.0
 MIN_COVERAGE = 0.45
 STRONG_COVERAGE = 0.7
 CONFIDENT_SCORE = 6.0
 ARTICLE_WEIGHT = 0.5
+# Share of the question's non-product weight the best passage must hold.
+MIN_ASKED_COVERAGE = 0.4
+# A product name the answer does not repeat ("warranty claim for my coffee machine")
+# counts this much of its weight towards coverage.
+PRODUCT_WEIGHT = 0.5
+# A word no article uses is, in what a question asks, more often the very topic the
+# help center lacks ("engrave", "wholesale") than filler: it weighs half as much again.
+UNKNOWN_ASKED_FACTOR = 1.5
 # A word no article uses counts like a word found in this share of the passages.
 UNKNOWN_WORD_SHARE = 1 / 40
 
@@ -226,6 +245,12 @@ class HelpIndex:
         for passage in passages:
             for text in (passage.title, passage.heading, passage.text):
                 for word, term in analyze_words(text):
+                    self.spellings.setdefault(word, term)
+        # And the customer words the vocabulary folds onto them ("garantee" is one
+        # edit from "guarantee", which means warranty).
+        for variant in _SYNONYMS:
+            for word, term in analyze_words(variant):
+                if word == variant and term in self.vocabulary:
                     self.spellings.setdefault(word, term)
         self.bm25 = BM25Okapi(self.documents) if passages else None
         # Sections without their article's title: which section of an article answers
@@ -297,19 +322,30 @@ class HelpIndex:
         # Numbers ("2 weeks", "$50") are quantities, not topics: they rank but are not
         # part of what an article must cover.
         topical = {t for t in unique_terms if not t.isdigit()}
-        total_weight = sum(self.weights[t] for t in topical)
+        weight = {
+            t: self.weights[t] * (PRODUCT_WEIGHT if t in PRODUCT_TERMS else 1.0) for t in topical
+        }
+        total_weight = sum(weight.values())
         total_weight += self.unknown_weight * len({t for t in unknown if not t.isdigit()})
         best_section = self._best_sections(terms)
         # Coverage is judged section by section: a question whose words are scattered
         # over an article's sections ("who makes your hiking boots") is not answered
-        # by any of them.
-        coverage_of: dict[int, float] = {}
+        # by any of them. What the question asks is judged apart from the products it
+        # names: "can you engrave the water bottle" matches the section on caring for
+        # water bottles in its product words only, and that section does not answer it.
+        asked = {t for t in topical if t not in PRODUCT_TERMS}
+        asked_unknown = {t for t in unknown if not t.isdigit() and t not in PRODUCT_TERMS}
+        asked_weight = sum(self.weights[t] for t in asked)
+        asked_weight += UNKNOWN_ASKED_FACTOR * self.unknown_weight * len(asked_unknown)
+        coverage_of: dict[int, tuple[float, float]] = {}
         for position, passage in enumerate(self.passages):
             words = self.passage_terms[position]
-            matched = sum(self.weights[t] for t in topical if t in words)
+            matched = sum(weight[t] for t in topical if t in words)
             share = matched / total_weight if total_weight else 0.0
-            if share > coverage_of.get(passage.article_id, -1.0):
-                coverage_of[passage.article_id] = share
+            asked_matched = sum(self.weights[t] for t in asked if t in words)
+            asked_share = asked_matched / asked_weight if asked_weight else 1.0
+            if (share, asked_share) > coverage_of.get(passage.article_id, (-1.0, -1.0)):
+                coverage_of[passage.article_id] = (share, asked_share)
 
         seen: set[int] = set()
         hits: list[Hit] = []
@@ -324,10 +360,14 @@ class HelpIndex:
             if shown_index is None:
                 continue
             shown = self.passages[shown_index]
-            hit = Hit(shown, float(scores[index]), coverage_of[passage.article_id])
+            share, asked_share = coverage_of[passage.article_id]
+            hit = Hit(shown, float(scores[index]), share, asked_coverage=asked_share)
             hits.append(dataclasses.replace(hit, good=is_good(hit)))
             if len(hits) == limit:
                 break
+        # An article that answers goes before better-scoring ones that only share the
+        # question's product words (stable: ties keep their score order).
+        hits.sort(key=lambda hit: not hit.good)
         return SearchResult(query, terms, hits, bool(hits) and hits[0].good, unknown)
 
     def _best_sections(self, terms: list[str]) -> dict[int, int]:
@@ -367,6 +407,8 @@ def is_good(hit: Hit) -> bool:
     """Whether a hit answers the question well enough to be shown at all."""
     if hit.score < MIN_SCORE or hit.coverage < MIN_COVERAGE:
         return False
+    if hit.asked_coverage < MIN_ASKED_COVERAGE:
+        return False
     return hit.coverage >= STRONG_COVERAGE or hit.score >= CONFIDENT_SCORE
 
 
@@ -375,14 +417,10 @@ _current: HelpIndex | None = None
 
 
 def _stored_version() -> str:
-    from .models import IndexState
-
     return IndexState.objects.filter(pk=1).values_list("stamp", flat=True).first() or ""
 
 
 def _load_passages() -> list[IndexedPassage]:
-    from .models import ArticleQuestion, Passage
-
     rows = (
         Passage.objects.filter(article__published=True)
         .select_related("article")

@@ -8,7 +8,6 @@ index on its next search (see search.py).
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,15 +15,13 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from .embeddings import embeddings_enabled
+from .hybrid import hybrid_search
 from .markdown import split_sections, to_plain
 from .models import Article, ArticleQuestion, IndexState, Passage, UnansweredQuestion
 from .search import SearchResult, current_index, normalize_question
 
 ARTICLES_DIR = Path(__file__).resolve().parent / "articles"
-
-
-def do_bump_index() -> None:
-    IndexState.objects.update_or_create(pk=1, defaults={"stamp": uuid.uuid4().hex})
 
 
 def do_rebuild_passages(article: Article) -> int:
@@ -46,7 +43,7 @@ def do_rebuild_passages(article: Article) -> int:
                 )
             )
         Passage.objects.bulk_create(rows)
-        do_bump_index()
+        IndexState.bump()
     return len(rows)
 
 
@@ -133,9 +130,6 @@ def search_help_center(query: str, *, limit: int = 3, semantic: bool | None = No
     """Hybrid search with a key (embeddings + lexical), else the offline lexical search.
 
     `semantic` forces one path (the evaluation measures both)."""
-    from .embeddings import embeddings_enabled
-    from .hybrid import hybrid_search
-
     if embeddings_enabled() if semantic is None else semantic:
         return hybrid_search(query, limit=limit)
     return current_index().search(query, limit=limit)

