@@ -265,6 +265,9 @@ def redis_channel_layer(url: str, prefix: str) -> dict[str, object]:
         "socket_timeout": REDIS_SOCKET_TIMEOUT,
         "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
         "socket_keepalive": True,
+        # Per process; a command finding all in use waits this long for one (redis_layer).
+        "max_connections": 100,
+        "timeout": REDIS_SOCKET_TIMEOUT,
     }
     return {
         "BACKEND": "supportbot.redis_layer.RedisChannelLayer",

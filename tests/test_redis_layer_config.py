@@ -3,11 +3,16 @@
 channels_redis waits for a socket's next message with a blocking pop of
 `brpop_timeout` seconds; if redis-py's read timeout is no longer than that, every
 idle socket's pop times out and the consumer dies (tests/integration/test_idle_sockets.py
-holds real sockets on the production stack).
+holds real sockets on the production stack). A burst of commands past the pool's
+size waits for a connection.
 """
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
+import redis.asyncio
 from django.conf import settings
 from django.utils.module_loading import import_string
 
@@ -26,3 +31,21 @@ def test_the_layer_reads_longer_than_it_blocks_waiting_for_a_message():
 def test_the_cache_on_redis_has_bounded_timeouts_too():
     assert settings.REDIS_SOCKET_TIMEOUT >= 5
     assert settings.REDIS_CONNECT_TIMEOUT > 0
+
+
+async def test_a_burst_past_the_pool_waits_for_a_connection_instead_of_failing(redis_url):
+    # given a layer whose process may hold two Redis connections
+    config = redis_channel_layer(redis_url, f"t{uuid.uuid4().hex[:8]}")
+    config["CONFIG"]["hosts"][0]["max_connections"] = 2  # type: ignore[index]
+    layer = import_string(str(config["BACKEND"]))(**config["CONFIG"])
+    try:
+        # when forty sockets join their groups at once
+        await asyncio.gather(*(layer.group_add(f"g{i}", f"specific.x!{i}") for i in range(40)))
+        # then every one joined
+        client = redis.asyncio.from_url(redis_url)
+        async with client:
+            for i in range(40):
+                assert await client.zcard(f"{layer.prefix}:group:g{i}") == 1
+    finally:
+        await layer.flush()
+        await layer.close_pools()

@@ -78,4 +78,3 @@ def test_fifty_chats_at_once_share_a_small_pool_without_running_dry(
         assert database_error not in log
     assert Message.objects.filter(role="assistant").count() == CHATS
     assert peak[0] <= ours + POOL, f"{peak[0]} sessions at once, pool {POOL} + {ours} of ours"
-
