@@ -18,13 +18,12 @@ from django.conf import settings
 from django.db.models import Q
 from pydantic import BaseModel, ValidationError
 
-from apps.assistant.costs import cost_usd
 from apps.chat.models import Conversation, Message, Turn
 
 from . import openai_batch
 from .models import AnalysisBatch, ConversationAnalysis
 from .queries import escalated
-from .structured_output import StructuredCall
+from .structured_output import NO_MODEL, ModelUsage, StructuredCall
 
 log = logging.getLogger(__name__)
 
@@ -234,8 +233,7 @@ def model_messages(facts: Facts) -> list[dict[str, str]]:
     return [{"role": "system", "content": PROMPT}, {"role": "user", "content": user}]
 
 
-def model_analysis(facts: Facts) -> tuple[AnalysisResult, int, int, str]:
-    """(result, prompt tokens, completion tokens, model name) from the configured provider."""
+def model_analysis(facts: Facts) -> tuple[AnalysisResult, ModelUsage]:
     system, user = (m["content"] for m in model_messages(facts))
     return ANALYSE.ask(system, user)
 
@@ -258,25 +256,17 @@ def do_analyze_conversation(conversation_id: uuid.UUID | str) -> ConversationAna
         )
         return analysis
     facts = facts_of(conversation)
-    source = ConversationAnalysis.Source.RULES
-    model_name, prompt_tokens, completion_tokens = "", 0, 0
+    source, usage = ConversationAnalysis.Source.RULES, NO_MODEL
     if settings.OPENAI_API_KEY:
         try:
-            result, prompt_tokens, completion_tokens, model_name = model_analysis(facts)
+            result, usage = model_analysis(facts)
             source = ConversationAnalysis.Source.MODEL
         except (ProviderError, ValidationError) as exc:
             log.warning("model analysis of %s failed, using rules: %s", conversation_id, exc)
             result = rules_analysis(facts)
     else:
         result = rules_analysis(facts)
-    return store_analysis(
-        conversation,
-        result,
-        source=source,
-        model=model_name,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-    )
+    return store_analysis(conversation, result, source=source, usage=usage)
 
 
 def store_analysis(
@@ -284,21 +274,12 @@ def store_analysis(
     result: AnalysisResult,
     *,
     source: str,
-    model: str = "",
-    prompt_tokens: int = 0,
-    completion_tokens: int = 0,
+    usage: ModelUsage = NO_MODEL,
     batch: AnalysisBatch | None = None,
 ) -> ConversationAnalysis:
-    cost = cost_usd(
-        model,
-        prompt_tokens,
-        completion_tokens,
-        batch=source == ConversationAnalysis.Source.BATCH,
-    )
     analysis, _ = ConversationAnalysis.objects.update_or_create(
         conversation=conversation,
         defaults={
-            "cost_usd": cost,
             "episode": conversation.episode,
             "status": ConversationAnalysis.Status.DONE,
             "intent": result.intent,
@@ -306,9 +287,7 @@ def store_analysis(
             "resolution": result.resolution,
             "summary": result.summary,
             "source": source,
-            "model": model,
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
+            **usage.fields(),
             "batch": batch,
         },
     )
@@ -357,9 +336,7 @@ def _store_batch_line(
             conversation,
             line.result,
             source=ConversationAnalysis.Source.BATCH,
-            model=settings.SUPPORTBOT_MODEL,
-            prompt_tokens=line.prompt_tokens,
-            completion_tokens=line.completion_tokens,
+            usage=line.usage(settings.SUPPORTBOT_MODEL),
             batch=batch,
         )
     else:

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from apps.chat.models import Conversation
 
 from .models import AnalysisBatch, ConversationAnalysis, QualityReview
+from .structured_output import ModelUsage
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ class BatchLine(Generic[Result]):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     error: str = ""
+
+    def usage(self, model: str) -> ModelUsage:
+        return ModelUsage(model, self.prompt_tokens, self.completion_tokens, batch=True)
 
 
 def parse_output(text: str, result_model: type[Result]) -> list[BatchLine[Result]]:

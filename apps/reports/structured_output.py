@@ -5,14 +5,44 @@ of a nightly Batch API job (apps/reports/openai_batch.py)."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from asgiref.sync import async_to_sync
 from pydantic import BaseModel
 
+from apps.assistant.costs import cost_usd
 from apps.assistant.tools import response_format
 
 Result = TypeVar("Result", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class ModelUsage:
+    """What an answer took: the model (empty: the rules answered), its tokens, and
+    whether it came through the Batch API (half the price)."""
+
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    batch: bool = False
+
+    @property
+    def cost_usd(self) -> Decimal:
+        return cost_usd(self.model, self.prompt_tokens, self.completion_tokens, batch=self.batch)
+
+    def fields(self) -> dict[str, Any]:
+        """The columns an analysis and a quality review keep of it."""
+        return {
+            "model": self.model,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": self.cost_usd,
+        }
+
+
+NO_MODEL = ModelUsage()  # the rules answered: nothing to pay
 
 
 class StructuredCall(Generic[Result]):
@@ -26,10 +56,9 @@ class StructuredCall(Generic[Result]):
         # Declared at import, so a test can hold every schema against OpenAI's contract.
         self.schema: dict[str, Any] = response_format(name, result)
 
-    def ask(self, system: str, user: str) -> tuple[Result, int, int, str]:
-        """(result, prompt tokens, completion tokens, model name) from the configured
-        provider. Raises its ProviderError, or ValidationError for an answer outside
-        the schema."""
+    def ask(self, system: str, user: str) -> tuple[Result, ModelUsage]:
+        """The configured provider's answer. Raises its ProviderError, or ValidationError
+        for an answer outside the schema."""
         from apps.assistant.providers import get_provider
 
         provider = get_provider()
@@ -41,7 +70,7 @@ class StructuredCall(Generic[Result]):
             max_tokens=self.max_tokens,
         )
         result = self.result.model_validate(parsed)
-        return result, usage.prompt_tokens, usage.completion_tokens, provider.model
+        return result, ModelUsage(provider.model, usage.prompt_tokens, usage.completion_tokens)
 
     def batch_line(self, custom_id: Any, messages: list[dict[str, str]], model: str) -> str:
         """One JSONL line of a Batch API input file: the question as a chat.completions

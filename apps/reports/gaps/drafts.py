@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -21,7 +20,6 @@ from django.utils import timezone
 from django.utils.text import slugify
 from pydantic import BaseModel, ValidationError
 
-from apps.assistant.costs import cost_usd
 from apps.chat.models import Conversation
 from apps.knowledge.models import Article, ArticleQuestion, UnansweredQuestion
 from apps.knowledge.search import analyze, current_index, normalize_question
@@ -33,7 +31,7 @@ from apps.knowledge.services import (
 )
 
 from ..models import ArticleDraft
-from ..structured_output import StructuredCall
+from ..structured_output import NO_MODEL, ModelUsage, StructuredCall
 from .conflicts import Conflict, Section, compare, figures, published_sections
 from .questions import Gap, collect_questions, group_questions, term_weights
 
@@ -84,7 +82,7 @@ def offline_draft(gap: Gap, article: Article | None) -> DraftResult:
     return DraftResult(title=_heading(gap.lead.text), category="General", body=section)
 
 
-def model_draft(gap: Gap, article: Article | None) -> tuple[DraftResult, int, int, str]:
+def model_draft(gap: Gap, article: Article | None) -> tuple[DraftResult, ModelUsage]:
     from apps.assistant.prompts import wrap_untrusted
 
     user = wrap_untrusted(
@@ -131,15 +129,15 @@ def do_find_gaps(*, since: datetime | None = None, limit: int = 20) -> FindRepor
             report.skipped += 1
             continue
         article = _target_article(gap, weights)
-        source, model, cost = ArticleDraft.Source.RULES, "", Decimal(0)
+        source, usage = ArticleDraft.Source.RULES, NO_MODEL
         result = offline_draft(gap, article)
         if settings.OPENAI_API_KEY:
             try:
-                result, prompt, completion, model = model_draft(gap, article)
-                source, cost = ArticleDraft.Source.MODEL, cost_usd(model, prompt, completion)
+                result, usage = model_draft(gap, article)
+                source = ArticleDraft.Source.MODEL
             except (ProviderError, ValidationError) as exc:
                 log.warning("model draft failed, drafting offline: %s", exc)
-        report.drafts.append(_store_draft(gap, article, result, source, model, cost))
+        report.drafts.append(_store_draft(gap, article, result, source, usage))
         known.add(gap.signature)
     return report
 
@@ -149,8 +147,7 @@ def _store_draft(
     article: Article | None,
     result: DraftResult,
     source: str,
-    model: str,
-    cost: Decimal,
+    usage: ModelUsage,
 ) -> ArticleDraft:
     with transaction.atomic():
         draft = ArticleDraft.objects.create(
@@ -164,8 +161,8 @@ def _store_draft(
             agent_answers="\n\n".join(a for q in gap.questions for a in q.agent_answers),
             asked=gap.asked,
             article=article,
-            model=model,
-            cost_usd=cost,
+            model=usage.model,
+            cost_usd=usage.cost_usd,
             conflicts=[c.as_dict() for c in conflicts_of_text(result.body, exclude=article)],
         )
         draft.conversations.set(Conversation.objects.filter(pk__in=gap.conversation_ids))

@@ -69,9 +69,7 @@ def do_poll_review_batches(client: Any | None = None) -> int:
                 judged_from_model(line.result, rubric(), seqs),
                 rubric(),
                 source=QualityReview.Source.BATCH,
-                model=settings.SUPPORTBOT_REVIEW_MODEL,
-                prompt_tokens=line.prompt_tokens,
-                completion_tokens=line.completion_tokens,
+                usage=line.usage(settings.SUPPORTBOT_REVIEW_MODEL),
                 batch=batch,
             )
         else:

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from apps.chat.models import Message
 
 from ..models import RubricCriterion
-from ..structured_output import StructuredCall
+from ..structured_output import ModelUsage, StructuredCall
 from .audit import Audit
 from .rubric import Judged
 
@@ -90,8 +90,8 @@ def judged_from_model(
 
 def model_review(
     audit: Audit, rubric: list[RubricCriterion]
-) -> tuple[dict[str, Judged], int, int, str]:
+) -> tuple[dict[str, Judged], ModelUsage]:
     system, user = (m["content"] for m in model_messages(audit, rubric))
-    result, prompt_tokens, completion_tokens, model = REVIEW.ask(system, user)
+    result, usage = REVIEW.ask(system, user)
     seqs = {line.seq for line in audit.lines}
-    return judged_from_model(result, rubric, seqs), prompt_tokens, completion_tokens, model
+    return judged_from_model(result, rubric, seqs), usage

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import logging
 import uuid
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
-from apps.assistant.costs import cost_usd
 from apps.chat.models import Conversation
 
 from ..models import AnalysisBatch, CriterionScore, QualityReview, RubricCriterion
+from ..structured_output import NO_MODEL, ModelUsage
 from .audit import audit_of
 from .model import MAX_REASON, model_review
 from .rubric import Judged, active_rubric
@@ -30,9 +29,7 @@ def store_review(
     rubric: list[RubricCriterion],
     *,
     source: str,
-    model: str = "",
-    prompt_tokens: int = 0,
-    completion_tokens: int = 0,
+    usage: ModelUsage = NO_MODEL,
     batch: AnalysisBatch | None = None,
 ) -> QualityReview:
     """Replace the conversation's review with this one (a manager's verdicts on an older
@@ -40,11 +37,6 @@ def store_review(
     scores = [j.score for j in judged.values() if j.score is not None]
     mean = sum(scores) / len(scores) if scores else None
     low = (mean is not None and mean < QualityReview.LOW_SCORE) or any(s <= 2 for s in scores)
-    cost = (
-        cost_usd(model, prompt_tokens, completion_tokens, batch=batch is not None)
-        if model
-        else Decimal(0)
-    )
     with transaction.atomic():
         review, _ = QualityReview.objects.select_for_update().update_or_create(
             conversation=conversation,
@@ -54,10 +46,7 @@ def store_review(
                 "source": source,
                 "score": mean,
                 "low": low,
-                "model": model,
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "cost_usd": cost,
+                **usage.fields(),
                 "batch": batch,
                 "reviewed_at": timezone.now(),
             },
@@ -111,7 +100,7 @@ def do_review_conversation(
     audit = audit_of(conversation)
     if settings.OPENAI_API_KEY:
         try:
-            judged, prompt, completion, model = model_review(audit, rubric)
+            judged, usage = model_review(audit, rubric)
         except (ProviderError, ValidationError) as exc:
             log.warning("model review of %s failed, using rules: %s", conversation_id, exc)
         else:
@@ -120,9 +109,7 @@ def do_review_conversation(
                 judged,
                 rubric,
                 source=QualityReview.Source.MODEL,
-                model=model,
-                prompt_tokens=prompt,
-                completion_tokens=completion,
+                usage=usage,
             )
     return store_review(
         conversation, rules_review(audit, rubric), rubric, source=QualityReview.Source.RULES
