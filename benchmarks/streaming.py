@@ -2,8 +2,8 @@
 
     python -m benchmarks.streaming [--token-ms 15] [--ttft-ms 300] [--words 80]
                                    [--sequential 20] [--concurrent 50,200]
-                                   [--stacks embedded,production,relay] [--cycles 2000]
-                                   [--idle 2000]
+                                   [--stacks relay,embedded,production]
+                                   [--cycles 2000] [--idle 500] [--tabs 0] [--full]
 
 A fake OpenAI server (tests/fake_openai.py, the project's one model seam, in this
 process) streams each answer like a model: after `--ttft-ms`, one word of about four
@@ -19,14 +19,20 @@ each turn's figures line up with its own model request:
 
 Stacks, each its own Daphne: `embedded` (SQLite at var/bench-embedded.sqlite3, the
 in-memory channel layer, DEBUG on: `make run`), `production` (PostgreSQL
-BENCH_STREAM_DATABASE_URL and the Redis layer BENCH_REDIS_URL, DEBUG off, one Daphne:
-`make up` without Celery, which is not on the chat path), and `relay`
-(benchmarks/_relay_asgi.py: the same stream relayed with nothing else, the floor).
-Ratios are against the relay of the same run. With `--cycles` it also measures the
-embedded stack's memory over socket connect/close cycles, and with `--idle` the
-production stack's control round trip (resume -> resumed) with that many idle sockets.
+BENCH_STREAM_DATABASE_URL with the settings' connection pool and the Redis layer
+BENCH_REDIS_URL, DEBUG off, one Daphne: `make up` without Celery, which is not on the
+chat path), and `relay` (benchmarks/_relay_asgi.py: the same stream relayed with
+nothing else, the floor). Ratios are against the relay of the same run.
 
-Figures are medians/p95 of one run; on a shared machine, run twice and compare.
+On the two real stacks it also measures memory over `--cycles` socket connect/close
+cycles (server RSS after a warm-up, scaled to 10k) and the control round trip
+(`resume` -> `resumed`) with `--idle` sockets held open. On the production stack it
+samples the Redis inbox of each process while chats stream (the most messages queued,
+and drops logged as "over capacity"); `--tabs N` adds N chats at once whose customer
+has a second tab on a second Daphne, so the layer carries every stream. `--full` is
+`--cycles 10000 --idle 2000 --tabs 200`: the capacity targets (several minutes).
+
+Figures are medians/p95 of one run; on a shared machine, run it several times.
 """
 
 from __future__ import annotations
@@ -37,18 +43,20 @@ import json
 import os
 import random
 import re
+import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from aiohttp import ClientSession, WSMsgType, web
+import redis
+from aiohttp import ClientSession, ClientWebSocketResponse, TCPConnector, WSMsgType, web
 
 from benchmarks.dashboard import ensure_database, p95
 from tests import fake_openai as fake
@@ -116,6 +124,16 @@ class ModelStream:
 # --- Servers -------------------------------------------------------------------------
 
 
+def raise_file_limit() -> int:
+    """Open files allowed to this process and the servers it starts (they inherit it):
+    every held socket is a descriptor on both ends."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else hard
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    return wanted
+
+
 @contextmanager
 def server(app: str, env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
     port = free_port()
@@ -150,7 +168,47 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+class InboxWatch:
+    """The most messages waiting at once in any process's Redis inbox (channels_redis
+    keeps all of a process's sockets' messages in one sorted set), sampled every 20 ms."""
+
+    def __init__(self, redis_url: str, prefix: str) -> None:
+        self.client = redis.Redis.from_url(redis_url)
+        self.pattern = f"{prefix}specific.*"
+        self.peak = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        while not self.stop.wait(0.02):
+            keys = list(self.client.scan_iter(match=self.pattern, count=1000))
+            if not keys:
+                continue
+            pipe = self.client.pipeline(transaction=False)
+            for key in keys:
+                pipe.zcard(key)
+            self.peak = max(self.peak, *pipe.execute())
+
+    def figures(self) -> str:
+        return f"Redis inbox peak {self.peak} messages"
+
+    def __enter__(self) -> InboxWatch:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.client.close()
+
+
 # --- Customers -----------------------------------------------------------------------
+
+
+def client() -> ClientSession:
+    # aiohttp's default connector holds 100 connections, and a WebSocket keeps its
+    # own until it closes: the 101st socket would wait for one to end.
+    return ClientSession(connector=TCPConnector(limit=0))
 
 
 @dataclass
@@ -161,28 +219,50 @@ class Turn:
     text: str = ""
     error: str = ""
     key: str = ""
+    tab: str = ""  # the second tab: "" (none), "ok" or what went wrong
+    tab_lag: float | None = None  # the reply on the second tab after the first, s
 
 
-async def open_chat(http: ClientSession, base: str, relay: bool) -> Any:
-    if relay:
-        conversation = uuid.uuid4().hex
-        url = base.replace("http", "ws") + f"/ws/chat/{conversation}/"
-    else:
-        async with http.post(f"{base}/api/conversations/") as response:
-            created = await response.json()
-        url = base.replace("http", "ws") + (
-            f"/ws/chat/{created['conversation_id']}/?token={created['token']}"
-        )
+async def create(http: ClientSession, base: str) -> tuple[str, str]:
+    async with http.post(f"{base}/api/conversations/") as response:
+        created = await response.json()
+    return created["conversation_id"], created["token"]
+
+
+async def connect(
+    http: ClientSession, base: str, conversation: str, token: str = ""
+) -> ClientWebSocketResponse:
+    query = f"?token={token}" if token else ""
+    url = base.replace("http", "ws") + f"/ws/chat/{conversation}/{query}"
     ws = await http.ws_connect(url, headers={"Origin": base}, max_msg_size=0)
     first = json.loads((await ws.receive(timeout=30)).data)
     assert first["type"] == "session", first
     return ws
 
 
-async def one_turn(http: ClientSession, base: str, relay: bool) -> Turn:
+async def assistant_reply(ws: ClientWebSocketResponse, turn: Turn | None = None) -> str:
+    """Frames until the assistant's stored reply; the first delta's time goes on `turn`."""
+    while True:
+        message = await ws.receive(timeout=120)
+        if message.type != WSMsgType.TEXT:
+            raise ConnectionError(f"socket {message.type.name}")
+        frame = json.loads(message.data)
+        if frame["type"] == "delta" and turn is not None and turn.first_delta is None:
+            turn.first_delta = time.perf_counter()
+        elif frame["type"] == "error":
+            raise ConnectionError(frame.get("code", "error"))
+        elif frame["type"] == "message" and frame.get("role") == "assistant":
+            return str(frame["text"])
+
+
+async def one_turn(http: ClientSession, base: str, relay: bool, tab_base: str = "") -> Turn:
     turn = Turn(key=uuid.uuid4().hex[:12])
+    tab = None
     try:
-        ws = await open_chat(http, base, relay)
+        conversation, token = (uuid.uuid4().hex, "") if relay else await create(http, base)
+        ws = await connect(http, base, conversation, token)
+        if tab_base:
+            tab = await connect(http, tab_base, conversation, token)
     except Exception as exc:
         turn.error = f"connect: {exc!r}"[:200]
         return turn
@@ -190,32 +270,102 @@ async def one_turn(http: ClientSession, base: str, relay: bool) -> Turn:
         turn.sent = time.perf_counter()
         text = f"Where is my parcel? bench-{turn.key}"
         await ws.send_json({"type": "message", "client_id": str(uuid.uuid4()), "text": text})
-        while True:
-            message = await ws.receive(timeout=120)
-            if message.type != WSMsgType.TEXT:
-                turn.error = f"socket {message.type.name}"
-                break
-            frame = json.loads(message.data)
-            if frame["type"] == "delta" and turn.first_delta is None:
-                turn.first_delta = time.perf_counter()
-            elif frame["type"] == "error":
-                turn.error = frame.get("code", "error")
-                break
-            elif frame["type"] == "message" and frame.get("role") == "assistant":
-                turn.reply_at, turn.text = time.perf_counter(), frame["text"]
-                break
+        # One deadline per wait: aiohttp answers Daphne's pings inside receive() and
+        # restarts its per-read timeout each time.
+        async with asyncio.timeout(180):
+            turn.text = await assistant_reply(ws, turn)
+        turn.reply_at = time.perf_counter()
+        if tab is not None:
+            async with asyncio.timeout(30):
+                turn.tab = "ok" if await assistant_reply(tab) == turn.text else "other text"
+            turn.tab_lag = time.perf_counter() - turn.reply_at
     except Exception as exc:
-        turn.error = repr(exc)[:200]
+        if turn.reply_at is None:
+            turn.error = repr(exc)[:200]
+        else:
+            turn.tab = repr(exc)[:60] or "timed out"
     finally:
         await ws.close()
+        if tab is not None:
+            await tab.close()
     return turn
 
 
-async def run_turns(base: str, relay: bool, count: int, concurrent: bool) -> list[Turn]:
-    async with ClientSession() as http:
+async def run_turns(
+    base: str, relay: bool, count: int, concurrent: bool, tab_base: str = ""
+) -> list[Turn]:
+    async with client() as http:
         if concurrent:
-            return list(await asyncio.gather(*(one_turn(http, base, relay) for _ in range(count))))
+            return list(
+                await asyncio.gather(*(one_turn(http, base, relay, tab_base) for _ in range(count)))
+            )
         return [await one_turn(http, base, relay) for _ in range(count)]
+
+
+async def churn(base: str, cycles: int) -> None:
+    """Connect, read the session, close: `cycles` times, 20 at a time."""
+    async with client() as http:
+        conversation, token = await create(http, base)
+
+        async def one() -> None:
+            ws = await connect(http, base, conversation, token)
+            await ws.close()
+
+        for start in range(0, cycles, 20):
+            await asyncio.gather(*(one() for _ in range(min(20, cycles - start))))
+
+
+def bulk_conversations(env: dict[str, str], count: int) -> list[tuple[str, str]]:
+    made = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "benchmarks._conversations", str(count)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return [(line.split()[0], line.split()[1]) for line in made.stdout.splitlines()]
+
+
+@dataclass
+class Idle:
+    held: int
+    failed: int
+    times: list[float]
+    closed: int  # held sockets found closed after the probes
+    open_seconds: float
+
+
+async def idle_round_trips(
+    base: str, conversations: list[tuple[str, str]], probes: int = 200
+) -> Idle:
+    """Hold a socket open on each conversation (100 connecting at a time), then time
+    resume -> resumed on random ones, one at a time."""
+    async with client() as http:
+        gate = asyncio.Semaphore(100)
+
+        async def hold(conversation: str, token: str) -> ClientWebSocketResponse:
+            async with gate:
+                return await connect(http, base, conversation, token)
+
+        started = time.perf_counter()
+        results = await asyncio.gather(
+            *(hold(*pair) for pair in conversations), return_exceptions=True
+        )
+        opened = time.perf_counter() - started
+        held = [ws for ws in results if isinstance(ws, ClientWebSocketResponse)]
+        times = []
+        for _ in range(probes if held else 0):
+            ws = random.choice(held)
+            sent = time.perf_counter()
+            await ws.send_json({"type": "resume", "last_seq": 0})
+            while json.loads((await ws.receive(timeout=30)).data)["type"] != "resumed":
+                pass
+            times.append((time.perf_counter() - sent) * 1000)
+            await asyncio.sleep(0.01)
+        closed = sum(ws.closed for ws in held)
+        await asyncio.gather(*(ws.close() for ws in held))
+        return Idle(len(held), len(results) - len(held), times, closed, opened)
 
 
 # --- Figures ---------------------------------------------------------------------------
@@ -230,6 +380,9 @@ class Result:
     incomplete: int
     cpu_per_turn: float
     kinds: dict[str, int] = field(default_factory=dict)
+    tabs_ok: int = 0
+    tabs: int = 0
+    tab_lag: list[float] = field(default_factory=list)
 
 
 def summarise(turns: list[Turn], timings: Timings, expected: str, cpu: float) -> Result:
@@ -250,13 +403,30 @@ def summarise(turns: list[Turn], timings: Timings, expected: str, cpu: float) ->
             to_request.append((timings.requested[turn.key] - turn.sent) * 1000)
         if turn.reply_at is not None:
             reply.append((turn.reply_at - turn.sent) * 1000)
-    return Result(overhead, to_request, reply, errors, incomplete, cpu / max(1, len(turns)), kinds)
+    result = Result(
+        overhead, to_request, reply, errors, incomplete, cpu / max(1, len(turns)), kinds
+    )
+    result.tabs = sum(1 for turn in turns if turn.tab)
+    result.tabs_ok = sum(1 for turn in turns if turn.tab == "ok")
+    result.tab_lag = [turn.tab_lag * 1000 for turn in turns if turn.tab_lag is not None]
+    return result
 
 
 def stat(values: list[float]) -> str:
     if not values:
         return "      -         -"
     return f"{statistics.median(values):8.1f} {p95(values):9.1f}"
+
+
+def over_capacity(log: Path, since: int) -> int:
+    """Layer messages dropped since byte `since` of the servers' log (channels_redis
+    logs each group send that found full inboxes)."""
+    with log.open("rb") as file:
+        file.seek(since)
+        text = file.read().decode(errors="replace")
+    return sum(
+        int(found) for found in re.findall(r"(\d+) of \d+ channels over capacity", text)
+    ) + text.count("ChannelFull")
 
 
 # --- Stacks ----------------------------------------------------------------------------
@@ -271,19 +441,22 @@ def stack_env(name: str, model: fake.FakeOpenAI, db_url: str, redis_url: str) ->
         SUPPORTBOT_MODEL_SCREEN="false",
         SUPPORTBOT_RATE_MESSAGES="1000000",
         SUPPORTBOT_RATE_CONVERSATIONS="1000000",
+        SUPPORTBOT_RATE_RESUMES="1000000",  # the idle probes all come from one address
         DJANGO_LOG_LEVEL="WARNING",
     )
     if name == "embedded":
         return child_env(f"sqlite:///{ROOT / 'var' / 'bench-embedded.sqlite3'}", **common)
     if name == "production":
-        return child_env(
+        # The settings' own pool size (DATABASE_POOL_SIZE unset), as in production.
+        env = child_env(
             db_url,
             **common,
             REDIS_URL=redis_url,
             SUPPORTBOT_CHANNEL_PREFIX=f"bench{uuid.uuid4().hex[:6]}",
             DJANGO_DEBUG="false",
-            DATABASE_POOL_SIZE=str(min(32, (os.cpu_count() or 1) + 4) + 2),
         )
+        env.pop("DATABASE_POOL_SIZE", None)
+        return env
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "DJANGO_"))}
     env.update(common, PYTHONUNBUFFERED="1")
     env.pop("DJANGO_SETTINGS_MODULE", None)
@@ -296,43 +469,6 @@ def migrate(env: dict[str, str]) -> None:
     )
 
 
-async def churn(base: str, cycles: int) -> None:
-    """Connect, read the session, close: `cycles` times, 20 at a time."""
-    async with ClientSession() as http:
-        async with http.post(f"{base}/api/conversations/") as response:
-            created = await response.json()
-        url = base.replace("http", "ws") + (
-            f"/ws/chat/{created['conversation_id']}/?token={created['token']}"
-        )
-
-        async def one() -> None:
-            async with http.ws_connect(url, headers={"Origin": base}) as ws:
-                await ws.receive(timeout=30)
-
-        for start in range(0, cycles, 20):
-            await asyncio.gather(*(one() for _ in range(min(20, cycles - start))))
-
-
-async def idle_round_trips(base: str, sockets: int, probes: int = 200) -> list[float]:
-    """Hold `sockets` open, then time resume -> resumed on random ones."""
-    async with ClientSession() as http:
-        held = []
-        for start in range(0, sockets, 50):
-            batch = [open_chat(http, base, False) for _ in range(min(50, sockets - start))]
-            held += await asyncio.gather(*batch)
-        times = []
-        for _ in range(probes):
-            ws = random.choice(held)
-            sent = time.perf_counter()
-            await ws.send_json({"type": "resume", "last_seq": 0})
-            while json.loads((await ws.receive(timeout=30)).data)["type"] != "resumed":
-                pass
-            times.append((time.perf_counter() - sent) * 1000)
-            await asyncio.sleep(0.01)
-        await asyncio.gather(*(ws.close() for ws in held))
-        return times
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--token-ms", type=float, default=15.0, help="between words")
@@ -342,8 +478,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrent", default="50,200", help="chats at once, per run")
     parser.add_argument("--stacks", default="relay,embedded,production")
     parser.add_argument("--cycles", type=int, default=2000, help="connect/close (0: skip)")
-    parser.add_argument("--idle", type=int, default=2000, help="idle sockets (0: skip)")
+    parser.add_argument("--idle", type=int, default=500, help="idle sockets (0: skip)")
+    parser.add_argument("--tabs", type=int, default=0, help="chats with a second tab (0: skip)")
+    parser.add_argument("--full", action="store_true", help="--cycles 10000 --idle 2000 --tabs 200")
     args = parser.parse_args(argv)
+    if args.full:
+        args.cycles, args.idle, args.tabs = 10000, 2000, 200
     db_url = os.environ.get("BENCH_STREAM_DATABASE_URL", DEFAULT_DB)
     redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS)
     stacks = [name.strip() for name in args.stacks.split(",") if name.strip()]
@@ -351,16 +491,20 @@ def main(argv: list[str] | None = None) -> int:
     words = [WORDS[i % len(WORDS)] for i in range(args.words)]
     expected = " ".join(words)
     timings = Timings()
+    files = raise_file_limit()
     model = fake.FakeOpenAI(api_key="test-key").start()
-    planned = args.sequential + sum(sizes) + 10
+    planned = 3 + args.sequential + sum(sizes) + args.tabs + 10
     (ROOT / "var").mkdir(exist_ok=True)
     log = ROOT / "var" / "bench-streaming.log"
+    log.touch()
     print(
         f"streaming benchmark: {args.words} words, first after {args.ttft_ms:.0f} ms, then one "
         f"every {args.token_ms:.0f} ms (~{1000 / args.token_ms:.0f} tokens/s); "
-        f"{os.cpu_count()} CPUs; log {log.relative_to(ROOT)}"
+        f"{os.cpu_count()} CPUs, {files} open files; log {log.relative_to(ROOT)}",
+        flush=True,
     )
     results: dict[tuple[str, str], Result] = {}
+    extra: list[str] = []
     try:
         for name in stacks:
             env = stack_env(name, model, db_url, redis_url)
@@ -368,43 +512,75 @@ def main(argv: list[str] | None = None) -> int:
                 ensure_database(db_url)
             if name != "relay":
                 migrate(env)
-            app = (
-                "benchmarks._relay_asgi:application"
-                if name == "relay"
-                else ("supportbot.asgi:application")
-            )
+            relay = name == "relay"
+            app = "benchmarks._relay_asgi:application" if relay else "supportbot.asgi:application"
             with server(app, env, log) as (base, pid):
-                relay = name == "relay"
                 stream = ModelStream(words, args.ttft_ms / 1000, args.token_ms / 1000, timings)
                 model.script(*([stream] * planned))
                 asyncio.run(run_turns(base, relay, 3, False))  # warm-up
-                runs = [("sequential", args.sequential, False)]
+                runs = [("sequential", args.sequential, False)] if args.sequential else []
                 runs += [(f"{size} at once", size, True) for size in sizes]
                 for label, count, concurrent in runs:
-                    before = cpu_seconds(pid)
-                    turns = asyncio.run(run_turns(base, relay, count, concurrent))
+                    before, since = cpu_seconds(pid), log.stat().st_size
+                    watch: AbstractContextManager[InboxWatch | None] = (
+                        InboxWatch(redis_url, env["SUPPORTBOT_CHANNEL_PREFIX"])
+                        if name == "production"
+                        else nullcontext()
+                    )
+                    with watch as inbox:
+                        turns = asyncio.run(run_turns(base, relay, count, concurrent))
                     cpu = cpu_seconds(pid) - before
                     results[(name, label)] = summarise(turns, timings, expected, cpu)
                     report(name, label, results[(name, label)])
-                if name == "embedded" and args.cycles:
+                    if inbox is not None:
+                        extra.append(
+                            f"{name} {label}: {inbox.figures()}, "
+                            f"{over_capacity(log, since)} dropped over capacity"
+                        )
+                        print(f"  {extra[-1]}", flush=True)
+                if name == "production" and args.tabs:
+                    with server(app, env, log) as (tab_base, _):
+                        since = log.stat().st_size
+                        with InboxWatch(redis_url, env["SUPPORTBOT_CHANNEL_PREFIX"]) as tabs:
+                            turns = asyncio.run(run_turns(base, False, args.tabs, True, tab_base))
+                        result = summarise(turns, timings, expected, 0.0)
+                        extra.append(
+                            f"{name} {args.tabs} at once, each with a second tab on a second "
+                            f"Daphne: tabs that got the reply {result.tabs_ok}/{result.tabs}, "
+                            f"later than the first tab by (median, p95 ms) "
+                            f"{stat(result.tab_lag).strip()}; errors {result.errors} "
+                            f"{result.kinds or ''}; {tabs.figures()}, "
+                            f"{over_capacity(log, since)} dropped over capacity"
+                        )
+                        print(f"  {extra[-1]}", flush=True)
+                if not relay and args.cycles:
+                    asyncio.run(churn(base, min(1000, args.cycles)))  # warm-up
+                    time.sleep(1)
                     before = rss_mib(pid)
                     asyncio.run(churn(base, args.cycles))
+                    time.sleep(1)
                     grown = rss_mib(pid) - before
-                    print(
-                        f"  {name}: {args.cycles} connect/close cycles: RSS {before:.1f} -> "
-                        f"{before + grown:.1f} MiB = {grown * 10000 / args.cycles:.1f} MiB "
+                    extra.append(
+                        f"{name}: {args.cycles} connect/close cycles: RSS {before:.1f} -> "
+                        f"{before + grown:.1f} MiB = {grown * 10000 / args.cycles:+.1f} MiB "
                         "per 10k (target <= 10)"
                     )
-                if name == "production" and args.idle:
-                    times = asyncio.run(idle_round_trips(base, args.idle))
-                    print(
-                        f"  {name}: {args.idle} idle sockets, control round trip median "
+                    print(f"  {extra[-1]}", flush=True)
+                if not relay and args.idle:
+                    conversations = bulk_conversations(env, args.idle)
+                    idle = asyncio.run(idle_round_trips(base, conversations))
+                    times = idle.times or [float("nan")]
+                    extra.append(
+                        f"{name}: {idle.held} idle sockets ({idle.failed} failed to open, "
+                        f"{idle.open_seconds:.0f} s to open), control round trip median "
                         f"{statistics.median(times):.1f} ms p95 {p95(times):.1f} ms "
-                        f"(target p95 <= 100); RSS {rss_mib(pid):.0f} MiB"
+                        f"(target p95 <= 100), {idle.closed} closed meanwhile; "
+                        f"RSS {rss_mib(pid):.0f} MiB"
                     )
+                    print(f"  {extra[-1]}", flush=True)
     finally:
         model.stop()
-    ratios(results, stacks)
+    headline(results, stacks, extra)
     return 0
 
 
@@ -419,20 +595,33 @@ def report(name: str, label: str, result: Result) -> None:
     )
 
 
-def ratios(results: dict[tuple[str, str], Result], stacks: list[str]) -> None:
-    if "relay" not in stacks:
-        return
-    print("  ratios to the bare relay (p95 first-word overhead; CPU per turn):")
+def cell(ours: float, base: float | None) -> str:
+    ratio = f"({ours / max(base, 1e-3):5.1f}x)" if base else " " * 8
+    return f"{ours:8.1f} {ratio}"
+
+
+def headline(results: dict[tuple[str, str], Result], stacks: list[str], extra: list[str]) -> None:
+    """One table: p95s and CPU per turn of each stack, with its ratio to the relay."""
+    print("\nheadline (p95 ms; CPU ms per turn; x: times the bare relay of this run)")
+    print(
+        f"  {'stack':<10} {'load':<11} {'first-word overhead':>21} {'message->model':>18} "
+        f"{'CPU/turn':>14} {'errors':>7} {'incomplete':>10}"
+    )
     for (name, label), result in results.items():
-        floor = results.get(("relay", label))
-        if name == "relay" or floor is None or not result.overhead or not floor.overhead:
-            continue
-        ours, base = p95(result.overhead), p95(floor.overhead)
+        floor = results.get(("relay", label)) if name != "relay" else None
+        overhead = p95(result.overhead) if result.overhead else float("nan")
+        to_request = p95(result.to_request) if result.to_request else float("nan")
+        base_overhead = p95(floor.overhead) if floor and floor.overhead else None
+        base_request = p95(floor.to_request) if floor and floor.to_request else None
+        base_cpu = floor.cpu_per_turn * 1000 if floor else None
         print(
-            f"    {name:<10} {label:<11} overhead p95 {ours:7.1f} ms vs {base:6.1f} ms "
-            f"({ours / max(base, 1):4.1f}x)   CPU "
-            f"{result.cpu_per_turn / max(floor.cpu_per_turn, 1e-3):4.1f}x"
+            f"  {name:<10} {label:<11} {cell(overhead, base_overhead):>21} "
+            f"{cell(to_request, base_request):>18} "
+            f"{cell(result.cpu_per_turn * 1000, base_cpu):>14} "
+            f"{result.errors:>7} {result.incomplete:>10}"
         )
+    for line in extra:
+        print(f"  {line}")
 
 
 if __name__ == "__main__":
