@@ -51,6 +51,31 @@ def child_env(database: str | None = None, **extra: str) -> dict[str, str]:
     return env
 
 
+def spawn(
+    command: list[str], log_path: Path, env: dict[str, str] | None = None, *, append: bool = False
+) -> subprocess.Popen[bytes]:
+    """Start `command` in the project's folder, its output (both streams) in `log_path`."""
+    with log_path.open("ab" if append else "wb") as log:
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def celery(*args: str) -> list[str]:
+    """The command line of `celery -A supportbot ARGS` in this interpreter."""
+    return [sys.executable, "-m", "celery", "-A", "supportbot", *args]
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 10) -> None:
+    """SIGTERM, and SIGKILL if it has not ended within `timeout` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
 def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -79,23 +104,21 @@ class DaphneServer:
 
     def start(self, **env: str) -> DaphneServer:
         """Start (again), with `env` on top of the server's own for this run only."""
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "supportbot.asgi:application",
-                ],
-                cwd=ROOT,
-                env=child_env(self.database, **{**self.env, **env}),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        self.process = spawn(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "supportbot.asgi:application",
+            ],
+            self.log_path,
+            child_env(self.database, **{**self.env, **env}),
+            append=True,
+        )
         try:
             wait_for_port(self.port, self.process)
         except BaseException:
@@ -113,13 +136,7 @@ class DaphneServer:
         self.process.wait(10)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop_process(self.process)
 
 
 @contextmanager

@@ -102,3 +102,4 @@ document.addEventListener("keydown", (event) => {
 if (!framed) launcher.hidden = true; // opened on its own: just the chat
 tellHost();
 render();
+launcher.disabled = false; // the page rendered it disabled: now a click opens the chat

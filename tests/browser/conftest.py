@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from conftest import IN_CI
+from tests.fake_openai import FakeOpenAI
 from tests.servers import ROOT, daphne
 
 CHROMIUM = os.environ.get("SUPPORTBOT_CHROMIUM", "/usr/bin/chromium")
@@ -59,6 +60,30 @@ def live_server_url(tmp_path: Path, transactional_db: None) -> Iterator[str]:
     """A Daphne process on the test database (in-memory channel layer, local assistant)."""
     with daphne(
         tmp_path, SUPPORTBOT_LOCAL_WORD_DELAY="0.02", SUPPORTBOT_MEDIA_ROOT=str(tmp_path / "media")
+    ) as url:
+        yield url
+
+
+@pytest.fixture
+def fake_model() -> Iterator[FakeOpenAI]:
+    fake = FakeOpenAI(api_key="test-key").start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+    fake.raise_errors()
+
+
+@pytest.fixture
+def ai_server_url(tmp_path: Path, transactional_db: None, fake_model: FakeOpenAI) -> Iterator[str]:
+    """Daphne in real-provider mode, pointed at the fake model (no model input screen)."""
+    # tests.servers.child_env drops the parent's OPENAI_* settings; these are the only ones.
+    with daphne(
+        tmp_path,
+        OPENAI_API_KEY="test-key",
+        OPENAI_BASE_URL=fake_model.base_url,
+        OPENAI_READ_TIMEOUT="10",
+        SUPPORTBOT_MODEL_SCREEN="false",
     ) as url:
         yield url
 

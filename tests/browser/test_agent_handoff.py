@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from apps.escalations.models import Escalation
 from apps.escalations.tests.conftest import make_agent
+from tests.browser.people import asks_for_a_person, claim_first_in_queue, log_in
 
 __all__ = ["make_agent"]  # a fixture, used by name
 
@@ -20,27 +21,16 @@ def test_a_customer_is_handed_to_an_agent_and_back_to_the_bot(
     make_agent("alex", "Alex")
 
     # the customer asks for a person
-    customer_context = browser.new_context(viewport={"width": 420, "height": 800})
-    customer = customer_context.new_page()
-    customer.goto(live_server_url + "/")
-    customer.fill("#input", "I want to talk to a real person")
-    customer.keyboard.press("Enter")
-    expect(customer.locator(".notice.handoff-queued")).to_contain_text("queue", timeout=15_000)
+    customer = asks_for_a_person(browser, live_server_url)
 
     # an agent, logged into the admin in another browser context, sees it in the queue
-    agent_context = browser.new_context(viewport={"width": 1280, "height": 900})
-    agent = agent_context.new_page()
-    agent.goto(live_server_url + "/admin/login/?next=/admin/console/")
-    agent.fill("#id_username", "alex")
-    agent.fill("#id_password", "pw-alex")
-    agent.click("input[type=submit]")
+    agent = log_in(browser, live_server_url, "alex", "/admin/console/")
     expect(agent.locator("#connection")).to_have_text("Live", timeout=10_000)
     row = agent.locator("#queue-table tbody tr").first
     expect(row).to_contain_text("Customer asked for a person", timeout=10_000)
 
     # claims it and replies
-    row.get_by_role("button", name="Claim").click()
-    expect(agent.locator("#reply-text")).to_be_visible(timeout=10_000)
+    claim_first_in_queue(agent)
     expect(agent.locator("#timeline")).to_contain_text("I want to talk to a real person")
     expect(customer.locator(".notice.handoff-agent_joined")).to_contain_text("Alex", timeout=10_000)
     expect(agent.locator("#connection")).to_have_text("Live", timeout=10_000)
@@ -70,5 +60,5 @@ def test_a_customer_is_handed_to_an_agent_and_back_to_the_bot(
     expect(replies.last).to_contain_text("Hi there!", timeout=15_000)
     customer.screenshot(path=str(artifacts / "customer-after-handoff.png"), full_page=True)
     assert Escalation.objects.get().status == "returned"
-    agent_context.close()
-    customer_context.close()
+    agent.context.close()
+    customer.context.close()

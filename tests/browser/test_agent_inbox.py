@@ -9,11 +9,9 @@ screenshots at desktop and tablet widths land in test-artifacts/.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from django.core.management import call_command
 from playwright.sync_api import expect
 
@@ -21,8 +19,8 @@ from apps.chat import services as chat_services
 from apps.escalations import services
 from apps.escalations.models import CopilotSuggestion, Escalation
 from apps.escalations.tests.conftest import make_agent
+from tests.browser import people
 from tests.fake_openai import FakeOpenAI, json_output, text
-from tests.servers import daphne
 
 __all__ = ["make_agent"]  # a fixture, used by name
 
@@ -65,18 +63,16 @@ def log_in(
 ) -> Any:
     # bypass_csp: the axe check injects its script into the page, which the site's
     # Content-Security-Policy (script-src 'self') rightly refuses
-    context = browser.new_context(
+    page = people.log_in(
+        browser,
+        url,
+        username,
+        "/admin/console/inbox/",
         viewport=viewport,
+        init_script=WATCH_ALERTS if watch_alerts else "",
         permissions=["notifications"] if watch_alerts else [],
         bypass_csp=True,
     )
-    if watch_alerts:
-        context.add_init_script(WATCH_ALERTS)
-    page = context.new_page()
-    page.goto(url + "/admin/login/?next=/admin/console/inbox/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", f"pw-{username}")
-    page.click("input[type=submit]")
     expect(page.locator("#connection")).to_have_text("Live", timeout=10_000)
     return page
 
@@ -85,6 +81,13 @@ def ready(page: Any) -> None:
     """The page's script runs and its sockets are live (keys pressed before would be lost)."""
     page.wait_for_load_state("load")
     expect(page.locator("#connection")).to_have_text("Live", timeout=10_000)
+
+
+def open_by_key(page: Any, key: str, said: str) -> None:
+    """j or k opens the next or previous conversation, the one where the customer `said`."""
+    page.keyboard.press(key)
+    expect(page.locator("#timeline")).to_contain_text(said)
+    ready(page)
 
 
 def assert_focus_is_visible(page: Any, stops: int) -> None:
@@ -134,12 +137,7 @@ def test_two_agents_share_a_customer_live_from_claim_to_transfer_to_hand_back(
     assert_focus_is_visible(alex, stops=12)
 
     # a customer asks for a person: both lists update without a reload
-    customer_context = browser.new_context(viewport={"width": 420, "height": 800})
-    customer = customer_context.new_page()
-    customer.goto(live_server_url + "/")
-    customer.fill("#input", "I want to talk to a real person")
-    customer.keyboard.press("Enter")
-    expect(customer.locator(".notice.handoff-queued")).to_contain_text("queue", timeout=15_000)
+    customer = people.asks_for_a_person(browser, live_server_url)
     for page in (alex, sam):
         expect(page.locator("#conversation-list .item")).to_have_count(1, timeout=10_000)
         expect(page.locator('[data-count="queued"]')).to_have_text("1")
@@ -244,7 +242,7 @@ def test_two_agents_share_a_customer_live_from_claim_to_transfer_to_hand_back(
     ]
     for page in (alex, sam):
         page.context.close()
-    customer_context.close()
+    customer.context.close()
 
 
 def test_keys_move_through_the_list_write_a_note_and_close(
@@ -282,12 +280,8 @@ def test_keys_move_through_the_list_write_a_note_and_close(
     alex.evaluate("document.activeElement.blur()")
 
     # k from nowhere opens the last (the urgent one sorts first, so: the first customer)
-    alex.keyboard.press("k")
-    expect(alex.locator("#timeline")).to_contain_text("first customer")
-    ready(alex)
-    alex.keyboard.press("k")
-    expect(alex.locator("#timeline")).to_contain_text("second customer")
-    ready(alex)
+    open_by_key(alex, "k", "first customer")
+    open_by_key(alex, "k", "second customer")
     # a long conversation opens at its newest message
     expect(alex.locator("#timeline .event").last).to_be_in_viewport()
     at_bottom = alex.evaluate(
@@ -296,12 +290,8 @@ def test_keys_move_through_the_list_write_a_note_and_close(
         " && t.scrollHeight - t.scrollTop - t.clientHeight < 2; }"
     )
     assert at_bottom
-    alex.keyboard.press("j")
-    expect(alex.locator("#timeline")).to_contain_text("first customer")
-    ready(alex)
-    alex.keyboard.press("k")
-    expect(alex.locator("#timeline")).to_contain_text("second customer")
-    ready(alex)
+    open_by_key(alex, "j", "first customer")
+    open_by_key(alex, "k", "second customer")
 
     # n writes a private note, / reaches the canned replies, t the transfer list
     alex.keyboard.press("n")
@@ -331,28 +321,6 @@ SUGGESTION = (
     "I'm sorry the lamp arrived broken. I can start a return for order #W2611340 "
     "so we can send a replacement."
 )
-
-
-@pytest.fixture
-def fake_model() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI(api_key="test-key").start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
-    fake.raise_errors()
-
-
-@pytest.fixture
-def ai_server_url(tmp_path: Path, transactional_db: None, fake_model: FakeOpenAI) -> Iterator[str]:
-    with daphne(
-        tmp_path,
-        OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=fake_model.base_url,
-        OPENAI_READ_TIMEOUT="10",
-        SUPPORTBOT_MODEL_SCREEN="false",
-    ) as url:
-        yield url
 
 
 def test_a_copilot_suggestion_streams_into_the_composer_and_is_edited_then_sent(

@@ -9,14 +9,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from apps.escalations.tests.conftest import make_agent
-from tests.browser.people import (
-    agent_says,
-    claim,
-    conversation_id,
-    open_agent_console,
-    open_customer,
-    say,
-)
+from tests.browser.people import agent_joins, open_customer, say
 
 __all__ = ["make_agent"]  # a fixture, used by name
 
@@ -35,10 +28,7 @@ def test_the_header_shows_the_agent_while_they_chat_and_after_they_close(
     expect(customer.locator(".notice.handoff-queued")).to_be_visible(timeout=15_000)
 
     # a person joins and writes: the header names them, not the assistant
-    agent = open_agent_console(browser, live_server_url, "alex", conversation_id(customer))
-    claim(agent)
-    agent_says(agent, "Hi, I'm Alex. How can I help?")
-    expect(customer.locator(".row-agent")).to_contain_text("Hi, I'm Alex", timeout=10_000)
+    agent = agent_joins(browser, live_server_url, customer, "alex", "Hi, I'm Alex. How can I help?")
     expect(person).to_be_visible()
     expect(person).to_contain_text("Alex")
     expect(disclosure).to_be_hidden()

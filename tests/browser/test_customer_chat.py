@@ -8,6 +8,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from apps.chat.models import Message
+from tests.browser.people import record_partials
 
 
 def test_a_customer_chats_sees_the_reply_stream_and_keeps_the_history_after_reload(
@@ -20,16 +21,7 @@ def test_a_customer_chats_sees_the_reply_stream_and_keeps_the_history_after_relo
     expect(page.locator(".badge-offline")).to_be_visible()
 
     # record every partial text the reply bubble shows while it streams
-    page.evaluate(
-        """() => {
-          window.partials = [];
-          new MutationObserver(() => {
-            const bubble = document.querySelector('.row-assistant.streaming .bubble');
-            if (bubble) window.partials.push(bubble.textContent);
-          }).observe(document.getElementById('log'), {subtree: true, childList: true,
-                                                      characterData: true});
-        }"""
-    )
+    record_partials(page)
     page.fill("#input", "hello")
     page.keyboard.press("Enter")
 

@@ -10,14 +10,7 @@ from playwright.sync_api import expect
 
 from apps.escalations.tests.conftest import make_agent
 from apps.knowledge.services import do_load_help_center
-from tests.browser.people import (
-    agent_says,
-    claim,
-    conversation_id,
-    open_agent_console,
-    open_customer,
-    say,
-)
+from tests.browser.people import agent_joins, asks_for_a_person, say
 
 __all__ = ["make_agent"]  # a fixture, used by name
 
@@ -27,13 +20,8 @@ def test_the_assistant_answers_the_pending_question_after_a_hand_back(
 ):
     do_load_help_center()
     make_agent("alex", "Alex")
-    customer = open_customer(browser, live_server_url)
-    say(customer, "I want to talk to a real person")
-    expect(customer.locator(".notice.handoff-queued")).to_be_visible(timeout=15_000)
-    agent = open_agent_console(browser, live_server_url, "alex", conversation_id(customer))
-    claim(agent)
-    agent_says(agent, "Hi, I'm Alex. How can I help?")
-    expect(customer.locator(".row-agent")).to_contain_text("Hi, I'm Alex", timeout=10_000)
+    customer = asks_for_a_person(browser, live_server_url)
+    agent = agent_joins(browser, live_server_url, customer, "alex", "Hi, I'm Alex. How can I help?")
 
     # the customer asks; the agent hands back without answering
     say(customer, "How do I return an item?")

@@ -15,6 +15,7 @@ from apps.chat import services
 from apps.chat.models import Conversation, Message, Turn
 from apps.chat.roles import MANAGERS, ensure_groups
 from apps.reports.seed import seed_conversations
+from tests.browser.people import log_in
 
 
 def an_escalated_conversation_with_a_tool_call() -> str:
@@ -74,13 +75,15 @@ def test_a_manager_reviews_the_dashboard_and_an_escalated_conversation(
     )
     manager.groups.set([ensure_groups()[MANAGERS]])
 
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
     # when: the manager logs in and lands on the dashboard
-    page.goto(live_server_url + "/admin/login/?next=/admin/reports/dashboard/")
-    page.fill("#id_username", "morgan")
-    page.fill("#id_password", "a-manager-password")
-    page.click("input[type=submit]")
+    page = log_in(
+        browser,
+        live_server_url,
+        "morgan",
+        "/admin/reports/dashboard/",
+        password="a-manager-password",
+        viewport={"width": 1400, "height": 1000},
+    )
     expect(page.locator("#content h1")).to_have_text("Support dashboard")
     # six activity charts, the quality trend, a trend and a distribution per criterion
     expect(page.locator("svg.chart")).to_have_count(6 + 1 + 2 * 5)
@@ -105,4 +108,4 @@ def test_a_manager_reviews_the_dashboard_and_an_escalated_conversation(
     expect(page.locator("#review")).to_contain_text("Where is order #W7777777? <i>now</i>")
     expect(page.locator("#review")).to_contain_text("Viewed a conversation")
     page.screenshot(path=str(artifacts / "manager-conversation.png"), full_page=True)
-    context.close()
+    page.context.close()

@@ -12,10 +12,7 @@ from playwright.sync_api import expect
 
 from apps.chat.models import Conversation, SuggestedQuestion
 from tests.browser.test_messenger_widget import messenger
-from tests.browser.test_openai_mode import ai_server_url, fake_model
 from tests.fake_openai import FakeOpenAI, text, tool_calls
-
-__all__ = ["ai_server_url", "fake_model"]  # fixtures, used by name
 
 ANSWER = (
     "Puedes devolver artículos sin usar en un plazo de 30 días desde la entrega, en su "

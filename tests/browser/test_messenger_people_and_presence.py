@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from apps.chat.models import SuggestedQuestion
 from apps.escalations.tests.conftest import make_agent
+from tests.browser.people import claim_first_in_queue, log_in
 from tests.browser.test_messenger_widget import messenger
 
 __all__ = ["make_agent"]  # a fixture, used by name
@@ -52,16 +53,10 @@ def test_an_agent_takes_the_chat_types_is_read_and_hands_back(
     expect(chat.locator(".notice.handoff-queued")).to_be_visible(timeout=15_000)
 
     # the agent claims it: the shopper's header shows the agent
-    agent_context = browser.new_context(viewport={"width": 1280, "height": 900})
-    agent = agent_context.new_page()
-    agent.goto(live_server_url + "/admin/login/?next=/admin/console/")
-    agent.fill("#id_username", "alex")
-    agent.fill("#id_password", "pw-alex")
-    agent.click("input[type=submit]")
+    agent = log_in(browser, live_server_url, "alex", "/admin/console/")
     row = agent.locator("#queue-table tbody tr").first
     expect(row).to_contain_text("Customer asked for a person", timeout=10_000)
-    row.get_by_role("button", name="Claim").click()
-    expect(agent.locator("#reply-text")).to_be_visible(timeout=10_000)
+    claim_first_in_queue(agent)
     expect(agent.locator("#connection")).to_have_text("Live", timeout=10_000)
     header = chat.locator("#agent-header")
     expect(header).to_contain_text("Alex", timeout=10_000)
@@ -97,7 +92,7 @@ def test_an_agent_takes_the_chat_types_is_read_and_hands_back(
     expect(chat.locator(".notice.handoff-returned_to_bot")).to_be_visible(timeout=10_000)
     expect(chat.locator("#agent-header")).to_be_hidden()
     expect(chat.locator("#disclosure")).to_contain_text("AI assistant")
-    agent_context.close()
+    agent.context.close()
     shopper_context.close()
 
 

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from apps.chat.models import Attachment
 from apps.escalations.tests.conftest import make_agent
+from tests.browser.people import claim_first_in_queue, log_in
 from tests.browser.test_messenger_widget import messenger
 
 __all__ = ["make_agent"]  # a fixture, used by name
@@ -73,18 +74,11 @@ def test_a_photo_from_the_messenger_reaches_the_agent_console(
     chat.fill("#input", "yes")
     chat.press("#input", "Enter")
     expect(chat.locator(".notice.handoff-queued")).to_be_visible(timeout=15_000)
-    agent_context = browser.new_context(viewport={"width": 1280, "height": 900})
-    agent = agent_context.new_page()
-    agent.goto(live_server_url + "/admin/login/?next=/admin/console/")
-    agent.fill("#id_username", "alex")
-    agent.fill("#id_password", "pw-alex")
-    agent.click("input[type=submit]")
-    row = agent.locator("#queue-table tbody tr").first
-    expect(row).to_be_visible(timeout=10_000)
-    row.get_by_role("button", name="Claim").click()
+    agent = log_in(browser, live_server_url, "alex", "/admin/console/")
+    claim_first_in_queue(agent)
     photo = agent.locator("#timeline img.photo")
     expect(photo).to_be_visible(timeout=10_000)
     assert photo.evaluate("img => img.decode().then(() => img.naturalWidth)") == 1200
     agent.screenshot(path=str(artifacts / "console-photo.png"), full_page=True)
-    agent_context.close()
+    agent.context.close()
     context.close()

@@ -17,6 +17,7 @@ from playwright.sync_api import Frame, Page, expect
 from apps.chat.models import Message
 from apps.orders.identity import make_identity_token
 from apps.orders.models import Customer
+from tests.browser.people import record_partials
 from tests.servers import daphne, free_port
 
 SECRET = "store-shared-secret-" + "x" * 30
@@ -70,6 +71,8 @@ def messenger(page: Page) -> Frame:
     expect(page.locator(FRAME)).to_be_attached(timeout=10_000)
     frame = page.frame_locator(FRAME)
     expect(frame.locator("#launcher")).to_be_visible(timeout=10_000)
+    # enabled once the frame's script answers clicks (a click before would be lost)
+    expect(frame.locator("#launcher")).to_be_enabled(timeout=10_000)
     handle = page.locator(FRAME).element_handle()
     assert handle is not None
     content = handle.content_frame()
@@ -103,16 +106,7 @@ def test_the_widget_on_the_demo_store_streams_a_reply_and_keeps_it_across_pages(
     expect(chat.locator("#input")).to_be_focused()
     expect(page.locator(FRAME)).to_have_attribute("data-open", "true")
     assert frame_box(page)["width"] > 400
-    chat.evaluate(
-        """() => {
-          window.partials = [];
-          new MutationObserver(() => {
-            const bubble = document.querySelector('.row-assistant.streaming .bubble');
-            if (bubble) window.partials.push(bubble.textContent);
-          }).observe(document.getElementById('log'), {subtree: true, childList: true,
-                                                      characterData: true});
-        }"""
-    )
+    record_partials(chat)
     chat.fill("#input", "hello")
     chat.press("#input", "Enter")
     reply = chat.locator(".row-assistant:not(.streaming) .bubble").first
@@ -147,6 +141,30 @@ def test_the_widget_on_the_demo_store_streams_a_reply_and_keeps_it_across_pages(
     expect(chat.locator("#unread")).to_be_hidden()
     expect(chat.locator(".row-assistant .bubble").last).to_contain_text("welcome")
     assert Message.objects.filter(role="assistant").count() == 2
+    context.close()
+
+
+def test_the_launcher_waits_for_its_script_so_no_click_is_lost(browser: Any, live_server_url: str):
+    # given the frame's script is slow to arrive (a loaded machine, a slow network)
+    context = browser.new_context()
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:
+        held.append(route)
+
+    context.route(re.compile(r"/static/chat/embed\.js$"), hold)
+    page = context.new_page()
+    page.goto(live_server_url + "/demo-store/")
+    launcher = page.frame_locator(FRAME).locator("#launcher")
+    expect(launcher).to_be_visible(timeout=10_000)
+    # then the launcher shows but takes no click it could not answer
+    expect(launcher).to_be_disabled()
+    assert len(held) == 1
+    # when the script arrives, a click opens the chat
+    held[0].continue_()
+    chat = messenger(page)
+    chat.locator("#launcher").click()
+    expect(chat.locator("#panel")).to_be_visible()
     context.close()
 
 

@@ -4,16 +4,14 @@ off-site links and images before they reach the page."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.sync_api import expect
 
 from apps.chat.models import Message
+from tests.browser.people import record_partials
 from tests.fake_openai import FakeOpenAI, text
-from tests.servers import daphne
 
 # Longer than the output guard's hold-back window (96 characters), so the page sees
 # it arrive in several growing pieces rather than all at once at the end.
@@ -36,30 +34,6 @@ MARKDOWN_REPLY = (
 )
 
 
-@pytest.fixture
-def fake_model() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI(api_key="test-key").start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
-    fake.raise_errors()
-
-
-@pytest.fixture
-def ai_server_url(tmp_path: Path, transactional_db: None, fake_model: FakeOpenAI) -> Iterator[str]:
-    """Daphne in real-provider mode, pointed at the fake model (no model input screen)."""
-    # tests.servers.child_env drops the parent's OPENAI_* settings; these are the only ones.
-    with daphne(
-        tmp_path,
-        OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=fake_model.base_url,
-        OPENAI_READ_TIMEOUT="10",
-        SUPPORTBOT_MODEL_SCREEN="false",
-    ) as url:
-        yield url
-
-
 def test_with_a_real_provider_the_reply_streams_renders_markdown_and_drops_foreign_links(
     browser: Any, ai_server_url: str, fake_model: FakeOpenAI, artifacts: Path
 ):
@@ -73,16 +47,7 @@ def test_with_a_real_provider_the_reply_streams_renders_markdown_and_drops_forei
     expect(page.locator(".disclosure")).to_contain_text("AI assistant")
     expect(page.locator(".badge-offline")).to_have_count(0)
 
-    page.evaluate(
-        """() => {
-          window.partials = [];
-          new MutationObserver(() => {
-            const bubble = document.querySelector('.row-assistant.streaming .bubble');
-            if (bubble) window.partials.push(bubble.textContent);
-          }).observe(document.getElementById('log'), {subtree: true, childList: true,
-                                                      characterData: true});
-        }"""
-    )
+    record_partials(page)
     page.fill("#input", "How do returns work?")
     page.keyboard.press("Enter")
 

@@ -39,6 +39,15 @@ def order_of(page: Any) -> list[str]:
     )
 
 
+def mid_reply(browser: Any, url: str) -> Any:
+    """A customer who asked QUESTION, with the answer streaming."""
+    customer = open_customer(browser, url)
+    say(customer, QUESTION)
+    streaming = customer.locator(".row-assistant.streaming:not(.awaiting) .bubble")
+    expect(streaming).to_contain_text("help center", timeout=15_000)
+    return customer
+
+
 def words(text: str) -> list[str]:
     return re.findall(r"[\w'’]+", text)
 
@@ -46,10 +55,7 @@ def words(text: str) -> list[str]:
 def test_a_reload_mid_reply_keeps_the_answer_below_the_question_in_whole_words(
     browser: Any, slow_server: str, artifacts: Path
 ):
-    customer = open_customer(browser, slow_server)
-    say(customer, QUESTION)
-    streaming = customer.locator(".row-assistant.streaming:not(.awaiting) .bubble")
-    expect(streaming).to_contain_text("help center", timeout=15_000)
+    customer = mid_reply(browser, slow_server)
 
     # when the page reloads in the middle of the reply
     customer.reload()
@@ -79,10 +85,7 @@ def test_a_reload_mid_reply_keeps_the_answer_below_the_question_in_whole_words(
 def test_a_message_typed_during_a_reply_keeps_its_place_after_a_reload(
     browser: Any, slow_server: str, artifacts: Path
 ):
-    customer = open_customer(browser, slow_server)
-    say(customer, QUESTION)
-    streaming = customer.locator(".row-assistant.streaming:not(.awaiting) .bubble")
-    expect(streaming).to_contain_text("help center", timeout=15_000)
+    customer = mid_reply(browser, slow_server)
 
     # the customer writes while the reply is still streaming
     say(customer, "thanks")

@@ -11,11 +11,9 @@ from typing import Any
 import aiohttp
 import pytest
 from channels.db import database_sync_to_async
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
 from yarl import URL
 
-from apps.escalations.tests.conftest import make_agent
+from apps.escalations.tests.conftest import make_agent, session_for
 from tests.servers import daphne
 
 __all__ = ["make_agent"]  # a fixture, used by name
@@ -32,13 +30,20 @@ async def frame_where(ws: aiohttp.ClientWebSocketResponse, check: Any, timeout: 
             return frame
 
 
-def session_for(user: Any) -> str:
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.save()
-    return str(session.session_key)
+async def hello_is_answered_and_watched(
+    customer: aiohttp.ClientWebSocketResponse, watch: aiohttp.ClientWebSocketResponse
+) -> None:
+    """The customer says hello: the assistant answers, and the staff socket watching
+    the conversation hears the same reply."""
+    await customer.send_json({"type": "message", "client_id": str(uuid.uuid4()), "text": "hello"})
+    reply = await frame_where(
+        customer, lambda f: f["type"] == "message" and f["role"] == "assistant"
+    )
+    assert reply["text"].startswith("Hi there!")
+    watched = await frame_where(
+        watch, lambda f: f["type"] == "chat" and f["frame"].get("role") == "assistant"
+    )
+    assert watched["frame"]["text"] == reply["text"]
 
 
 async def test_customer_and_agent_on_different_processes_talk_both_ways(
@@ -143,16 +148,6 @@ async def test_customer_and_agent_on_different_processes_talk_both_ways(
                 ),
             )
             # then it answers the customer's next message, on A and watched on B
-            await customer.send_json(
-                {"type": "message", "client_id": str(uuid.uuid4()), "text": "hello"}
-            )
-            reply = await frame_where(
-                customer, lambda f: f["type"] == "message" and f["role"] == "assistant"
-            )
-            assert reply["text"].startswith("Hi there!")
-            watched = await frame_where(
-                watch, lambda f: f["type"] == "chat" and f["frame"].get("role") == "assistant"
-            )
-            assert watched["frame"]["text"] == reply["text"]
+            await hello_is_answered_and_watched(customer, watch)
             for ws in (customer, queue, watch):
                 await ws.close()

@@ -12,7 +12,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from apps.escalations.tests.conftest import make_agent
 from supportbot.celery import app
 from supportbot.settings import redis_channel_layer
 from tests import fake_openai as fake
-from tests.servers import ROOT, child_env
+from tests.servers import celery, child_env, spawn, stop_process
 
 __all__ = ["make_agent"]  # a fixture, used by name
 
@@ -60,30 +59,22 @@ class Worker:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Worker:
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "supportbot",
-                    "worker",
-                    "-Q",
-                    self.queue,
-                    "-n",
-                    f"{self.queue}-{uuid.uuid4().hex[:4]}@%h",
-                    "--pool=solo",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                    "--loglevel=INFO",
-                ],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        self.process = spawn(
+            celery(
+                "worker",
+                "-Q",
+                self.queue,
+                "-n",
+                f"{self.queue}-{uuid.uuid4().hex[:4]}@%h",
+                "--pool=solo",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--loglevel=INFO",
+            ),
+            self.log_path,
+            self.env,
+        )
         self.wait_for(r"\bready\.", timeout=60)
         return self
 
@@ -106,13 +97,7 @@ class Worker:
         self.process.wait(10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process, 15)
 
 
 def forget_connections() -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from apps.outbox.models import OutboxMessage
 from apps.reports.models import ConversationAnalysis, TranscriptDelivery
 from supportbot.celery import app
 from tests.integration.test_escalation_workers import Worker, forget_connections, wait_until
-from tests.servers import ROOT, child_env, free_port, wait_for_port
+from tests.servers import celery, child_env, free_port, spawn, stop_process, wait_for_port
 
 pytestmark = [
     pytest.mark.integration,
@@ -49,12 +48,11 @@ class PrivateRedis:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.skip("redis-server is not installed")
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [binary, "--port", str(self.port), "--save", "", "--appendonly", "no"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        self.process = spawn(
+            [binary, "--port", str(self.port), "--save", "", "--appendonly", "no"],
+            self.log_path,
+            append=True,
+        )
         wait_for_port(self.port, self.process)
         return self
 
@@ -68,32 +66,12 @@ class Beat:
     def __init__(self, log_dir: Path, env: dict[str, str]) -> None:
         self.log_path = log_dir / "beat.log"
         schedule = log_dir / "beat-schedule"
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "supportbot",
-                    "beat",
-                    "--loglevel=INFO",
-                    "--schedule",
-                    str(schedule),
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        self.process = spawn(
+            celery("beat", "--loglevel=INFO", "--schedule", str(schedule)), self.log_path, env
+        )
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
 
 
 @pytest.fixture

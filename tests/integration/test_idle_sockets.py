@@ -17,8 +17,8 @@ import aiohttp
 import pytest
 from channels.db import database_sync_to_async
 
-from apps.escalations.tests.conftest import make_agent
-from tests.integration.test_escalation_two_daphnes import frame_where, session_for
+from apps.escalations.tests.conftest import make_agent, session_for
+from tests.integration.test_escalation_two_daphnes import frame_where, hello_is_answered_and_watched
 from tests.servers import daphne
 
 __all__ = ["make_agent"]  # a fixture, used by name
@@ -85,17 +85,7 @@ async def test_customer_and_staff_sockets_idle_for_a_minute_stay_open_and_live(
             held = time.monotonic() - started
 
             # then each is still open and still hears the conversation
-            await customer.send_json(
-                {"type": "message", "client_id": str(uuid.uuid4()), "text": "hello"}
-            )
-            reply = await frame_where(
-                customer, lambda f: f["type"] == "message" and f["role"] == "assistant"
-            )
-            assert reply["text"].startswith("Hi there!")
-            heard = await frame_where(
-                watch, lambda f: f["type"] == "chat" and f["frame"].get("role") == "assistant"
-            )
-            assert heard["frame"]["text"] == reply["text"]
+            await hello_is_answered_and_watched(customer, watch)
             await queue.send_str(json.dumps({"type": "ping"}))
             assert (await frame_where(queue, lambda f: True))["type"] == "pong"
             for ws in (customer, watch, queue):

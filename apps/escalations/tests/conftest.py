@@ -4,8 +4,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth import get_user_model
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 
 from apps.chat import services as chat_services
@@ -60,24 +62,22 @@ class StaffSocket(FrameSocket):
     """An agent console socket."""
 
 
+def session_for(user: Any) -> str:
+    """A stored login session for `user`: its key is the `sessionid` cookie."""
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+    return str(session.session_key)
+
+
 async def staff_socket(path: str, user: Any | None) -> tuple[bool, StaffSocket]:
     """Connect to a staff socket as `user` (None: anonymous), as the auth middleware would."""
     communicator = WebsocketCommunicator(application, path, headers=[ORIGIN])
     if user is not None:
         # The session middleware would find this user from the cookie; tests log in directly.
-        from channels.db import database_sync_to_async
-        from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-        from django.contrib.sessions.backends.db import SessionStore
-
-        def session_cookie() -> str:
-            session = SessionStore()
-            session[SESSION_KEY] = str(user.pk)
-            session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-            session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-            session.save()
-            return str(session.session_key)
-
-        key = await database_sync_to_async(session_cookie)()
+        key = await database_sync_to_async(session_for)(user)
         communicator = WebsocketCommunicator(
             application, path, headers=[ORIGIN, (b"cookie", f"sessionid={key}".encode())]
         )
