@@ -8,6 +8,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from supportbot.read_only_admin import ReadOnlyAdmin, ReadOnlyInline
+
 from .models import (
     AgentNote,
     AgentPresence,
@@ -18,28 +20,10 @@ from .models import (
 )
 
 
-class EscalationEventInline(admin.TabularInline):
+class EscalationEventInline(ReadOnlyInline):
     model = EscalationEvent
-    extra = 0
-    can_delete = False
     fields = ("created_at", "kind", "actor", "data")
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """A record kept for reading: every field shown, none changed, nothing added or deleted."""
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Escalation)
