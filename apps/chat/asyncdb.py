@@ -5,6 +5,10 @@ conversations of a process queue behind each other's queries. The chat path's
 database steps are independent short transactions, so they run in the default
 thread pool instead: each thread keeps its own (persistent) connection.
 
+A step remembers the event loop that awaits it (`calling_loop`), so what it announces
+on commit is handed to that loop without the thread waiting for it: a pool thread
+blocked on a busy loop is a thread no other conversation's step can use.
+
 With DEBUG on, Django keeps the last 9,000 queries of every connection for the
 debug page; a pool thread's connection lives as long as the process, so each step
 forgets its queries when it ends, as an HTTP request does.
@@ -12,7 +16,9 @@ forgets its queries when it ends, as an HTTP request does.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
@@ -23,16 +29,31 @@ from django.db import reset_queries
 P = ParamSpec("P")
 R = TypeVar("R")
 
+_step = threading.local()
+
+
+def calling_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop awaiting the current step, in a step's thread (else None)."""
+    loop: asyncio.AbstractEventLoop | None = getattr(_step, "loop", None)
+    return loop if loop is not None and loop.is_running() else None
+
 
 def in_db_thread(func: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
     """`func` as a coroutine run in a pool thread, with Django's connection upkeep."""
 
-    @functools.wraps(func)
-    def step(*args: P.args, **kwargs: P.kwargs) -> R:
+    def step(loop: asyncio.AbstractEventLoop, *args: P.args, **kwargs: P.kwargs) -> R:
+        _step.loop = loop
         try:
             return func(*args, **kwargs)
         finally:
+            _step.loop = None
             if settings.DEBUG:
                 reset_queries()
 
-    return database_sync_to_async(step, thread_sensitive=False)
+    in_thread = database_sync_to_async(step, thread_sensitive=False)
+
+    @functools.wraps(func)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        return await in_thread(asyncio.get_running_loop(), *args, **kwargs)
+
+    return run

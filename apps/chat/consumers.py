@@ -17,7 +17,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from pydantic import ValidationError
 
-from . import engine, frames, leases, live, ownership, services
+from . import engine, events, frames, leases, live, ownership, services
 from .asyncdb import in_db_thread
 from .frames import (
     FRAME_TYPES,
@@ -74,19 +74,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(group_for(self.conversation_id), self.channel_name)
         await self.accept()
         engine.ensure_sweeper()
-        # A turn owed or left running by a process that died: pick it up now.
-        if await in_db_thread(leases.needs_runner)(self.conversation_id):
-            engine.kick(self.conversation_id)
         # Events stored before the session is read are the client's to `resume`; those
         # delivered here after it wait for the session frame, then go out in order.
         async with self.stored_lock:
             live.join(self.conversation_id, self)
-            session = await in_db_thread(_session_frame)(self.conversation_id)
+            session, needs_runner = await in_db_thread(_session)(self.conversation_id)
             self.bot_speaks = session["status"] == Conversation.Status.BOT
             self.last_seq = session["last_seq"]
             await self.send_frame(session)
-        if self.bot_speaks and await in_db_thread(leases.needs_answer)(self.conversation_id):
-            engine.kick(self.conversation_id)  # a turn owed while nobody was connected
+        if needs_runner:
+            # A turn owed while nobody was connected, or left running by a process
+            # that died: pick it up now.
+            engine.kick(self.conversation_id)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "conversation_id"):
@@ -144,25 +143,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def cmd_message(self, frame: MessageFrame) -> None:
         text = services.check_customer_text(frame.text, allow_empty=frame.attachment_id is not None)
-        # Per client across all its conversations: opening more does not buy more.
-        allowed = await in_db_thread(check_rate)(
-            "message", self.client, limit=settings.SUPPORTBOT_RATE_MESSAGES
-        )
-        if not allowed:
-            raise ChatError("rate_limited", "You're sending messages too fast. Please wait a bit.")
         if self.typing_announced_at:
             await self.cmd_typing(TypingFrame(type="typing", typing=False))
-        message, created = await in_db_thread(services.do_store_customer_message)(
-            self.conversation_id,
-            client_id=frame.client_id,
-            text=text,
-            attachment_id=frame.attachment_id,
+        message, created = await in_db_thread(_store_message)(
+            self.conversation_id, self.client, frame, text
         )
         if not created:
             # A resent frame: echo the stored message again, answer nothing twice.
             await self.send_frame(frames.message_frame(message))
             return
-        await in_db_thread(_after_customer_message)(self.conversation_id)
         engine.kick(self.conversation_id)
 
     async def cmd_resume(self, frame: ResumeFrame) -> None:
@@ -172,7 +161,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not allowed:
             raise ChatError("rate_limited", "Too many requests. Please wait a bit.")
         async with self.stored_lock:
-            frames = await in_db_thread(services.events_after)(self.conversation_id, frame.last_seq)
+            frames = await in_db_thread(events.events_after)(self.conversation_id, frame.last_seq)
             for event in frames:
                 # Marked, so a page can tell the replay from live frames that race it.
                 await self.send_frame({**event, "replay": True})
@@ -248,7 +237,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 return
             frames = [frame]
             if frame["seq"] > self.last_seq + 1:
-                frames = await in_db_thread(services.events_after)(
+                frames = await in_db_thread(events.events_after)(
                     self.conversation_id, self.last_seq
                 )
             for event in frames:
@@ -269,10 +258,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(frame, default=str))
 
 
-def _session_frame(conversation_id: uuid.UUID) -> dict[str, Any]:
+def _session(conversation_id: uuid.UUID) -> tuple[dict[str, Any], bool]:
+    """The session frame, and whether the conversation needs a runner (leases.needs_runner)."""
     conversation = Conversation.objects.select_related("customer").get(pk=conversation_id)
     customer = conversation.customer
-    return {
+    frame = {
         "type": "session",
         "conversation_id": str(conversation.pk),
         "status": conversation.status,
@@ -285,6 +275,7 @@ def _session_frame(conversation_id: uuid.UUID) -> dict[str, Any]:
         "assistant_name": settings.SUPPORTBOT_ASSISTANT_NAME,
         "agent_name": _current_agent_name(conversation),
     }
+    return frame, leases.needs_runner(conversation_id, conversation)
 
 
 def _current_agent_name(conversation: Conversation) -> str | None:
@@ -301,6 +292,17 @@ def _current_agent_name(conversation: Conversation) -> str | None:
     return str(name) if name else None
 
 
-def _after_customer_message(conversation_id: uuid.UUID) -> None:
-    """Tell other apps of each customer message (escalations: queue notices)."""
-    send_on_commit(customer_message_stored, conversation_id)
+def _store_message(
+    conversation_id: uuid.UUID, client: str, frame: MessageFrame, text: str
+) -> tuple[Message, bool]:
+    """A customer message, in one database step: the client's rate (per client across
+    all its conversations: opening more does not buy more), the message stored once,
+    and other apps told (escalations: queue notices)."""
+    if not check_rate("message", client, limit=settings.SUPPORTBOT_RATE_MESSAGES):
+        raise ChatError("rate_limited", "You're sending messages too fast. Please wait a bit.")
+    message, created = services.do_store_customer_message(
+        conversation_id, client_id=frame.client_id, text=text, attachment_id=frame.attachment_id
+    )
+    if created:
+        send_on_commit(customer_message_stored, conversation_id)
+    return message, created

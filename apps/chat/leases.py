@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -13,12 +14,13 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from .events import do_append_event, publish
 from .models import (
     Conversation,
     Message,
     Turn,
 )
-from .services import do_append_event, publish
+from .turn_store import TurnSetup, begin_turn
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +30,49 @@ log = logging.getLogger(__name__)
 PROCESS_ID = uuid.uuid4().hex
 
 
+@dataclass
+class NextTurn:
+    """What a conversation's runner does next: run `setup`, or stop. `held`: this
+    process holds the lease. Not claimed, `wait` says when another process's lease
+    lapses if this one must take over then; let go, `owed` says a turn became owed
+    meanwhile (claim again)."""
+
+    held: bool
+    setup: TurnSetup | None = None
+    wait: float | None = None
+    owed: bool = False
+
+
+def take_next_turn(conversation_id: uuid.UUID, *, claim: bool) -> NextTurn:
+    """A runner's one database step before each turn: claim the lease (the first time)
+    and recover the turns a dead process left, then begin the owed turn; with none
+    owed, let the lease go."""
+    if claim:
+        if not check_claim_turn_lease(conversation_id):
+            return NextTurn(held=False, wait=seconds_until_lease_lapses(conversation_id))
+        # Holding the lease, any turn still `running` is a dead process's.
+        do_recover_interrupted_turns(conversation_id)
+    setup = begin_turn(conversation_id)
+    if setup is not None:
+        return NextTurn(held=True, setup=setup)
+    do_release_turn_lease(conversation_id)
+    return NextTurn(held=False, owed=needs_answer(conversation_id))
+
+
 def needs_answer(conversation_id: uuid.UUID | str) -> bool:
-    """True when a bot turn is owed (see Conversation.owes_bot_turn)."""
-    conversation = Conversation.objects.filter(pk=conversation_id).first()
-    return conversation is not None and conversation.owes_bot_turn()
+    """True when a bot turn is owed (see Conversation.owes_bot_turn), in one query."""
+    return Conversation.objects.filter(pk=conversation_id).filter(_owes_bot_turn()).exists()
+
+
+def _owes_bot_turn() -> Q:
+    """Conversation.owes_bot_turn as a filter."""
+    unanswered = Message.objects.filter(
+        conversation_id=OuterRef("pk"),
+        role=Message.Role.CUSTOMER,
+        kind=Message.Kind.MESSAGE,
+        seq__gt=OuterRef("answered_seq"),
+    )
+    return Q(status=Conversation.Status.BOT) & (Q(turn_requested=True) | Q(Exists(unanswered)))
 
 
 def check_claim_turn_lease(conversation_id: uuid.UUID | str) -> bool:
@@ -79,9 +120,13 @@ def seconds_until_lease_lapses(conversation_id: uuid.UUID | str) -> float | None
     return max(0.0, (lapses_at - timezone.now()).total_seconds())
 
 
-def needs_runner(conversation_id: uuid.UUID | str) -> bool:
-    """A turn is owed, or one was left running (by this or a dead process)."""
-    conversation = Conversation.objects.filter(pk=conversation_id).first()
+def needs_runner(
+    conversation_id: uuid.UUID | str, conversation: Conversation | None = None
+) -> bool:
+    """A turn is owed, or one was left running (by this or a dead process).
+    `conversation`: its row if the caller has just read it."""
+    if conversation is None:
+        conversation = Conversation.objects.filter(pk=conversation_id).first()
     if conversation is None:
         return False
     return (
@@ -95,18 +140,11 @@ def conversations_needing_a_runner(limit: int = 100) -> list[uuid.UUID]:
     (its process died). Every server process sweeps for these."""
     now = timezone.now()
     stale = now - timedelta(seconds=lease_seconds())
-    unanswered = Message.objects.filter(
-        conversation_id=OuterRef("pk"),
-        role=Message.Role.CUSTOMER,
-        kind=Message.Kind.MESSAGE,
-        seq__gt=OuterRef("answered_seq"),
-    )
     running = Turn.objects.filter(conversation_id=OuterRef("pk"), status=Turn.Status.RUNNING)
     unowned = Q(turn_owner="") | Q(turn_heartbeat__lt=stale) | Q(turn_heartbeat__isnull=True)
-    owed = Q(status=Conversation.Status.BOT) & (Q(turn_requested=True) | Exists(unanswered))
     return list(
         Conversation.objects.filter(unowned)
-        .filter(owed | Exists(running))
+        .filter(_owes_bot_turn() | Exists(running))
         .filter(updated_at__gte=now - timedelta(days=1))
         .order_by("updated_at")
         .values_list("pk", flat=True)[:limit]

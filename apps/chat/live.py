@@ -24,7 +24,7 @@ import asyncio
 import logging
 import time
 import uuid
-from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 LIVE_FRAMES = frozenset({"delta", "status", "turn"})
 # This process, as the `origin` of the live frames it puts on the layer.
 ORIGIN = uuid.uuid4().hex
+# How long a turn's relay may take to send its last frames once the turn ended.
+RELAY_CLOSE_SECONDS = 5.0
 
 
 class LiveSocket(Protocol):
@@ -111,16 +113,20 @@ async def deliver_live(conversation_id: uuid.UUID, frame: dict[str, Any]) -> Non
     for socket in list(_sockets.get(conversation_id, ())):
         try:
             await socket.live_frame(frame)
-        except Exception:  # one broken socket must not stop the stream for the others
-            log.exception("live frame to a socket failed")
+        except Exception as exc:  # one broken socket must not stop the stream for the others
+            # Usually its client has just closed it, and its disconnect is still queued.
+            log.warning("live frame to a socket of %s failed: %r", conversation_id, exc)
 
 
 def deliver_committed(
     conversation_id: uuid.UUID | str, frame: dict[str, Any], *, stored: bool
 ) -> None:
     """A committed change to this process's sockets of the conversation (`stored`: an
-    event with its seq). Called from the thread that committed it; returns once the
-    sockets have it, so events reach them in the order they were stored."""
+    event with its seq). Called from the thread that committed it, and never waits for
+    a socket: a busy event loop must not hold a database thread. Each loop gets the
+    frames in the order they were committed in that thread (its callbacks run first in,
+    first out), and a socket puts stored events in seq order itself, reading any gap
+    from the store (ChatConsumer.stored_frame)."""
     conversation_id = uuid.UUID(str(conversation_id))
     if stored and frame.get("type") == "handoff":
         saw_handoff(conversation_id, frame.get("seq"))
@@ -132,21 +138,44 @@ def deliver_committed(
             for socket in sockets:  # left behind by a loop that ended (tests)
                 leave(conversation_id, socket)
             continue
-        coroutine = _committed_to(sockets, frame, stored)
         if _in_loop_thread(loop):
-            loop.create_task(coroutine)
+            _start(_committed_to(sockets, frame, stored))
             continue
         try:
-            future = asyncio.run_coroutine_threadsafe(coroutine, loop)
-        except RuntimeError:  # the loop is closed: its sockets are gone
-            coroutine.close()
+            loop.call_soon_threadsafe(_start_committed, sockets, frame, stored)
+        except RuntimeError:  # the loop closed meanwhile: its sockets are gone
             continue
-        try:
-            future.result(timeout=5)
-        except FutureTimeout:
-            # The loop is stuck: the layer's copy and `resume` still carry the event.
-            future.cancel()
-            log.warning("stored frame not delivered in-process to %s", conversation_id)
+
+
+def group_send_soon(loop: asyncio.AbstractEventLoop, group: str, event: dict[str, Any]) -> None:
+    """Put an event on the channel layer from `loop`, without waiting (from a thread)."""
+    try:
+        loop.call_soon_threadsafe(lambda: _start(_group_send(group, event)))
+    except RuntimeError:  # the loop closed: the event is stored, clients `resume`
+        log.warning("event for %s not sent: its event loop closed", group)
+
+
+_running: set[asyncio.Task[None]] = set()  # started here, kept until they end
+
+
+def _start(coroutine: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(coroutine)
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+
+
+def _start_committed(sockets: list[LiveSocket], frame: dict[str, Any], stored: bool) -> None:
+    _start(_committed_to(sockets, frame, stored))
+
+
+async def _group_send(group: str, event: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        await layer.group_send(group, event)
+    except Exception:  # the event is stored; clients catch up with `resume`
+        log.exception("could not publish to %s", group)
 
 
 async def _committed_to(sockets: list[LiveSocket], frame: dict[str, Any], stored: bool) -> None:
@@ -194,20 +223,33 @@ async def others_listen(conversation_id: uuid.UUID) -> bool:
 
 
 class LayerRelay:
-    """A turn's live frames for sockets of other processes: text coalesced to one layer
-    message per `interval`, other frames at once (after the text before them), and
-    nothing at all while no other process listens (re-checked every `recheck` s)."""
+    """A turn's live frames for sockets of other processes, sent by a task of its own so
+    the turn never waits for the layer: text coalesced to one layer message per
+    `interval`, other frames at once (after the text before them), and nothing at all
+    while no other process listens (re-checked every `recheck` s)."""
 
     def __init__(self, conversation_id: uuid.UUID, interval: float, recheck: float = 1.0) -> None:
         self.conversation_id = conversation_id
         self.interval = interval
         self.recheck = recheck
-        self.text = ""
-        self.turn_id = ""
+        self.pending: list[dict[str, Any]] = []  # frames not sent yet, text merged
         self.sent_at = 0.0
         self.checked_at = -recheck
         self.listening = False
-        self.ticker: asyncio.Task[None] | None = None
+        self.closing = False
+        self.wakeup = asyncio.Event()
+        self.sender: asyncio.Task[None] | None = None
+
+    def frame(self, frame: dict[str, Any]) -> None:
+        """Queue a frame; it goes out in order, from the relay's own task."""
+        last = self.pending[-1] if self.pending else None
+        if frame["type"] == "delta" and last is not None and last["type"] == "delta":
+            self.pending[-1] = {**last, "text": last["text"] + frame["text"]}
+        else:
+            self.pending.append(frame)
+        if self.sender is None:
+            self.sender = asyncio.get_running_loop().create_task(self._send_pending())
+        self.wakeup.set()
 
     async def _others(self) -> bool:
         now = time.monotonic()
@@ -216,37 +258,35 @@ class LayerRelay:
             self.listening = await others_listen(self.conversation_id)
         return self.listening
 
-    async def frame(self, frame: dict[str, Any]) -> None:
-        if frame["type"] == "delta":
-            self.turn_id = frame["turn_id"]
-            self.text += frame["text"]
-            if time.monotonic() - self.sent_at >= self.interval:
-                await self.flush()
-            elif self.ticker is None or self.ticker.done():
-                self.ticker = asyncio.get_running_loop().create_task(self._flush_later())
-            return
-        await self.flush()
-        if await self._others():
-            await _layer_send(self.conversation_id, frame)
-
-    async def flush(self) -> None:
-        if not self.text:
-            return
-        text, self.text = self.text, ""
-        self.sent_at = time.monotonic()
-        if await self._others():
-            await _layer_send(
-                self.conversation_id, {"type": "delta", "turn_id": self.turn_id, "text": text}
-            )
-
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(self.interval)
-        await self.flush()
+    async def _send_pending(self) -> None:
+        while True:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            while self.pending:
+                only_text = all(frame["type"] == "delta" for frame in self.pending)
+                wait = self.interval - (time.monotonic() - self.sent_at)
+                if only_text and wait > 0 and not self.closing:
+                    await asyncio.sleep(wait)  # more text joins this message meanwhile
+                batch, self.pending = self.pending, []
+                self.sent_at = time.monotonic()
+                if await self._others():
+                    for frame in batch:
+                        await _layer_send(self.conversation_id, frame)
+            if self.closing:
+                return
 
     async def close(self) -> None:
-        if self.ticker is not None and not self.ticker.done():
-            self.ticker.cancel()
-        await self.flush()
+        """Send what is queued (the turn's last frames), then stop."""
+        self.closing = True
+        self.wakeup.set()
+        if self.sender is None:
+            return
+        try:
+            async with asyncio.timeout(RELAY_CLOSE_SECONDS):
+                await asyncio.shield(self.sender)
+        except TimeoutError:
+            self.sender.cancel()
+            log.warning("live frames to the layer for %s left unsent", self.conversation_id)
 
 
 async def _layer_send(conversation_id: uuid.UUID, frame: dict[str, Any]) -> None:

@@ -21,8 +21,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from .events import do_append_event
 from .models import Conversation, Message, PendingAction
-from .services import do_append_event
 from .signals import conversation_closed, conversation_closing
 
 Status = Conversation.Status

@@ -10,12 +10,34 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import BaseCache, caches
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest
+
+_counters: BaseCache | None = None
+
+
+def counters() -> BaseCache:
+    """The default cache, one client for the whole process. `django.core.cache.cache`
+    is one per thread and async context, and each new Redis client connects anew:
+    that was a TCP connect on every message."""
+    global _counters
+    if _counters is None:
+        _counters = caches.create_connection("default")
+    return _counters
+
+
+@receiver(setting_changed)
+def _forget_counters(*, setting: str, **kwargs: Any) -> None:
+    global _counters
+    if setting == "CACHES":
+        _counters = None
 
 
 def check_rate(scope: str, key: str, *, limit: int, window: int = 60) -> bool:
     """Count one hit; True while `key` stays within `limit` hits per `window` seconds."""
+    cache = counters()
     bucket = int(time.time() // window)
     cache_key = f"rate:{scope}:{key}:{bucket}"
     cache.add(cache_key, 0, timeout=window * 2)

@@ -1,8 +1,7 @@
 """Every state change of a conversation. Consumers, views and tasks call these.
 
-Events reach clients through the conversation's group on the channel layer, and
-only after the transaction that stored them commits, so no client ever sees an
-event that was rolled back.
+Each change is stored as an event (events.py: `do_append_event`) and announced only
+after its transaction commits, so no client ever sees an event that was rolled back.
 """
 
 from __future__ import annotations
@@ -17,8 +16,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -27,29 +24,13 @@ from pydantic import BaseModel
 
 from apps.assistant.tools import ToolContext, ToolError, ToolResult, ToolSpec, get_tool
 
-from . import live, verification
-from .frames import message_frame
-from .models import (
-    Attachment,
-    Conversation,
-    Message,
-    PendingAction,
-    Turn,
-    group_for,
-    staff_group_for,
-)
+from . import verification
+from .errors import ChatError
+from .events import do_append_event, publish
+from .models import Attachment, Conversation, Message, PendingAction
 from .text import clean_text
 
 log = logging.getLogger(__name__)
-
-
-class ChatError(Exception):
-    """A refusal the client sees as an `error` frame with this code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 # --- Conversations ------------------------------------------------------------
@@ -95,76 +76,6 @@ def access_conversation(conversation_id: str | uuid.UUID, token: str) -> Convers
     if not token or not hmac.compare_digest(conversation.token_hash, hash_token(token)):
         return None
     return conversation
-
-
-# --- Events -------------------------------------------------------------------
-
-
-def publish(
-    conversation_id: uuid.UUID | str,
-    frame: dict[str, Any],
-    *,
-    staff_only: bool = False,
-    stored: bool = False,
-) -> None:
-    """Send a frame to everyone on the conversation (or only the staff watching it)
-    once the current transaction commits: to this process's sockets directly (so no
-    layer capacity can drop it for them), and through the channel layer to the others.
-    A `stored` frame is an event with its seq, which sockets show once and in order."""
-    group = staff_group_for(conversation_id) if staff_only else group_for(conversation_id)
-
-    def send() -> None:
-        event: dict[str, Any] = {"type": "chat.event", "frame": frame}
-        if stored:
-            event["stored"] = True  # this process's sockets drop the copy by its seq
-        if not staff_only:
-            live.deliver_committed(conversation_id, frame, stored=stored)
-            if not stored:
-                event["origin"] = live.ORIGIN  # this process's sockets have it
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        try:
-            async_to_sync(layer.group_send)(group, event)
-        except Exception:
-            # The event is stored; clients catch up with `resume`.
-            log.exception("could not publish to conversation %s", conversation_id)
-
-    transaction.on_commit(send)
-
-
-def do_append_event(
-    conversation_id: uuid.UUID | str,
-    *,
-    kind: str = Message.Kind.MESSAGE,
-    role: str,
-    text: str = "",
-    metadata: dict[str, Any] | None = None,
-    client_id: uuid.UUID | None = None,
-    author_id: int | None = None,
-) -> Message:
-    """Store one event with the conversation's next seq, and announce it after commit."""
-    # No savepoint: nothing inside is recovered from, so a caller's transaction suffices.
-    with transaction.atomic(savepoint=False):
-        # The UPDATE takes the row lock, so seqs are handed out one at a time.
-        updated = Conversation.objects.filter(pk=conversation_id).update(
-            last_seq=F("last_seq") + 1, updated_at=timezone.now()
-        )
-        if updated != 1:
-            raise ChatError("not_found", "This conversation does not exist.")
-        seq = Conversation.objects.values_list("last_seq", flat=True).get(pk=conversation_id)
-        message = Message.objects.create(
-            conversation_id=conversation_id,
-            seq=seq,
-            kind=kind,
-            role=role,
-            text=text,
-            client_id=client_id,
-            author_id=author_id,
-            metadata=metadata or {},
-        )
-        publish(conversation_id, message_frame(message), stored=True)
-    return message
 
 
 def check_customer_text(raw: str, *, allow_empty: bool = False) -> str:
@@ -250,40 +161,6 @@ def do_store_customer_message(
         # The same client_id arrived twice at once; the other one won.
         return Message.objects.get(conversation_id=conversation_id, client_id=client_id), False
     return message, True
-
-
-def events_after(conversation_id: uuid.UUID | str, last_seq: int) -> list[dict[str, Any]]:
-    """Stored events after `last_seq`, in the order the chat page shows them live.
-
-    That is `seq` order, except for a reply the customer wrote over: a message sent
-    while the reply was streaming is stored before it, yet the live page shows the
-    reply under the question it answers (where it started streaming), so a replay
-    puts it there too."""
-    messages = list(
-        Message.objects.filter(conversation_id=conversation_id, seq__gt=last_seq).order_by("seq")
-    )
-    turn_ids = [
-        (m.metadata or {}).get("turn_id")
-        for m in messages
-        if m.role == Message.Role.ASSISTANT and (m.metadata or {}).get("turn_id")
-    ]
-    answers = dict(
-        Turn.objects.filter(pk__in=turn_ids, trigger="message").values_list("id", "answers_seq")
-    )
-    customer_seqs = [m.seq for m in messages if m.role == Message.Role.CUSTOMER]
-
-    def position(message: Message) -> float:
-        turn_id = (message.metadata or {}).get("turn_id")
-        try:
-            answered = answers.get(uuid.UUID(str(turn_id))) if turn_id else None
-        except ValueError:
-            answered = None
-        if answered is None or message.role != Message.Role.ASSISTANT:
-            return float(message.seq)
-        written_over = any(answered < seq < message.seq for seq in customer_seqs)
-        return answered + 0.5 if written_over else float(message.seq)
-
-    return [message_frame(message) for message in sorted(messages, key=position)]
 
 
 def do_mark_read(conversation_id: uuid.UUID | str, seq: int) -> bool:

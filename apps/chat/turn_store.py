@@ -24,7 +24,7 @@ from apps.assistant.models import OperatorPolicy
 from apps.assistant.providers.base import (
     Provider,
 )
-from apps.assistant.tools import Citation, ToolContext, tools_for
+from apps.assistant.tools import Citation, ToolContext, ToolSpec, tools_for
 
 from . import history, services
 from .models import Conversation, Message, Turn
@@ -49,6 +49,7 @@ class TurnSetup:
     start_seq: int  # the conversation's last seq when the turn began
     policy: OperatorPolicy  # the operator policy version this turn uses throughout
     limit_text: str = ""
+    first_prompt: StepPrompt | None = None  # None when a cap answers instead of the model
 
 
 @dataclass
@@ -76,14 +77,23 @@ class TurnState:
 
 
 def begin_turn(conversation_id: uuid.UUID) -> TurnSetup | None:
+    """Begin the owed turn under the conversation's row lock, with the prompt of its
+    first model call: one thread hop, a handful of queries (None if no turn is owed)."""
     with transaction.atomic():
         conversation = Conversation.objects.lock(conversation_id, "customer")
-        if conversation is None or not conversation.owes_bot_turn():
+        if conversation is None or conversation.status != Conversation.Status.BOT:
             return None
-        latest_customer = Message.objects.latest_customer_seq(conversation.pk)
         new_messages = list(
-            Message.objects.from_customer(conversation.pk).filter(seq__gt=conversation.answered_seq)
+            Message.objects.from_customer(conversation.pk)
+            .filter(seq__gt=conversation.answered_seq)
+            .order_by("seq")
         )
+        if not new_messages and not conversation.turn_requested:
+            return None  # nothing owed (Conversation.owes_bot_turn, from the locked row)
+        if new_messages:
+            latest_customer = new_messages[-1].seq
+        else:
+            latest_customer = Message.objects.latest_customer_seq(conversation.pk)
         trigger = "message" if new_messages else "request"
         limit_text = ""
         total_tokens = conversation.prompt_tokens + conversation.completion_tokens
@@ -117,16 +127,18 @@ def begin_turn(conversation_id: uuid.UUID) -> TurnSetup | None:
         customer_texts=() if conversation.customer_id else customer_texts(conversation.pk),
     )
     policy = prompts.current_policy()
+    layer = history.conversation_layer(conversation)
     return TurnSetup(
         turn=turn,
         ctx=ctx,
-        conversation=history.conversation_layer(conversation),
+        conversation=layer,
         verdicts=verdicts,
         instructions=prompts.instruction_texts(policy),
         new_texts=[message.text for message in new_messages],
         start_seq=conversation.last_seq,
         policy=policy,
         limit_text=limit_text,
+        first_prompt=None if limit_text else prompt_for(ctx, layer, policy, conversation),
     )
 
 
@@ -140,43 +152,42 @@ def customer_texts(conversation_id: uuid.UUID) -> tuple[str, ...]:
     return tuple(texts)
 
 
-def prompt_for(
-    ctx: ToolContext, conversation: list[dict[str, Any]], policy: OperatorPolicy
-) -> tuple[prompts.BuiltPrompt, list[Any]]:
-    identity = None
-    if ctx.customer_id:
-        from apps.orders.models import Customer
+@dataclass
+class StepPrompt:
+    """One model call's prompt, and the tools offered with it."""
 
-        customer = Customer.objects.filter(pk=ctx.customer_id).first()
-        if customer is not None:
-            identity = prompts.Identity(
-                customer_id=customer.pk,
-                first_name=customer.first_name,
-                last_name=customer.last_name,
-            )
+    ctx: ToolContext  # as of this step (verification binds a customer mid-turn)
+    built: prompts.BuiltPrompt
+    tools: list[ToolSpec]
+
+
+def prompt_for(
+    ctx: ToolContext,
+    conversation: list[dict[str, Any]],
+    policy: OperatorPolicy,
+    row: Conversation | None = None,
+) -> StepPrompt:
+    """The prompt of the turn's next model call. `row`: the conversation as the turn's
+    start just read it (with its customer); a later step reads it again, since a tool
+    may have verified the customer meanwhile."""
+    if row is None:
+        row = Conversation.objects.select_related("customer").filter(pk=ctx.conversation_id).first()
+    customer = row.customer if row is not None else None
+    ctx = dataclasses.replace(ctx, customer_id=row.customer_id if row is not None else None)
+    identity = None
+    if customer is not None:
+        identity = prompts.Identity(
+            customer_id=customer.pk, first_name=customer.first_name, last_name=customer.last_name
+        )
     specs = tools_for(ctx)
-    language = (
-        Conversation.objects.filter(pk=ctx.conversation_id)
-        .values_list("language", flat=True)
-        .first()
-    )
     facts = prompts.SessionFacts(
         identity=identity,
         now=timezone.now(),
-        locale=language or "en",
+        locale=(row.language if row is not None else "") or "en",
         tool_names=[spec.name for spec in specs],
         open_card=history.open_card(ctx.conversation_id),
     )
-    return prompts.build(facts, conversation, policy), specs
-
-
-def refresh_ctx(ctx: ToolContext) -> ToolContext:
-    customer_id = (
-        Conversation.objects.filter(pk=ctx.conversation_id)
-        .values_list("customer_id", flat=True)
-        .first()
-    )
-    return dataclasses.replace(ctx, customer_id=customer_id)
+    return StepPrompt(ctx=ctx, built=prompts.build(facts, conversation, policy), tools=specs)
 
 
 def count_unreported(state: TurnState) -> None:
@@ -227,23 +238,23 @@ def store_final(
     """Store the reply only if the bot owned the conversation throughout the turn
     (re-checked under the conversation's row lock, which every hand-off takes too)."""
     with transaction.atomic():
-        if Conversation.objects.lock(conversation_id) is None:
+        conversation = Conversation.objects.lock(conversation_id)
+        if conversation is None:
             return False
-        if not Turn.objects.filter(pk=turn_id, status=Turn.Status.RUNNING).exists():
-            # Another process took this turn for dead (the lease lapsed while this one
-            # stalled) and answers it again: one reply only.
-            return False
-        if not bot_kept_it(conversation_id, since_seq):
-            # The tokens were spent all the same.
-            Turn.objects.filter(pk=turn_id).update(status=Turn.Status.STOPPED, **audit)
-            add_totals(conversation_id, audit)
+        # Not running: another process took this turn for dead (the lease lapsed while
+        # this one stalled) and answers it again; one reply only, and its tokens are
+        # counted there.
+        running = Turn.objects.filter(pk=turn_id, status=Turn.Status.RUNNING)
+        if not bot_kept_it(conversation_id, since_seq, conversation):
+            if running.update(status=Turn.Status.STOPPED, **audit):
+                add_totals(conversation_id, audit)  # the tokens were spent all the same
             return False
         message = services.do_append_event(
             conversation_id, role=Message.Role.ASSISTANT, text=text, metadata=metadata
         )
-        Turn.objects.filter(pk=turn_id).update(
-            status=Turn.Status.COMPLETED, message=message, **audit
-        )
+        if not running.update(status=Turn.Status.COMPLETED, message=message, **audit):
+            transaction.set_rollback(True)  # the reply goes, unannounced
+            return False
         add_totals(conversation_id, audit)
     return True
 
@@ -294,15 +305,22 @@ def store_failure(
             )
 
 
-def bot_kept_it(conversation_id: uuid.UUID, since_seq: int) -> bool:
+def bot_kept_it(
+    conversation_id: uuid.UUID, since_seq: int, locked: Conversation | None = None
+) -> bool:
     """Whether the bot has owned the conversation all along since `since_seq`.
 
     Being in bot mode now is not enough: a person may have taken over and handed
     back meanwhile, and a reply written before that must not follow the person's.
     Every change of owner stores a hand-off event, so none may stand after the turn
-    began.
+    began. `locked`: the conversation's row, read under its lock by the caller.
     """
-    if not Conversation.objects.filter(pk=conversation_id, status=Conversation.Status.BOT).exists():
+    if locked is not None:
+        if locked.status != Conversation.Status.BOT:
+            return False
+    elif not Conversation.objects.filter(
+        pk=conversation_id, status=Conversation.Status.BOT
+    ).exists():
         return False
     return not Message.objects.filter(
         conversation_id=conversation_id, kind=Message.Kind.HANDOFF, seq__gt=since_seq

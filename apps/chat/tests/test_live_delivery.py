@@ -10,10 +10,12 @@ import uuid
 import pytest
 from channels.db import database_sync_to_async
 from channels_redis.core import RedisChannelLayer
+from django.db import transaction
 from django.db.models import F
 
 from apps.chat import services
-from apps.chat.models import Conversation, Message, group_for
+from apps.chat.frames import message_frame
+from apps.chat.models import Conversation, Message, Turn, group_for
 from supportbot.settings import redis_channel_layer
 from tests import fake_openai as fake
 
@@ -101,3 +103,88 @@ async def test_another_process_gets_the_stream_coalesced_and_only_while_it_liste
     assert len(remote) <= elapsed / 0.25 + 3 < len(local)
     assert [f["state"] for f in received if f["type"] == "turn"] == ["started", "ended"]
     assert [f["role"] for f in received if f["type"] == "message"] == ["customer", "assistant"]
+
+
+@pytest.mark.integration
+async def test_a_take_over_seen_only_through_the_layer_stops_the_running_turn_at_once(
+    chat, fake_openai, settings, redis_url
+):
+    # given the Redis layer, and a reply the model streams for about six seconds
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_url, prefix)}
+    settings.SUPPORTBOT_LAYER_DELTA_INTERVAL = 0.1
+    other = RedisChannelLayer(**redis_channel_layer(redis_url, prefix)["CONFIG"])
+    long_reply = " ".join(f"word{i}" for i in range(600)) + "."
+    fake_openai.script(fake.text(long_reply, chunk_size=4, delay=0.01))
+    socket = await chat()
+    channel = await other.new_channel()
+    await other.group_add(group_for(socket.conversation_id), channel)
+    relayed: list[tuple[float, dict]] = []
+
+    async def listen() -> None:
+        while True:
+            frame = (await other.receive(channel))["frame"]
+            relayed.append((time.monotonic(), frame))
+
+    listener = asyncio.get_running_loop().create_task(listen())
+    try:
+        await socket.say("tell me everything")
+        await socket.receive_until(lambda f: f["type"] == "delta")
+        await socket.receive_until(lambda f: f["type"] == "delta")
+
+        # when an agent takes over in another process: its rows, and its layer message
+        # (never this process's in-process delivery)
+        handoff = await database_sync_to_async(_agent_takes_over_elsewhere)(socket.conversation_id)
+        taken_over = time.monotonic()
+        await other.group_send(
+            group_for(socket.conversation_id),
+            {"type": "chat.event", "frame": handoff, "stored": True},
+        )
+        after = await socket.receive_until(lambda f: f["type"] == "turn" and f["state"] == "ended")
+        ended = time.monotonic()
+        await asyncio.sleep(0.5)
+    finally:
+        listener.cancel()
+        await other.flush()
+
+    # then the turn stopped long before the model's stream would have ended
+    assert ended - taken_over < 2.5
+    at = [f["type"] for f in after].index("handoff")
+    assert not [f for f in after[at:] if f["type"] == "delta"]
+    # and the other processes' stream stopped with it (no text long after the take-over)
+    late = [f for t, f in relayed if f["type"] == "delta" and t > taken_over + 1.5]
+    assert late == []
+    streamed = "".join(f["text"] for f in socket.frames if f["type"] == "delta")
+    assert streamed and long_reply.startswith(streamed) and len(streamed) < len(long_reply) / 2
+    stored = await database_sync_to_async(
+        lambda: (
+            list(
+                Turn.objects.filter(conversation_id=socket.conversation_id).values_list(
+                    "status", flat=True
+                )
+            ),
+            Message.objects.filter(
+                conversation_id=socket.conversation_id, role="assistant"
+            ).count(),
+        )
+    )()
+    assert stored == (["stopped"], 0)
+
+
+def _agent_takes_over_elsewhere(conversation_id: str) -> dict:
+    """What another Daphne stores when an agent joins: the move and its hand-off event,
+    written straight to the database (so nothing of it is delivered in this process)."""
+    with transaction.atomic():
+        Conversation.objects.filter(pk=conversation_id).update(
+            status=Conversation.Status.AGENT, last_seq=F("last_seq") + 1
+        )
+        seq = Conversation.objects.get(pk=conversation_id).last_seq
+        message = Message.objects.create(
+            conversation_id=conversation_id,
+            seq=seq,
+            kind=Message.Kind.HANDOFF,
+            role=Message.Role.SYSTEM,
+            text="Sam joined the chat.",
+            metadata={"state": "agent_joined", "agent_name": "Sam"},
+        )
+    return message_frame(message)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.chat import ownership, services
+from apps.chat import events, ownership, services
 from apps.chat.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +44,7 @@ def test_the_hand_off_event_carries_its_state_and_is_in_the_transcript() -> None
     stored = Message.objects.get(pk=message.pk)
     assert (stored.kind, stored.role, stored.text) == ("handoff", "system", "You're number 1.")
     assert stored.metadata == {"state": "queued", "position": 1}
-    assert [f["seq"] for f in services.events_after(conversation.pk, 0)] == [stored.seq]
+    assert [f["seq"] for f in events.events_after(conversation.pk, 0)] == [stored.seq]
 
 
 def test_closing_twice_closes_once() -> None:

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from apps.chat import ownership, services
+from apps.chat import events, ownership, services
 from apps.chat.models import Conversation, Message
 from apps.chat.roles import MANAGERS, ensure_groups
 
@@ -35,7 +35,7 @@ def test_the_customer_sees_that_a_new_chat_began_and_nothing_internal() -> None:
     # then the notice the customer's page replays says only that a new chat began
     notices = [
         frame
-        for frame in services.events_after(conversation.pk, 0)
+        for frame in events.events_after(conversation.pk, 0)
         if frame["type"] == "message" and frame.get("notice") == "episode"
     ]
     assert [frame["text"] for frame in notices] == ["New conversation started."]
