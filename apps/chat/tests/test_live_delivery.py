@@ -9,13 +9,13 @@ import uuid
 
 import pytest
 from channels.db import database_sync_to_async
-from channels_redis.core import RedisChannelLayer
 from django.db import transaction
 from django.db.models import F
 
 from apps.chat import services
 from apps.chat.frames import message_frame
 from apps.chat.models import Conversation, Message, Turn, group_for
+from supportbot.redis_layer import RedisChannelLayer
 from supportbot.settings import redis_channel_layer
 from tests import fake_openai as fake
 
