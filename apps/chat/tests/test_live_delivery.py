@@ -21,6 +21,14 @@ from tests import fake_openai as fake
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
+
+def another_process_layer(redis_url: str, prefix: str) -> RedisChannelLayer:
+    """A layer client of its own, as another Daphne process has."""
+    config = redis_channel_layer(redis_url, prefix)["CONFIG"]
+    assert isinstance(config, dict)
+    return RedisChannelLayer(**config)
+
+
 REPLY = " ".join(f"word{i}" for i in range(80)) + "."
 
 
@@ -71,7 +79,7 @@ async def test_another_process_gets_the_stream_coalesced_and_only_while_it_liste
     prefix = f"t{uuid.uuid4().hex[:8]}"
     settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_url, prefix)}
     settings.SUPPORTBOT_LAYER_DELTA_INTERVAL = 0.25
-    other = RedisChannelLayer(**redis_channel_layer(redis_url, prefix)["CONFIG"])
+    other = another_process_layer(redis_url, prefix)
     fake_openai.script(fake.text(REPLY, chunk_size=4, delay=0.01))
     socket = await chat()
     channel = await other.new_channel()
@@ -113,7 +121,7 @@ async def test_a_take_over_seen_only_through_the_layer_stops_the_running_turn_at
     prefix = f"t{uuid.uuid4().hex[:8]}"
     settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_url, prefix)}
     settings.SUPPORTBOT_LAYER_DELTA_INTERVAL = 0.1
-    other = RedisChannelLayer(**redis_channel_layer(redis_url, prefix)["CONFIG"])
+    other = another_process_layer(redis_url, prefix)
     long_reply = " ".join(f"word{i}" for i in range(600)) + "."
     fake_openai.script(fake.text(long_reply, chunk_size=4, delay=0.01))
     socket = await chat()
