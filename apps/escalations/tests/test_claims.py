@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
@@ -16,7 +17,7 @@ from apps.escalations.models import AgentPresence, Escalation
 from apps.escalations.services import EscalationError
 from tests import fake_openai as fake
 
-from .conftest import queued
+from .conftest import ChatSocket, queued
 
 NOTE = {
     "goal": "Learn about shipping",
@@ -25,6 +26,19 @@ NOTE = {
     "sentiment": "neutral",
     "next_step": "Answer the question.",
 }
+
+
+async def streaming_a_long_reply(
+    chat: Any, fake_openai: Any, question: str, *, words: int = 200
+) -> tuple[ChatSocket, str]:
+    """A customer who asked `question`, with the bot's long reply streaming (and the
+    hand-over note scripted next); the socket and the whole reply."""
+    long_reply = " ".join(f"word{i}" for i in range(words))
+    fake_openai.script(fake.text(long_reply, chunk_size=8, delay=0.02), fake.json_output(NOTE))
+    socket = await chat()
+    await socket.say(question)
+    await socket.receive_until(lambda f: f["type"] == "delta")
+    return socket, long_reply
 
 
 @pytest.mark.django_db(transaction=True)
@@ -127,11 +141,9 @@ async def test_no_bot_text_reaches_the_customer_after_an_agent_takes_over_mid_st
     chat, fake_openai, make_agent
 ):
     agent = await database_sync_to_async(make_agent)("alex", "Alex")
-    long_reply = " ".join(f"word{i}" for i in range(200))
-    fake_openai.script(fake.text(long_reply, chunk_size=8, delay=0.02), fake.json_output(NOTE))
-    socket = await chat()
-    await socket.say("tell me everything about shipping")
-    await socket.receive_until(lambda f: f["type"] == "delta")  # the bot is streaming
+    socket, long_reply = await streaming_a_long_reply(
+        chat, fake_openai, "tell me everything about shipping"
+    )
 
     # when an agent takes over while the turn streams
     await database_sync_to_async(services.check_take_over)(socket.conversation_id, agent)
@@ -164,11 +176,7 @@ async def test_no_bot_text_reaches_the_customer_after_an_agent_takes_over_mid_st
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
 async def test_no_bot_text_follows_a_hand_off_that_happens_mid_stream(chat, fake_openai):
-    long_reply = " ".join(f"word{i}" for i in range(200))
-    fake_openai.script(fake.text(long_reply, chunk_size=8, delay=0.02), fake.json_output(NOTE))
-    socket = await chat()
-    await socket.say("tell me everything about returns")
-    await socket.receive_until(lambda f: f["type"] == "delta")
+    socket, _ = await streaming_a_long_reply(chat, fake_openai, "tell me everything about returns")
     await database_sync_to_async(services.do_escalate)(
         socket.conversation_id, trigger="frustration", reason="upset"
     )
@@ -188,11 +196,9 @@ async def test_a_reply_begun_before_a_take_over_is_not_stored_after_the_hand_bac
 ):
     # given a bot turn still being written when an agent takes over and hands back
     agent = await database_sync_to_async(make_agent)("sam", "Sam")
-    long_reply = " ".join(f"word{i}" for i in range(120))
-    fake_openai.script(fake.text(long_reply, chunk_size=8, delay=0.02), fake.json_output(NOTE))
-    socket = await chat()
-    await socket.say("tell me everything about exchanges")
-    await socket.receive_until(lambda f: f["type"] == "delta")
+    socket, _ = await streaming_a_long_reply(
+        chat, fake_openai, "tell me everything about exchanges", words=120
+    )
 
     # when the agent takes over and at once hands the conversation back to the bot
     await database_sync_to_async(services.check_take_over)(socket.conversation_id, agent)

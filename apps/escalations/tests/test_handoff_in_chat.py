@@ -13,6 +13,8 @@ from apps.chat.models import Conversation, Message
 from apps.escalations import services
 from apps.escalations.models import Escalation, EscalationEvent
 
+from .conftest import ChatSocket
+
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
@@ -22,6 +24,16 @@ def is_handoff(state: str):
 
 def escalations(conversation_id: str) -> list[Escalation]:
     return list(Escalation.objects.filter(conversation_id=conversation_id))
+
+
+async def asks_for_a_person(socket: ChatSocket, text: str) -> Escalation:
+    """The customer asks in their words; once queued and the bot's turn over, their
+    one escalation."""
+    await socket.say(text)
+    await socket.receive_until(is_handoff("queued"))
+    await engine.wait_idle(uuid.UUID(socket.conversation_id))
+    [escalation] = await database_sync_to_async(escalations)(socket.conversation_id)
+    return escalation
 
 
 async def test_asking_for_a_human_queues_one_escalation_with_a_position(chat, make_agent):
@@ -58,9 +70,7 @@ async def test_asking_for_a_human_queues_one_escalation_with_a_position(chat, ma
 
 async def test_while_queued_the_bot_is_silent_and_the_customer_hears_their_position(chat):
     socket = await chat()
-    await socket.say("connect me to an agent")
-    await socket.receive_until(is_handoff("queued"))
-    await engine.wait_idle(uuid.UUID(socket.conversation_id))
+    await asks_for_a_person(socket, "connect me to an agent")
     await socket.say("hello? anyone there?")
     frames = await socket.receive_until(
         lambda f: f["type"] == "message" and f["role"] == "system" and "Still waiting" in f["text"]
@@ -85,10 +95,7 @@ async def test_while_queued_the_bot_is_silent_and_the_customer_hears_their_posit
 async def test_an_agent_claims_replies_hands_back_and_the_bot_answers_again(chat, make_agent):
     agent = await database_sync_to_async(make_agent)("alex", "Alex")
     socket = await chat()
-    await socket.say("get me a human")
-    await socket.receive_until(is_handoff("queued"))
-    await engine.wait_idle(uuid.UUID(socket.conversation_id))
-    [escalation] = await database_sync_to_async(escalations)(socket.conversation_id)
+    escalation = await asks_for_a_person(socket, "get me a human")
 
     await database_sync_to_async(services.check_claim)(escalation.pk, agent)
     joined = (await socket.receive_until(is_handoff("agent_joined")))[-1]
@@ -129,10 +136,7 @@ async def test_after_a_hand_back_the_bot_answers_the_question_the_agent_left_ope
     await database_sync_to_async(do_load_help_center)()
     agent = await database_sync_to_async(make_agent)("alex", "Alex")
     socket = await chat()
-    await socket.say("get me a human")
-    await socket.receive_until(is_handoff("queued"))
-    await engine.wait_idle(uuid.UUID(socket.conversation_id))
-    [escalation] = await database_sync_to_async(escalations)(socket.conversation_id)
+    escalation = await asks_for_a_person(socket, "get me a human")
     await database_sync_to_async(services.check_claim)(escalation.pk, agent)
     await socket.receive_until(is_handoff("agent_joined"))
     await database_sync_to_async(services.do_agent_message)(
@@ -161,10 +165,7 @@ async def test_after_a_hand_back_the_bot_answers_the_question_the_agent_left_ope
 async def test_an_agent_closes_the_conversation_and_the_customer_sees_it(chat, make_agent):
     agent = await database_sync_to_async(make_agent)("alex", "Alex")
     socket = await chat()
-    await socket.say("human please")
-    await socket.receive_until(is_handoff("queued"))
-    await engine.wait_idle(uuid.UUID(socket.conversation_id))
-    [escalation] = await database_sync_to_async(escalations)(socket.conversation_id)
+    escalation = await asks_for_a_person(socket, "human please")
     await database_sync_to_async(services.check_claim)(escalation.pk, agent)
     await database_sync_to_async(services.do_close)(socket.conversation_id, agent)
     closed = (await socket.receive_until(is_handoff("closed")))[-1]
@@ -175,22 +176,17 @@ async def test_an_agent_closes_the_conversation_and_the_customer_sees_it(chat, m
 
 async def test_a_customer_ending_a_queued_chat_closes_its_escalation(chat):
     socket = await chat()
-    await socket.say("I need a representative")
-    await socket.receive_until(is_handoff("queued"))
-    await engine.wait_idle(uuid.UUID(socket.conversation_id))
+    escalation = await asks_for_a_person(socket, "I need a representative")
     await socket.send({"type": "end"})
     await socket.receive_until(is_handoff("closed"))
-    [escalation] = await database_sync_to_async(escalations)(socket.conversation_id)
+    await database_sync_to_async(escalation.refresh_from_db)()
     assert escalation.status == "closed"
 
 
 async def test_handoff_frames_survive_a_reload(chat, make_agent):
     agent = await database_sync_to_async(make_agent)("alex", "Alex")
     socket = await chat()
-    await socket.say("talk to a human")
-    await socket.receive_until(is_handoff("queued"))
-    await engine.wait_idle(uuid.UUID(socket.conversation_id))
-    [escalation] = await database_sync_to_async(escalations)(socket.conversation_id)
+    escalation = await asks_for_a_person(socket, "talk to a human")
     await database_sync_to_async(services.check_claim)(escalation.pk, agent)
     await database_sync_to_async(services.do_agent_message)(socket.conversation_id, agent, "Hi!")
     await database_sync_to_async(services.do_hand_back)(socket.conversation_id, agent)
