@@ -236,6 +236,7 @@ function onQueueFrame(frame) {
     }
     knownQueued = new Set(queued.map((card) => card.id));
     renderList();
+    showConnection("live");
     return;
   }
   if (frame.type !== "event") return;
@@ -274,7 +275,14 @@ function onQueueFrame(frame) {
   renderList();
 }
 
-const queueSocket = connect("/ws/agent/", { onFrame: onQueueFrame, onState: showConnection });
+// "Live" once the list is the server's (its snapshot), not as soon as the socket opens:
+// an escalation the snapshot already holds is not announced as new.
+const queueSocket = connect("/ws/agent/", {
+  onFrame: onQueueFrame,
+  onState(which) {
+    if (which === "reconnecting") showConnection(which);
+  },
+});
 
 // --- Presence ------------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ screenshots at desktop and tablet widths land in test-artifacts/.
 from __future__ import annotations
 
 import json
+import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -243,6 +245,35 @@ def test_two_agents_share_a_customer_live_from_claim_to_transfer_to_hand_back(
     for page in (alex, sam):
         page.context.close()
     customer.context.close()
+
+
+def test_the_inbox_says_live_only_once_it_has_the_queue(
+    browser: Any, live_server_url: str, make_agent: Any
+):
+    # "Live" is what the tests (and agents) wait for before acting: an escalation the
+    # first snapshot already holds is never announced as new, so that snapshot must be in.
+    make_agent("alex", "Alex")
+    page = log_in(browser, live_server_url, "alex")
+    held: list[Any] = []
+    routed: list[Any] = []
+
+    def hold_what_the_server_says(ws: Any) -> None:
+        routed.append(ws)
+        server = ws.connect_to_server()
+        server.on_message(lambda message: held.append(message))
+
+    page.route_web_socket(re.compile(r"/ws/agent/$"), hold_what_the_server_says)
+    page.reload()
+    expect(page.locator("#connection")).to_have_text("Connecting…")
+    deadline = time.monotonic() + 10
+    while not held:  # until the snapshot has come (held back from the page)
+        assert time.monotonic() < deadline, "the queue socket sent no snapshot"
+        page.wait_for_timeout(50)
+    expect(page.locator("#connection")).to_have_text("Connecting…")
+    for message in held:
+        routed[0].send(message)
+    expect(page.locator("#connection")).to_have_text("Live")
+    page.context.close()
 
 
 def test_keys_move_through_the_list_write_a_note_and_close(
