@@ -47,12 +47,16 @@ def take_next_turn(conversation_id: uuid.UUID, *, claim: bool) -> NextTurn:
     """A runner's one database step before each turn: claim the lease (the first time)
     and recover the turns a dead process left, then begin the owed turn; with none
     owed, let the lease go."""
-    if claim:
-        if not check_claim_turn_lease(conversation_id):
-            return NextTurn(held=False, wait=seconds_until_lease_lapses(conversation_id))
-        # Holding the lease, any turn still `running` is a dead process's.
-        do_recover_interrupted_turns(conversation_id)
-    setup = begin_turn(conversation_id)
+    if claim and not check_claim_turn_lease(conversation_id):
+        return NextTurn(held=False, wait=seconds_until_lease_lapses(conversation_id))
+    try:
+        if claim:
+            # Holding the lease, any turn still `running` is a dead process's.
+            do_recover_interrupted_turns(conversation_id)
+        setup = begin_turn(conversation_id)
+    except BaseException:
+        do_release_turn_lease(conversation_id)  # so another runner can try
+        raise
     if setup is not None:
         return NextTurn(held=True, setup=setup)
     do_release_turn_lease(conversation_id)
