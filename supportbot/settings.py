@@ -260,14 +260,14 @@ REDIS_CONNECT_TIMEOUT = env_float("SUPPORTBOT_REDIS_CONNECT_TIMEOUT", 5.0, minim
 # channels_redis keeps all messages for one process's sockets in one Redis inbox, so
 # `capacity` bounds a process, not a socket (every channel here is a process's, so no
 # per-channel `channel_capacity`); past it, group messages to that process are dropped
-# (logged "over capacity"), stored events included. Measured (python -m
-# benchmarks.streaming --tabs 200, 2 shared cores): 200 chats streaming on one process
-# queue at most ~60 messages there; with a second tab for each on another process, that
-# process falls behind and its inbox peaked at ~5,200 (1,000 dropped replies). 10,000
-# holds that with room (a few MB of Redis). `expiry`: seconds a message may wait before
-# it is dropped as stale; the behind process delivered replies up to ~15 s late (p95,
-# 100 such chats), so it stays at channels_redis's 60.
-LAYER_CAPACITY = env_int("SUPPORTBOT_LAYER_CAPACITY", 10_000, minimum=100)
+# (logged "over capacity"), stored events included. Measured with python -m
+# benchmarks.streaming --full on 2 shared cores: 200 chats streaming on one process
+# queue at most ~70 messages there; with a second tab for each on another process, that
+# process falls behind (replies ~20 s late) and its inbox peaked at 5,200-8,300 (at
+# 1,000, replies were dropped). 20,000 is over twice that, a few MB of Redis. `expiry`:
+# seconds a message may wait before it is dropped as stale; those late replies waited
+# 20-27 s, so it stays at channels_redis's 60.
+LAYER_CAPACITY = env_int("SUPPORTBOT_LAYER_CAPACITY", 20_000, minimum=100)
 LAYER_EXPIRY = env_int("SUPPORTBOT_LAYER_EXPIRY", 60, minimum=1)
 
 def redis_channel_layer(url: str, prefix: str) -> dict[str, object]:
