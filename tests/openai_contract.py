@@ -2,7 +2,7 @@
 
 `check_request(body)` returns the first violation as an `Invalid` (message, param,
 code), worded the way OpenAI words its 400s, or None for a request OpenAI would
-accept. The fake server (tests/fake_openai.py) runs every request through it, and
+accept. The fake server (tests/fake_openai/) runs every request through it, and
 apps/assistant/tests/test_openai_contract.py runs every tool schema and response
 format the project sends through the same functions.
 
