@@ -270,6 +270,7 @@ REDIS_CONNECT_TIMEOUT = env_float("SUPPORTBOT_REDIS_CONNECT_TIMEOUT", 5.0, minim
 LAYER_CAPACITY = env_int("SUPPORTBOT_LAYER_CAPACITY", 20_000, minimum=100)
 LAYER_EXPIRY = env_int("SUPPORTBOT_LAYER_EXPIRY", 60, minimum=1)
 
+
 def redis_channel_layer(url: str, prefix: str) -> dict[str, object]:
     """The channel layer on Redis at `url` (tests build theirs with this too)."""
     host = {
