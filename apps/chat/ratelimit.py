@@ -10,12 +10,16 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import BaseCache, caches
+from django.core.cache import BaseCache
+from django.core.cache.backends.redis import RedisCache
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest
+from django.utils.module_loading import import_string
 
 _counters: BaseCache | None = None
+COUNTER_CONNECTIONS = 50  # Redis connections for rate counters, per process
+COUNTER_CONNECTION_WAIT = 10.0  # seconds a counter waits for one of them
 
 
 def counters() -> BaseCache:
@@ -24,7 +28,18 @@ def counters() -> BaseCache:
     that was a TCP connect on every message."""
     global _counters
     if _counters is None:
-        _counters = caches.create_connection("default")
+        params: dict[str, Any] = dict(settings.CACHES["default"])
+        backend = import_string(params.pop("BACKEND"))
+        if issubclass(backend, RedisCache):
+            # Shared by every thread (a sync view gets a thread of its own per request):
+            # a burst waits for a free connection instead of failing at the pool's cap.
+            params["OPTIONS"] = {
+                **params.get("OPTIONS", {}),
+                "pool_class": "redis.BlockingConnectionPool",
+                "max_connections": COUNTER_CONNECTIONS,
+                "timeout": COUNTER_CONNECTION_WAIT,
+            }
+        _counters = backend(params.pop("LOCATION", ""), params)
     return _counters
 
 
