@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: run test messages lint typecheck pytest worker beat up bench setup clean
+.PHONY: run test messages lint typecheck pytest worker beat up bench setup model clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,7 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed messages
 	@mkdir -p var
+	@$(MAKE) --no-print-directory model || echo "no embedding model: the keyless help-center search stays lexical"
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py setup_demo --host $(HOST) --port $(PORT)
 
@@ -22,6 +23,11 @@ run: setup
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
 test: $(VENV)/.installed messages lint typecheck pytest
+
+# The local sentence-embedding model for the keyless help-center search (~90 MB, into
+# var/models/; docs/help-center.md). Does nothing when it is there.
+model: $(VENV)/.installed
+	$(PY) manage.py fetch_embedding_model
 
 # The chat's translations (es, fr, de): .po compiled to .mo with GNU gettext's msgfmt
 # (apt-get install gettext). The .mo files are committed too, so without msgfmt the

@@ -368,6 +368,12 @@ SUPPORTBOT_MODEL_SCREEN_WAIT = env_float("SUPPORTBOT_MODEL_SCREEN_WAIT", 3.0, mi
 # (docs/help-center.md); the vectors are cached per section by content hash.
 SUPPORTBOT_HELP_EMBEDDINGS = env_bool("SUPPORTBOT_HELP_EMBEDDINGS", default=True)
 SUPPORTBOT_EMBEDDING_MODEL = env_str("SUPPORTBOT_EMBEDDING_MODEL", "text-embedding-3-small")
+# Without a key, a local sentence encoder (all-MiniLM-L6-v2 run in numpy) embeds them
+# instead, when its folder is there (`manage.py fetch_embedding_model`).
+SUPPORTBOT_LOCAL_EMBEDDINGS = env_bool("SUPPORTBOT_LOCAL_EMBEDDINGS", default=True)
+SUPPORTBOT_LOCAL_MODEL_DIR = Path(
+    env_str("SUPPORTBOT_LOCAL_MODEL_DIR", str(BASE_DIR / "var" / "models" / "all-MiniLM-L6-v2"))
+)
 SUPPORTBOT_MAX_TOOL_STEPS = env_int("SUPPORTBOT_MAX_TOOL_STEPS", 6, minimum=1)
 SUPPORTBOT_TURN_TIMEOUT = env_float("SUPPORTBOT_TURN_TIMEOUT", 90.0, minimum=1.0)
 # A process running a turn renews its lease on the conversation every quarter of

@@ -1,4 +1,9 @@
-"""OpenAI embeddings of help-center sections and questions, cached by content hash.
+"""Embeddings of help-center sections and questions, cached by content hash.
+
+Two providers: OpenAI's embeddings API when a key is set, otherwise the local
+encoder (local_model.py, all-MiniLM-L6-v2 in numpy) when its folder is there.
+Everything below is the same for both; `model_name()` names the provider's model,
+so each keeps its own vectors and its own calibration.
 
 What is embedded is one text per searchable passage: a section as its article's
 title, its heading and its text; an operator's question as itself. The cache key
@@ -6,7 +11,7 @@ is the embedding model and a SHA-256 of that exact text, so a section whose word
 did not change keeps its vector across saves (passages are rebuilt on every save)
 and an edited one is embedded once. `do_embed_article` runs in a Celery task
 enqueued when an article or one of its questions changes (see signals.py); it
-asks OpenAI only for the texts missing from the cache, in batches.
+asks the provider only for the texts missing from the cache, in batches.
 
 A question's vector is cached too (Django's cache, a day): customers ask the same
 things again and again.
@@ -17,12 +22,16 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 
+from .local_model import MODEL_NAME as LOCAL_MODEL_NAME
+from .local_model import encoder as local_encoder
+from .local_model import model_is_present
 from .models import Article, ArticleQuestion, IndexState, Passage, SectionEmbedding
 
 logger = logging.getLogger(__name__)
@@ -34,11 +43,34 @@ QUERY_CACHE_SECONDS = 24 * 3600
 MAX_TEXT_CHARS = 8000
 
 
-def embeddings_enabled() -> bool:
+def openai_enabled() -> bool:
     return bool(settings.OPENAI_API_KEY) and bool(settings.SUPPORTBOT_HELP_EMBEDDINGS)
 
 
+def local_model_dir() -> Path:
+    return Path(settings.SUPPORTBOT_LOCAL_MODEL_DIR)
+
+
+def local_enabled() -> bool:
+    return bool(settings.SUPPORTBOT_LOCAL_EMBEDDINGS) and model_is_present(local_model_dir())
+
+
+def provider() -> str | None:
+    """ "openai", "local" (keyless, model folder present) or None (lexical search only)."""
+    if openai_enabled():
+        return "openai"
+    if local_enabled():
+        return "local"
+    return None
+
+
+def embeddings_enabled() -> bool:
+    return provider() is not None
+
+
 def model_name() -> str:
+    if provider() == "local":
+        return LOCAL_MODEL_NAME
     return str(settings.SUPPORTBOT_EMBEDDING_MODEL)
 
 
@@ -78,6 +110,9 @@ def _client() -> Any:
 
 def embed_texts(texts: Sequence[str], *, client: Any | None = None) -> list[bytes]:
     """Unit-length float32 vectors for `texts`, in order, asked for in batches."""
+    if client is None and provider() == "local":
+        matrix = local_encoder(local_model_dir()).encode(texts)
+        return [row.astype("<f4").tobytes() for row in matrix]
     client = client or _client()
     vectors: list[bytes] = []
     for start in range(0, len(texts), BATCH_SIZE):

@@ -148,13 +148,26 @@ def calibrate(
     for path in sources:
         if is_heldout(path):
             raise ValueError(f"{path.name} is held out: it is never used for tuning")
+    return choose_calibration(ranked_questions(questions))
+
+
+def ranked_questions(
+    questions: list[LabelledQuestion],
+) -> list[tuple[LabelledQuestion, Candidates]]:
     index = current_index()
     found: list[tuple[LabelledQuestion, Candidates]] = []
     for item in questions:
         got = candidates(item.question, index)
         if got is None:
-            raise ValueError("no embeddings to calibrate: set OPENAI_API_KEY and embed first")
+            raise ValueError("no embeddings to calibrate: embed first (a key or the local model)")
         found.append((item, got))
+    return found
+
+
+def choose_calibration(
+    found: list[tuple[LabelledQuestion, Candidates]],
+) -> tuple[Calibration, float]:
+    index = current_index()
     cosines = sorted({round(max(c.similarity.values()), 3) for _, c in found if c.similarity})
     thresholds = [*cosines, math.inf]
     floors = [-math.inf, *cosines[:: max(1, len(cosines) // 25)]]
@@ -196,6 +209,26 @@ def calibrate(
                 if score > best[0] + 1e-9:
                     best = (score, Calibration(threshold, floor, k, weight))
     return best[1], best[0]
+
+
+def cross_validate(sources: Sequence[Path]) -> list[tuple[Path, Calibration, EvalReport]]:
+    """Leave one file out: calibrate on the other files, measure on it. What a fresh
+    file is likely to show, unlike the figures on the files the cut was chosen on."""
+    for path in sources:
+        if is_heldout(path):
+            raise ValueError(f"{path.name} is held out: it is never used for tuning")
+    index = current_index()
+    by_file = {path: ranked_questions(load_questions(path)) for path in sources}
+    results = []
+    for left_out, found in by_file.items():
+        rest = [pair for path, pairs in by_file.items() if path != left_out for pair in pairs]
+        calibration, _ = choose_calibration(rest)
+        report = EvalReport()
+        for item, got in found:
+            result = fuse(item.question, got, index, calibration)
+            report.add(item, [hit.passage.slug for hit in result.hits], result.covered)
+        results.append((left_out, calibration, report))
+    return results
 
 
 def _cosine(hit: object) -> float:

@@ -1,6 +1,7 @@
 """Hybrid help-center search: lexical and semantic ranks fused, then a calibrated cut.
 
-With an OpenAI key, each search ranks the articles twice: by BM25 (search.py) and
+With embeddings (OpenAI's with a key, the local encoder without: embeddings.py), each
+search ranks the articles twice: by BM25 (search.py) and
 by the cosine between the question's embedding and the closest of each article's
 section and question vectors (embeddings.py). The two rankings are fused by
 reciprocal rank fusion, score(a) = 1/(k + rank_lexical(a)) + w/(k + rank_semantic(a)),
@@ -12,18 +13,21 @@ less say than a strong one).
 its cosine reaches the calibrated threshold, or when the lexical rule accepts it
 and its cosine is above the calibrated floor. The numbers come from a
 `SearchCalibration` row computed on the tuning questions for the embedding model
-in use (`manage.py eval_help_center --calibrate`); until one exists the semantic
-ranks only reorder and the lexical rule decides alone.
+in use (`manage.py eval_help_center --calibrate`), or for the local model from
+data/calibration.json; until one exists the semantic ranks only reorder and the
+lexical rule decides alone.
 
 Any failure of the embeddings API falls back to the lexical search.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -47,10 +51,30 @@ class Calibration:
 UNCALIBRATED = Calibration(threshold=math.inf, floor=-math.inf)
 
 
-def current_calibration() -> Calibration:
-    row = SearchCalibration.objects.filter(model=model_name()).first()
-    if row is None:
+# The calibration shipped for models whose vectors are the same everywhere (the local
+# encoder): computed with `eval_help_center --calibrate` and copied here, so a fresh
+# database searches as measured. A stored SearchCalibration row overrides it.
+SHIPPED_CALIBRATIONS = Path(__file__).resolve().parent / "data" / "calibration.json"
+
+
+def shipped_calibration(model: str) -> Calibration:
+    shipped = json.loads(SHIPPED_CALIBRATIONS.read_text(encoding="utf-8"))
+    found = shipped.get(model)
+    if found is None:
         return UNCALIBRATED
+    return Calibration(
+        float(found["threshold"]),
+        float(found["floor"]),
+        int(found["rrf_k"]),
+        float(found["semantic_weight"]),
+    )
+
+
+def current_calibration() -> Calibration:
+    model = model_name()
+    row = SearchCalibration.objects.filter(model=model).first()
+    if row is None:
+        return shipped_calibration(model)
     return Calibration(row.threshold, row.floor, row.rrf_k, row.semantic_weight)
 
 

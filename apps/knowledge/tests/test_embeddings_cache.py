@@ -86,10 +86,11 @@ def test_a_question_added_to_an_article_is_embedded_once(
     assert embedded.embedded_texts[before:] == ["do you offer layaway"]
 
 
-def test_without_a_key_nothing_is_embedded(
+def test_without_a_key_or_the_local_model_nothing_is_embedded(
     settings: Any, django_capture_on_commit_callbacks: Capture
 ) -> None:
     settings.OPENAI_API_KEY = ""
+    settings.SUPPORTBOT_LOCAL_EMBEDDINGS = False  # test_local_model.py: the keyless vectors
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         do_load_help_center()
