@@ -5,6 +5,7 @@ setup` and .ci/run): skipped without it locally, a failure with CI=true."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -129,3 +130,15 @@ def test_without_the_model_the_keyless_search_is_lexical(settings: Any, tmp_path
 
     assert provider() is None
     assert search_help_center("is shipping free?").hits[0].similarity is None
+
+
+def test_the_numpy_forward_pass_matches_the_reference_implementation(model_dir: Path) -> None:
+    # Vectors computed once with HF transformers' BertModel on torch (CPU) from the same
+    # files, mean-pooled and normalised as sentence-transformers does.
+    reference = json.loads((Path(__file__).parent / "minilm_reference.json").read_text())
+    texts = list(reference["vectors"])
+
+    ours = MiniLMEncoder(model_dir).encode(texts)
+
+    expected = np.array([reference["vectors"][text] for text in texts], dtype=np.float32)
+    assert np.abs(ours - expected).max() < 1e-5
