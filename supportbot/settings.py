@@ -303,6 +303,12 @@ if REDIS_URL:
             "OPTIONS": {
                 "socket_timeout": REDIS_SOCKET_TIMEOUT,
                 "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+                # The rate limits share one client per process; past 100 commands in
+                # flight redis-py's own pool raises (23 of 200 conversations created at
+                # once failed): this one waits for a free connection.
+                "pool_class": "redis.BlockingConnectionPool",
+                "max_connections": 100,
+                "timeout": REDIS_SOCKET_TIMEOUT,
             },
         }
     }

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import cast
 
+import pytest
 import redis.asyncio
 from django.conf import settings
+from django.core.cache.backends.redis import RedisCache
 from django.utils.module_loading import import_string
 
 from supportbot.settings import redis_channel_layer
@@ -49,3 +53,18 @@ async def test_a_burst_past_the_pool_waits_for_a_connection_instead_of_failing(r
     finally:
         await layer.flush()
         await layer.close_pools()
+
+
+def test_a_burst_of_cache_commands_past_its_pool_waits_instead_of_failing(redis_url):
+    # given the cache as settings build it, allowed two connections
+    options = dict(cast("dict[str, object]", settings.CACHES["default"].get("OPTIONS", {})))
+    if "pool_class" not in options:
+        pytest.skip("the cache is on Redis only with REDIS_URL")
+    options["max_connections"] = 2
+    cache = RedisCache(redis_url, {"KEY_PREFIX": f"t{uuid.uuid4().hex[:8]}", "OPTIONS": options})
+    cache.set("hits", 0)
+    # when forty threads count at once
+    with ThreadPoolExecutor(40) as threads:
+        list(threads.map(lambda _: cache.incr("hits"), range(40)))
+    # then every hit counted
+    assert cache.get("hits") == 40
