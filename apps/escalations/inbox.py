@@ -19,6 +19,7 @@ from django.db.models.functions import Coalesce, Greatest
 from apps.chat.models import Message
 
 from . import services
+from .labels import INBOX_CONFIRMATION, INBOX_HANDOFF
 from .models import AgentPresence, Escalation, EscalationEvent, ReadMark
 
 
@@ -122,18 +123,6 @@ def transfer_targets(exclude: Any) -> list[AgentOption]:
 
 # --- Readable names -------------------------------------------------------------------
 
-HANDOFF_LABELS = {
-    "queued": "Waiting for an agent",
-    "agent_joined": "Agent joined",
-    "returned_to_bot": "Handed back to the assistant",
-    "closed": "Conversation closed",
-}
-CONFIRM_LABELS = {
-    "done": "Change confirmed and made",
-    "failed": "Confirmed change failed",
-    "declined": "Customer declined the change",
-    "expired": "Confirmation expired",
-}
 LOG_LABELS = {
     "created": "Escalated",
     "notified": "Agents notified",
@@ -154,14 +143,14 @@ def event_label(message: Message) -> str:
     """What a stored event is, in words an agent reads at a glance."""
     meta = message.metadata or {}
     if message.kind == Message.Kind.HANDOFF:
-        label = HANDOFF_LABELS.get(str(meta.get("state")), "Hand-off")
+        label = INBOX_HANDOFF.get(str(meta.get("state")), "Hand-off")
         if meta.get("state") == "agent_joined" and meta.get("agent_name"):
             label = f"{meta['agent_name']} joined"
         return label
     if message.kind == Message.Kind.CONFIRM_REQUEST:
         return "Asked the customer to confirm a change"
     if message.kind == Message.Kind.CONFIRM_RESULT:
-        return CONFIRM_LABELS.get(str(meta.get("status")), "Confirmation answered")
+        return INBOX_CONFIRMATION.get(str(meta.get("status")), "Confirmation answered")
     if message.kind == Message.Kind.NOTICE:
         return "Notice to the customer"
     if message.role == Message.Role.AGENT:

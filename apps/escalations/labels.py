@@ -20,6 +20,19 @@ CONFIRMATION = {
     "expired": "Confirmation expired",
     "failed": "Change failed",
 }
+# The inbox's own words for the same events (it names who joined, and waits for an agent).
+INBOX_HANDOFF = {
+    "queued": "Waiting for an agent",
+    "agent_joined": "Agent joined",
+    "returned_to_bot": "Handed back to the assistant",
+    "closed": "Conversation closed",
+}
+INBOX_CONFIRMATION = {
+    "done": "Change confirmed and made",
+    "failed": "Confirmed change failed",
+    "declined": "Customer declined the change",
+    "expired": "Confirmation expired",
+}
 ROLE = {"customer": "Customer", "assistant": "Assistant", "system": "Notice", "agent": "Agent"}
 ESCALATION_EVENT = {
     "created": "Escalated",
@@ -65,3 +78,8 @@ def escalation_event_label(kind: str) -> str:
 def labels_for_page() -> dict[str, dict[str, str]]:
     """The tables the console's script uses for events that arrive live."""
     return {"handoff": HANDOFF, "confirmation": CONFIRMATION, "role": ROLE}
+
+
+def labels_for_inbox() -> dict[str, dict[str, str]]:
+    """The tables the inbox's script uses for events that arrive live."""
+    return {"handoff": INBOX_HANDOFF, "confirmation": INBOX_CONFIRMATION}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from django.utils import timezone
 from apps.chat import services as chat_services
 from apps.chat.models import Conversation, Message
 from apps.chat.roles import MANAGERS
-from apps.escalations import inbox, services
+from apps.escalations import inbox, labels, services
 from apps.escalations.models import AgentPresence, Escalation, EscalationEvent
 from apps.escalations.services import EscalationError
 
@@ -58,6 +59,21 @@ def test_the_inbox_shows_three_panes_with_readable_events_and_escaped_text(make_
     assert "Hand-over note" in page and "Escalation log" in page and "Private notes" in page
     assert 'id="reply-text"' in page and 'id="transfer-to"' in page
     assert "csrfmiddlewaretoken" in page
+
+
+@pytest.mark.django_db
+def test_the_inbox_script_gets_its_event_words_from_labels_py(make_agent):
+    # given an agent on the inbox
+    alex = make_agent("alex", "Alex")
+    response = logged_in(alex).get("/admin/console/inbox/")
+    # then the page's state carries the same tables the server renders stored events with
+    page = response.content.decode()
+    state_json = page.split('id="inbox-state" type="application/json">', 1)[1].split("</script>")[0]
+    assert json.loads(state_json)["labels"] == {
+        "handoff": labels.INBOX_HANDOFF,
+        "confirmation": labels.INBOX_CONFIRMATION,
+    }
+    assert labels.INBOX_HANDOFF["queued"] == "Waiting for an agent"
 
 
 @pytest.mark.django_db
