@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .embeddings import model_name
+from .examples import excluding
 from .hybrid import DEFAULT_RRF_K, Calibration, Candidates, candidates, fuse
 from .models import IndexState, SearchCalibration
 from .search import current_index
@@ -48,6 +49,7 @@ def is_heldout(path: Path) -> bool:
 class LabelledQuestion:
     question: str
     slug: str | None  # None: the help center does not cover it
+    source: str = ""  # the file's name: its own examples are left out when measuring it
 
 
 @dataclass
@@ -106,7 +108,7 @@ def load_questions(path: Path = QUESTIONS_FILE) -> list[LabelledQuestion]:
         row = json.loads(line)
         if not isinstance(row.get("q"), str) or "slug" not in row:
             raise ValueError(f"{path.name}:{number}: needs 'q' and 'slug'")
-        questions.append(LabelledQuestion(row["q"], row["slug"]))
+        questions.append(LabelledQuestion(row["q"], row["slug"], path.name))
     return questions
 
 
@@ -114,7 +116,8 @@ def run_eval(questions: list[LabelledQuestion], *, semantic: bool = False) -> Ev
     """Measure one path: offline lexical (`semantic=False`) or hybrid."""
     report = EvalReport()
     for item in questions:
-        result = search_help_center(item.question, semantic=semantic)
+        with excluding({item.source}):  # a tuning question never finds itself
+            result = search_help_center(item.question, semantic=semantic)
         report.add(item, [hit.passage.slug for hit in result.hits], result.covered)
     return report
 
@@ -123,6 +126,7 @@ def run_eval(questions: list[LabelledQuestion], *, semantic: bool = False) -> Ev
 
 RRF_KS = (5, DEFAULT_RRF_K, 30, 60)
 SEMANTIC_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0)
+MARGINS = (0.1, 0.05, 0.0, -0.05)  # tried when there are labelled examples (examples.py)
 
 
 @dataclass(frozen=True)
@@ -152,12 +156,15 @@ def calibrate(
 
 
 def ranked_questions(
-    questions: list[LabelledQuestion],
+    questions: list[LabelledQuestion], left_out: frozenset[str] = frozenset()
 ) -> list[tuple[LabelledQuestion, Candidates]]:
+    """Both rankings of each question, with the labelled examples of its own file and
+    of `left_out` unseen (examples.py)."""
     index = current_index()
     found: list[tuple[LabelledQuestion, Candidates]] = []
     for item in questions:
-        got = candidates(item.question, index)
+        with excluding(left_out | {item.source}):
+            got = candidates(item.question, index)
         if got is None:
             raise ValueError("no embeddings to calibrate: embed first (a key or the local model)")
         found.append((item, got))
@@ -171,6 +178,8 @@ def choose_calibration(
     cosines = sorted({round(max(c.similarity.values()), 3) for _, c in found if c.similarity})
     thresholds = [*cosines, math.inf]
     floors = [-math.inf, *cosines[:: max(1, len(cosines) // 25)]]
+    none_similarity = np.array([c.none_similarity for _, c in found])
+    margins = [math.inf, *MARGINS] if (none_similarity > -1.0).any() else [math.inf]
     covered_total = sum(1 for item, _ in found if item.slug is not None) or 1
     uncovered_total = sum(1 for item, _ in found if item.slug is None) or 1
     best: tuple[float, Calibration] = (-1.0, Calibration(math.inf, -math.inf))
@@ -200,14 +209,15 @@ def choose_calibration(
             [item.slug is not None and item.slug in r.slugs[:3] for item, r in ranked]
         )
         above = cosine[None, :] >= np.array(thresholds)[:, None]
-        for floor in floors:
-            covered = has_hits & (above | (lexical_good & (cosine >= floor))[None, :])
+        for floor, margin in itertools.product(floors, margins):
+            kept = none_similarity < cosine + margin
+            covered = has_hits & kept & (above | (lexical_good & (cosine >= floor))[None, :])
             found_3 = (covered & in_top_3).sum(axis=1)
             recognised = (~covered & uncovered).sum(axis=1)
             scores = found_3 / covered_total + recognised / uncovered_total
             for threshold, score in zip(thresholds, scores.tolist(), strict=True):
                 if score > best[0] + 1e-9:
-                    best = (score, Calibration(threshold, floor, k, weight))
+                    best = (score, Calibration(threshold, floor, k, weight, margin))
     return best[1], best[0]
 
 
@@ -218,13 +228,19 @@ def cross_validate(sources: Sequence[Path]) -> list[tuple[Path, Calibration, Eva
         if is_heldout(path):
             raise ValueError(f"{path.name} is held out: it is never used for tuning")
     index = current_index()
-    by_file = {path: ranked_questions(load_questions(path)) for path in sources}
     results = []
-    for left_out, found in by_file.items():
-        rest = [pair for path, pairs in by_file.items() if path != left_out for pair in pairs]
+    for left_out in sources:
+        # The left-out file's examples are unseen both when calibrating and measuring.
+        unseen = frozenset({left_out.name})
+        rest = [
+            pair
+            for path in sources
+            if path != left_out
+            for pair in ranked_questions(load_questions(path), unseen)
+        ]
         calibration, _ = choose_calibration(rest)
         report = EvalReport()
-        for item, got in found:
+        for item, got in ranked_questions(load_questions(left_out)):
             result = fuse(item.question, got, index, calibration)
             report.add(item, [hit.passage.slug for hit in result.hits], result.covered)
         results.append((left_out, calibration, report))
@@ -245,6 +261,7 @@ def do_save_calibration(calibration: Calibration, sources: Sequence[Path], quest
             "floor": max(calibration.floor, -1e9),
             "rrf_k": calibration.rrf_k,
             "semantic_weight": calibration.semantic_weight,
+            "margin": min(calibration.margin, 1e9),
             "tuned_on": ", ".join(path.name for path in sources)[:200],
             "questions": questions,
         },

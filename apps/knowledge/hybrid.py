@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .embeddings import content_hash, embed_query, load_vectors, model_name, section_text
+from .examples import example_index, excluded_sources
 from .models import SearchCalibration
 from .search import HelpIndex, Hit, SearchResult, current_index
 
@@ -46,6 +47,9 @@ class Calibration:
     floor: float
     rrf_k: int = DEFAULT_RRF_K
     semantic_weight: float = 1.0
+    # Not covered when an unanswered labelled example is at least this much closer than
+    # the best article (examples.py); infinite: the examples never veto.
+    margin: float = math.inf
 
 
 UNCALIBRATED = Calibration(threshold=math.inf, floor=-math.inf)
@@ -67,6 +71,7 @@ def shipped_calibration(model: str) -> Calibration:
         float(found["floor"]),
         int(found["rrf_k"]),
         float(found["semantic_weight"]),
+        float(found.get("margin", math.inf)),
     )
 
 
@@ -75,7 +80,8 @@ def current_calibration() -> Calibration:
     row = SearchCalibration.objects.filter(model=model).first()
     if row is None:
         return shipped_calibration(model)
-    return Calibration(row.threshold, row.floor, row.rrf_k, row.semantic_weight)
+    margin = math.inf if row.margin >= 1e9 else row.margin
+    return Calibration(row.threshold, row.floor, row.rrf_k, row.semantic_weight, margin)
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,8 @@ class Candidates:
     lexical: SearchResult  # every article with a lexical score, best first
     similarity: dict[int, float]  # article -> best cosine over its passages
     closest_section: dict[int, int]  # article -> position of its closest section
+    # The cosine to the closest labelled example no article answers (examples.py).
+    none_similarity: float = -1.0
 
 
 def candidates(query: str, index: HelpIndex) -> Candidates | None:
@@ -149,8 +157,31 @@ def candidates(query: str, index: HelpIndex) -> Candidates | None:
         if passage.kind == "section" and cosine > best_section_cosine.get(article_id, -2.0):
             best_section_cosine[article_id] = cosine
             closest_section[article_id] = position
+    none_similarity = _borrow_from_examples(vector, index, similarity)
     lexical = index.search(query, limit=len(index.article_ids) or 1)
-    return Candidates(lexical, similarity, closest_section)
+    return Candidates(lexical, similarity, closest_section, none_similarity)
+
+
+def _borrow_from_examples(
+    vector: np.ndarray, index: HelpIndex, similarity: dict[int, float]
+) -> float:
+    """Raise each article's similarity to its closest labelled example's; return the
+    cosine to the closest example that no article answers."""
+    examples = example_index(index.version)
+    if examples is None or not examples.examples or examples.matrix.shape[1] != len(vector):
+        return -1.0
+    article_of = {p.slug: p.article_id for p in index.passages}
+    skipped = excluded_sources()
+    none_similarity = -1.0
+    for cosine, example in zip((examples.matrix @ vector).tolist(), examples.examples, strict=True):
+        if example.source in skipped:
+            continue
+        if example.slug is None:
+            none_similarity = max(none_similarity, cosine)
+        elif example.slug in article_of:
+            article_id = article_of[example.slug]
+            similarity[article_id] = max(similarity.get(article_id, -1.0), cosine)
+    return none_similarity
 
 
 def fuse(
@@ -174,9 +205,10 @@ def fuse(
     for article_id in order:
         cosine = found.similarity.get(article_id, -1.0)
         lexical = lexical_hits.get(article_id)
-        good = cosine >= calibration.threshold or (
-            lexical is not None and lexical.good and cosine >= calibration.floor
-        )
+        good = (
+            cosine >= calibration.threshold
+            or (lexical is not None and lexical.good and cosine >= calibration.floor)
+        ) and found.none_similarity < cosine + calibration.margin
         position = found.closest_section.get(article_id)
         if position is not None:
             passage = index.passages[position]

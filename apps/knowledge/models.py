@@ -143,6 +143,11 @@ class SearchCalibration(models.Model):
     semantic_weight = models.FloatField(
         default=1.0, help_text="weight of the semantic rank in the fusion (lexical: 1)"
     )
+    margin = models.FloatField(
+        default=1e9,
+        help_text="not covered when an unanswered labelled example is this much closer "
+        "than the best article (1e9: never)",
+    )
     tuned_on = models.CharField(max_length=200)
     questions = models.PositiveIntegerField()
     created_at = models.DateTimeField(auto_now=True)

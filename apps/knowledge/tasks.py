@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 from celery import shared_task
 
-from . import embeddings
+from . import embeddings, examples
 
 
 @shared_task(
@@ -17,7 +17,8 @@ from . import embeddings
     max_retries=6,
 )
 def embed_article_task(article_id: int) -> int:
-    """Embed the article's sections and questions that are not in the cache yet."""
+    """Embed the article's sections and questions that are not in the cache yet (and,
+    with the local model, the labelled examples the first time)."""
     if not embeddings.embeddings_enabled():
         return 0
-    return embeddings.do_embed_article(article_id)
+    return embeddings.do_embed_article(article_id) + examples.do_embed_examples()

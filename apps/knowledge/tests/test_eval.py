@@ -18,6 +18,7 @@ from apps.knowledge.evaluation import (
     run_eval,
     tuning_files,
 )
+from apps.knowledge.examples import do_embed_examples
 from conftest import IN_CI
 from tests.fake_openai import FakeOpenAI
 
@@ -65,6 +66,7 @@ def keyless_search(settings: Any, help_center: object) -> bool:
             pytest.fail(f"no embedding model in {local_model_dir()} (fetch_embedding_model)")
         return False
     do_embed_help_center()
+    do_embed_examples()
     return True
 
 

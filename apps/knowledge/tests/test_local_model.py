@@ -14,8 +14,11 @@ import numpy as np
 import pytest
 
 from apps.knowledge.embeddings import local_model_dir, model_name, provider
+from apps.knowledge.examples import do_embed_examples, excluding, labelled_examples
+from apps.knowledge.hybrid import candidates
 from apps.knowledge.local_model import MODEL_NAME, MiniLMEncoder, encoder, model_is_present
 from apps.knowledge.models import Article, SectionEmbedding
+from apps.knowledge.search import current_index
 from apps.knowledge.services import do_load_help_center, do_save_article, search_help_center
 from conftest import IN_CI
 
@@ -142,3 +145,25 @@ def test_the_numpy_forward_pass_matches_the_reference_implementation(model_dir: 
 
     expected = np.array([reference["vectors"][text] for text in texts], dtype=np.float32)
     assert np.abs(ours - expected).max() < 1e-5
+
+
+@pytest.mark.django_db
+@pytest.mark.timeout(300)
+def test_labelled_examples_lend_their_label_but_never_to_their_own_file(
+    locally_embedded: None,
+) -> None:
+    # given the tuning files' questions, embedded as examples by the articles' tasks
+    assert do_embed_examples() == 0  # nothing left to embed
+    unanswered = next(e for e in labelled_examples() if e.slug is None)
+    index = current_index()
+
+    # when its own file is left out (as when that file is measured), it cannot find itself
+    with excluding({unanswered.source}):
+        unseen = candidates(unanswered.text, index)
+    seen = candidates(unanswered.text, index)
+
+    assert seen is not None and unseen is not None
+    assert seen.none_similarity == pytest.approx(1.0, abs=1e-4)
+    assert unseen.none_similarity < 0.999
+    # and a question phrased like an unanswered example is not covered
+    assert not search_help_center(unanswered.text).covered

@@ -6,6 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from apps.knowledge.embeddings import do_embed_help_center, embeddings_enabled, model_name
+from apps.knowledge.examples import do_embed_examples
 
 
 class Command(BaseCommand):
@@ -23,5 +24,5 @@ class Command(BaseCommand):
             return
         for name in ("httpx", "httpx2", "openai"):  # a log line per embedding call otherwise
             logging.getLogger(name).setLevel(logging.WARNING)
-        count = do_embed_help_center()
+        count = do_embed_help_center() + do_embed_examples()
         self.stdout.write(f"Help center embeddings ({model_name()}): {count} new.")

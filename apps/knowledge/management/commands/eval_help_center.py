@@ -26,6 +26,7 @@ from apps.knowledge.evaluation import (
     run_eval,
     tuning_files,
 )
+from apps.knowledge.examples import do_embed_examples
 from apps.knowledge.hybrid import current_calibration
 from apps.knowledge.services import do_load_help_center
 
@@ -86,7 +87,7 @@ class Command(BaseCommand):
             self.stdout.write("--calibrate: no embeddings (no key, no local model) to calibrate")
 
     def _semantic(self, name: str, files: list[Path], options: dict[str, Any]) -> None:
-        embedded = do_embed_help_center()
+        embedded = do_embed_help_center() + do_embed_examples()
         self.stdout.write(f"embeddings ({model_name()}): {embedded} new section vector(s)")
         if options["calibrate"]:
             self._calibrate()
@@ -112,8 +113,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"calibrated {model_name()} on {names} ({len(questions)} questions): "
             f"threshold {calibration.threshold:.3f}, floor {calibration.floor:.3f}, "
-            f"k {calibration.rrf_k}, semantic weight {calibration.semantic_weight} "
-            f"(recall@3 + not covered = {score:.3f})"
+            f"k {calibration.rrf_k}, semantic weight {calibration.semantic_weight}, "
+            f"margin {calibration.margin} (recall@3 + not covered = {score:.3f})"
         )
 
     def _cross_validate(self, name: str, options: dict[str, Any]) -> None:
@@ -122,7 +123,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"(calibrated on the other files: threshold {calibration.threshold:.3f}, "
                 f"floor {calibration.floor:.3f}, k {calibration.rrf_k}, "
-                f"semantic weight {calibration.semantic_weight})"
+                f"semantic weight {calibration.semantic_weight}, margin {calibration.margin})"
             )
             self._print(f"{path.name} left out, {name}", report, options["misses"])
             for field in ("covered_total", "at_1", "at_3", "uncovered_total"):
