@@ -1,8 +1,9 @@
 """Assemble streamed Chat Completions chunks into our provider events.
 
 Pure and synchronous, so every recorded stream can be replayed through it in a
-unit test without a server. The OpenAI provider feeds it the SDK's chunk
-objects; tests feed it the JSON dicts of recorded `data:` lines.
+unit test without a server. The OpenAI provider reads the SSE lines itself
+(`SSEEvents`) and feeds it each `data:` payload after one `json.loads`, so no
+SDK model is built per chunk; tests feed it the JSON dicts of recorded lines.
 
 What the wire format does, and what we make of it:
 - `delta.content` pieces are text for the customer: one `TextDelta` each.
@@ -23,7 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypedDict
+from typing import Any, TypedDict
 
 from .base import (
     ErrorCode,
@@ -35,10 +36,6 @@ from .base import (
     ToolCallsReady,
     Usage,
 )
-
-
-class _Dumpable(Protocol):
-    def model_dump(self) -> dict[str, Any]: ...
 
 
 class FunctionDelta(TypedDict, total=False):
@@ -105,9 +102,9 @@ class StreamAssembler:
         self.chunks = 0
         self._calls: dict[int, _PartialCall] = {}
 
-    def feed(self, chunk: Chunk | Mapping[str, Any] | _Dumpable) -> list[TextDelta]:
+    def feed(self, chunk: Chunk | Mapping[str, Any]) -> list[TextDelta]:
         """Take one chunk; return the text it adds (tool calls wait for `finish`)."""
-        data: Mapping[str, Any] = chunk if isinstance(chunk, Mapping) else chunk.model_dump()
+        data: Mapping[str, Any] = chunk
         self.chunks += 1
         if data.get("error"):
             error = data["error"]
@@ -200,6 +197,34 @@ class StreamAssembler:
             events.append(self.usage)
         events.append(Finished(reason=self.finish_reason))
         return events
+
+
+class SSEEvents:
+    """A Server-Sent Events stream, fed one line at a time, as the `data` of each event.
+
+    As the `openai` SDK reads it: `data:` lines of one event are joined with a
+    newline, an empty line ends the event, `:` lines are keep-alive comments,
+    other fields (`event`, `id`, `retry`) are ignored, and an event left open
+    when the stream ends is dropped.
+    """
+
+    def __init__(self) -> None:
+        self._data: list[str] = []
+
+    def feed(self, line: str) -> str | None:
+        """The data of the event this line ends, or None."""
+        if not line:
+            if not self._data:
+                return None
+            data = self._data[0] if len(self._data) == 1 else "\n".join(self._data)
+            self._data = []
+            return data
+        if line.startswith("data:"):
+            value = line[5:]
+            self._data.append(value[1:] if value.startswith(" ") else value)
+        elif line == "data":
+            self._data.append("")
+        return None
 
 
 def parse_sse_body(body: str) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from apps.assistant.providers.base import (
     ToolCall,
     ToolCallsReady,
 )
-from apps.assistant.providers.stream import StreamAssembler, parse_sse_body
+from apps.assistant.providers.stream import SSEEvents, StreamAssembler, parse_sse_body
 from apps.assistant.tests.recorded_streams import EXPECTED, SF_61, recorded
 from tests.fake_openai import FIXTURES
 
@@ -68,16 +69,28 @@ def test_the_other_choices_of_an_n_3_stream_can_be_followed_too() -> None:
     assert third.text == '{"city":"San Francisco","temperature":59,"units":"f"}'
 
 
-def test_the_sdk_chunk_objects_assemble_like_the_raw_json() -> None:
-    from openai.types.chat import ChatCompletionChunk
+def events_of(body: str) -> list[str]:
+    sse = SSEEvents()
+    return [data for line in body.splitlines() if (data := sse.feed(line)) is not None]
 
-    chunks = parse_sse_body(recorded("f82268f2").read_text())
-    objects = [ChatCompletionChunk.model_validate(chunk) for chunk in chunks]
 
-    _, from_json = assemble(chunks)
-    _, from_objects = assemble(objects)  # type: ignore[arg-type]
+@pytest.mark.parametrize("prefix", sorted(EXPECTED))
+def test_the_provider_line_reader_finds_the_same_chunks_as_the_body_parser(prefix: str) -> None:
+    body = recorded(prefix).read_text(encoding="utf-8")
 
-    assert from_objects == from_json
+    data = events_of(body)
+
+    assert data[-1] == "[DONE]"
+    assert [json.loads(item) for item in data[:-1]] == parse_sse_body(body)
+
+
+def test_the_line_reader_skips_comments_and_joins_multi_line_data() -> None:
+    body = (
+        ': keep-alive\n\ndata: {"a":\ndata:1}\nevent: x\nid: 7\n\n'
+        ':ping\ndata:[DONE]\n\ndata: {"cut": 1}'
+    )
+
+    assert events_of(body) == ['{"a":\n1}', "[DONE]"]
 
 
 def chunk(delta: dict[str, Any] | None = None, finish: str | None = None) -> dict[str, Any]:
