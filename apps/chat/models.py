@@ -195,6 +195,15 @@ class Message(models.Model):
                 name="message_client_id_unique",
             ),
         ]
+        indexes = [
+            # The sweeper's and a turn's "is a customer message unanswered?" probe:
+            # customer messages only, so it reads the index alone.
+            models.Index(
+                fields=["conversation", "seq"],
+                condition=Q(role="customer", kind="message"),
+                name="message_customer_seq",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.role}: {self.text[:40]}"
@@ -248,6 +257,12 @@ class Turn(models.Model):
 
     class Meta:
         ordering = ["started_at"]
+        indexes = [
+            # Running turns are few; the sweeper looks them up every second.
+            models.Index(
+                fields=["conversation"], condition=Q(status="running"), name="turn_running"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Turn {str(self.id)[:8]} ({self.status})"
