@@ -13,6 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from apps.chat import warmup  # noqa: E402
 from supportbot.origins import SocketOriginValidator  # noqa: E402
 from supportbot.routing import websocket_urlpatterns  # noqa: E402
 
@@ -24,3 +25,6 @@ application = ProtocolTypeRouter(
         "websocket": SocketOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+# The first customer after a restart should not pay for imports and indexes.
+warmup.start()
