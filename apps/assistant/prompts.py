@@ -26,7 +26,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,12 +51,22 @@ def _template(name: str) -> str:
 
 def canary() -> str:
     """A secret marker in the platform layer: seeing it in output means a leak."""
-    digest = hmac.new(settings.SECRET_KEY.encode(), b"platform-canary", hashlib.sha256)
+    return _canary(settings.SECRET_KEY)
+
+
+@lru_cache(maxsize=4)
+def _canary(secret: str) -> str:
+    digest = hmac.new(secret.encode(), b"platform-canary", hashlib.sha256)
     return f"SBX-{digest.hexdigest()[:20]}"
 
 
 def platform_text() -> str:
-    return _template(PLATFORM_LAYER).replace("{canary}", canary())
+    return _platform_text(canary())
+
+
+@lru_cache(maxsize=4)
+def _platform_text(marker: str) -> str:
+    return _template(PLATFORM_LAYER).replace("{canary}", marker)
 
 
 # Lines that try to open a new instruction block or speak as another role.
@@ -174,25 +184,44 @@ def current_policy() -> OperatorPolicy:
     return OperatorPolicy.current()
 
 
+def _rules(policy: OperatorPolicy) -> tuple[Any, ...]:
+    """Everything the texts built from a policy depend on, as a cache key.
+
+    The key is the content itself, not the version number or row id: a version
+    created in a rolled-back transaction may come back with other rules.
+    """
+    return (policy.version, *(getattr(policy, name) for name in policy.RULE_FIELDS))
+
+
 def operator_text(policy: OperatorPolicy | None = None) -> tuple[str, str]:
     """Layer 2 and its version. A turn passes the policy it pinned at its start."""
-    policy = policy or current_policy()
+    return _operator_text(_rules(policy or current_policy()))
+
+
+@lru_cache(maxsize=16)
+def _operator_text(rules: tuple[Any, ...]) -> tuple[str, str]:
+    from apps.assistant.models import OperatorPolicy
+
+    version = rules[0]
+    policy = dict(zip(OperatorPolicy.RULE_FIELDS, rules[1:], strict=True))
     fields = {
-        "version": str(policy.version),
-        "store_name": policy.store_name,
-        "voice": policy.voice,
-        "business_hours": policy.business_hours,
-        "refund_rules": policy.refund_rules,
-        "topics_to_avoid": policy.topics_to_avoid,
-        "extra": policy.extra or "(none)",
-        "identity_rule": IDENTITY_RULES.get(policy.identity_rule, IDENTITY_RULES["email_and_zip"]),
-        "handoff_rule": HANDOFF_RULES.get(policy.handoff_rule, HANDOFF_RULES["on_request"]),
+        "version": str(version),
+        "store_name": policy["store_name"],
+        "voice": policy["voice"],
+        "business_hours": policy["business_hours"],
+        "refund_rules": policy["refund_rules"],
+        "topics_to_avoid": policy["topics_to_avoid"],
+        "extra": policy["extra"] or "(none)",
+        "identity_rule": IDENTITY_RULES.get(
+            policy["identity_rule"], IDENTITY_RULES["email_and_zip"]
+        ),
+        "handoff_rule": HANDOFF_RULES.get(policy["handoff_rule"], HANDOFF_RULES["on_request"]),
     }
     # Operator text is trusted less than the platform: it cannot open a new layer.
     text = _template(OPERATOR_LAYER)
     for key, value in fields.items():
         text = text.replace("{" + key + "}", neutralize(value).replace("\n", " "))
-    return text, f"{OPERATOR_LAYER}@{policy.version}"
+    return text, f"{OPERATOR_LAYER}@{version}"
 
 
 def session_text(facts: SessionFacts) -> str:
@@ -287,10 +316,17 @@ def instruction_texts(policy: OperatorPolicy | None = None) -> list[str]:
     The store facts customers are meant to hear (store name, business hours,
     refund rules) are cut out of the operator text, so quoting them is no leak.
     """
-    policy = policy or current_policy()
-    pieces = [operator_text(policy)[0]]
-    for value in (policy.refund_rules, policy.business_hours, policy.store_name):
+    return list(_instruction_texts(_rules(policy or current_policy()), platform_text()))
+
+
+@lru_cache(maxsize=16)
+def _instruction_texts(rules: tuple[Any, ...], platform: str) -> tuple[str, ...]:
+    from apps.assistant.models import OperatorPolicy
+
+    policy = dict(zip(OperatorPolicy.RULE_FIELDS, rules[1:], strict=True))
+    pieces = [_operator_text(rules)[0]]
+    for value in (policy["refund_rules"], policy["business_hours"], policy["store_name"]):
         shared = neutralize(value).replace("\n", " ").strip()
         if shared:
             pieces = [part for piece in pieces for part in piece.split(shared)]
-    return [platform_text(), *(piece for piece in pieces if piece.strip())]
+    return (platform, *(piece for piece in pieces if piece.strip()))

@@ -117,3 +117,20 @@ def test_a_built_prompt_records_the_operator_version_it_used() -> None:
     assert built.layers["operator"] == "operator.v2@2"
     assert "Trail & Co" in built.messages[1]["content"]
     assert built.layers["platform"] == prompts.PLATFORM_LAYER
+
+
+def test_the_texts_built_from_a_policy_follow_its_rules_not_its_version_number() -> None:
+    # given: the same version number twice, as after a rolled-back save
+    first = OperatorPolicy(version=7, **{**FORM, "voice": "Warm and brief."})
+    second = OperatorPolicy(version=7, **{**FORM, "voice": "Formal, never jokes."})
+
+    # when
+    first_text, first_version = prompts.operator_text(first)
+    second_text, second_version = prompts.operator_text(second)
+
+    # then
+    assert first_version == second_version == "operator.v2@7"
+    assert "Warm and brief." in first_text and "Warm and brief." not in second_text
+    assert "Formal, never jokes." in second_text
+    assert any("Formal, never jokes." in text for text in prompts.instruction_texts(second))
+    assert not any("Formal, never jokes." in text for text in prompts.instruction_texts(first))
