@@ -262,7 +262,7 @@ REDIS_CONNECT_TIMEOUT = env_float("SUPPORTBOT_REDIS_CONNECT_TIMEOUT", 5.0, minim
 # per-channel `channel_capacity`); past it, group messages to that process are dropped
 # (logged "over capacity"), stored events included. Measured with python -m
 # benchmarks.streaming --full on 2 shared cores: 200 chats streaming on one process
-# queue at most ~70 messages there; with a second tab for each on another process, that
+# queue at most ~270 messages there; with a second tab for each on another process, that
 # process falls behind (replies ~20 s late) and its inbox peaked at 5,200-8,300 (at
 # 1,000, replies were dropped). 20,000 is over twice that, a few MB of Redis. `expiry`:
 # seconds a message may wait before it is dropped as stale; those late replies waited
