@@ -35,6 +35,27 @@ def _imports(path: Path) -> list[str]:
     return names
 
 
+def test_the_common_helpers_and_the_project_package_stand_below_and_above_every_app() -> None:
+    # apps/common is the floor: Django only. supportbot/ (settings, ASGI, URLs) is the
+    # roof: it wires the apps together, so an app that imported it would point up.
+    common = {
+        f"{path.relative_to(APPS)}: {name}"
+        for path in (APPS / "common").rglob("*.py")
+        for name in _imports(path)
+        if name.startswith(("apps.", "supportbot"))
+    }
+    into_project = {
+        f"{path.relative_to(APPS)}: {name}"
+        for path in APPS.rglob("*.py")
+        if "tests" not in path.relative_to(APPS).parts
+        for name in _imports(path)
+        if name == "supportbot" or name.startswith("supportbot.")
+    }
+
+    assert common == set()
+    assert into_project == set()
+
+
 def test_every_app_has_a_layer() -> None:
     apps = {p.name for p in APPS.iterdir() if (p / "apps.py").exists()}
     assert apps == set(LAYER)

@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from supportbot.read_only_admin import ReadOnlyAdmin
+from apps.common.read_only_admin import ReadOnlyAdmin
 
 from .models import Message, PendingAction, SuggestedQuestion, Turn
 

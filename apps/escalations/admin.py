@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from supportbot.read_only_admin import ReadOnlyAdmin, ReadOnlyInline
+from apps.common.read_only_admin import ReadOnlyAdmin, ReadOnlyInline
 
 from .models import (
     AgentNote,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from supportbot.read_only_admin import ReadOnlyAdmin, ReadOnlyInline
+from apps.common.read_only_admin import ReadOnlyAdmin, ReadOnlyInline
 
 from .models import (
     Customer,

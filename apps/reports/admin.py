@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib import admin
 
-from supportbot.read_only_admin import ReadOnlyAdmin
+from apps.common.read_only_admin import ReadOnlyAdmin
 
 # These register themselves on import: the conversation review (on chat's Conversation,
 # it reads reports' analyses), saved cases, policy trials and the quality loop's pages.

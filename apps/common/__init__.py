@@ -1,0 +1,1 @@
+"""Helpers every app may use: they import only Django, never an app or the project package."""
