@@ -5,7 +5,7 @@
                                    [--stacks relay,embedded,production]
                                    [--cycles 2000] [--idle 500] [--tabs 0] [--full]
 
-A fake OpenAI server (tests/fake_openai.py, the project's one model seam, in this
+A fake OpenAI server (tests/fake_openai/, the project's one model seam, in this
 process) streams each answer like a model: after `--ttft-ms`, one word of about four
 characters every `--token-ms` (15 ms: about 65 tokens/s). Each customer is a real
 WebSocket to a real Daphne process; every message carries an id the fake reads, so
@@ -52,12 +52,22 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 from aiohttp import ClientSession, ClientWebSocketResponse, TCPConnector, WSMsgType, web
 
+from benchmarks._figures import (
+    Result,
+    Timings,
+    Turn,
+    headline,
+    over_capacity,
+    report,
+    stat,
+    summarise,
+)
 from benchmarks.dashboard import ensure_database, p95
 from tests import fake_openai as fake
 from tests.servers import child_env, free_port, wait_for_port
@@ -75,12 +85,6 @@ MARK = re.compile(r"bench-([0-9a-f]{12})")
 
 
 # --- The model -----------------------------------------------------------------------
-
-
-@dataclass
-class Timings:
-    requested: dict[str, float] = field(default_factory=dict)
-    first_token: dict[str, float] = field(default_factory=dict)
 
 
 class ModelStream:
@@ -209,18 +213,6 @@ def client() -> ClientSession:
     # aiohttp's default connector holds 100 connections, and a WebSocket keeps its
     # own until it closes: the 101st socket would wait for one to end.
     return ClientSession(connector=TCPConnector(limit=0))
-
-
-@dataclass
-class Turn:
-    sent: float = 0.0
-    first_delta: float | None = None
-    reply_at: float | None = None
-    text: str = ""
-    error: str = ""
-    key: str = ""
-    tab: str = ""  # the second tab: "" (none), "ok" or what went wrong
-    tab_lag: float | None = None  # the reply on the second tab after the first, s
 
 
 async def create(http: ClientSession, base: str) -> tuple[str, str]:
@@ -366,67 +358,6 @@ async def idle_round_trips(
         closed = sum(ws.closed for ws in held)
         await asyncio.gather(*(ws.close() for ws in held))
         return Idle(len(held), len(results) - len(held), times, closed, opened)
-
-
-# --- Figures ---------------------------------------------------------------------------
-
-
-@dataclass
-class Result:
-    overhead: list[float]
-    to_request: list[float]
-    reply: list[float]
-    errors: int
-    incomplete: int
-    cpu_per_turn: float
-    kinds: dict[str, int] = field(default_factory=dict)
-    tabs_ok: int = 0
-    tabs: int = 0
-    tab_lag: list[float] = field(default_factory=list)
-
-
-def summarise(turns: list[Turn], timings: Timings, expected: str, cpu: float) -> Result:
-    overhead, to_request, reply = [], [], []
-    errors = incomplete = 0
-    kinds: dict[str, int] = {}
-    for turn in turns:
-        if turn.error:
-            errors += 1
-            kinds[turn.error[:40]] = kinds.get(turn.error[:40], 0) + 1
-            continue
-        if turn.text.strip() != expected:
-            incomplete += 1
-        first_token = timings.first_token.get(turn.key)
-        if turn.first_delta is not None and first_token is not None:
-            overhead.append((turn.first_delta - first_token) * 1000)
-        if turn.key in timings.requested:
-            to_request.append((timings.requested[turn.key] - turn.sent) * 1000)
-        if turn.reply_at is not None:
-            reply.append((turn.reply_at - turn.sent) * 1000)
-    result = Result(
-        overhead, to_request, reply, errors, incomplete, cpu / max(1, len(turns)), kinds
-    )
-    result.tabs = sum(1 for turn in turns if turn.tab)
-    result.tabs_ok = sum(1 for turn in turns if turn.tab == "ok")
-    result.tab_lag = [turn.tab_lag * 1000 for turn in turns if turn.tab_lag is not None]
-    return result
-
-
-def stat(values: list[float]) -> str:
-    if not values:
-        return "      -         -"
-    return f"{statistics.median(values):8.1f} {p95(values):9.1f}"
-
-
-def over_capacity(log: Path, since: int) -> int:
-    """Layer messages dropped since byte `since` of the servers' log (channels_redis
-    logs each group send that found full inboxes)."""
-    with log.open("rb") as file:
-        file.seek(since)
-        text = file.read().decode(errors="replace")
-    return sum(
-        int(found) for found in re.findall(r"(\d+) of \d+ channels over capacity", text)
-    ) + text.count("ChannelFull")
 
 
 # --- Stacks ----------------------------------------------------------------------------
@@ -582,46 +513,6 @@ def main(argv: list[str] | None = None) -> int:
         model.stop()
     headline(results, stacks, extra)
     return 0
-
-
-def report(name: str, label: str, result: Result) -> None:
-    print(
-        f"  {name:<10} {label:<11} first-word overhead ms {stat(result.overhead)}  "
-        f"message->model ms {stat(result.to_request)}  reply ms {stat(result.reply)}  "
-        f"errors {result.errors} incomplete {result.incomplete}  "
-        f"CPU/turn {result.cpu_per_turn * 1000:.0f} ms"
-        + (f"  {result.kinds}" if result.kinds else ""),
-        flush=True,
-    )
-
-
-def cell(ours: float, base: float | None) -> str:
-    ratio = f"({ours / max(base, 1e-3):5.1f}x)" if base else " " * 8
-    return f"{ours:8.1f} {ratio}"
-
-
-def headline(results: dict[tuple[str, str], Result], stacks: list[str], extra: list[str]) -> None:
-    """One table: p95s and CPU per turn of each stack, with its ratio to the relay."""
-    print("\nheadline (p95 ms; CPU ms per turn; x: times the bare relay of this run)")
-    print(
-        f"  {'stack':<10} {'load':<11} {'first-word overhead':>21} {'message->model':>18} "
-        f"{'CPU/turn':>14} {'errors':>7} {'incomplete':>10}"
-    )
-    for (name, label), result in results.items():
-        floor = results.get(("relay", label)) if name != "relay" else None
-        overhead = p95(result.overhead) if result.overhead else float("nan")
-        to_request = p95(result.to_request) if result.to_request else float("nan")
-        base_overhead = p95(floor.overhead) if floor and floor.overhead else None
-        base_request = p95(floor.to_request) if floor and floor.to_request else None
-        base_cpu = floor.cpu_per_turn * 1000 if floor else None
-        print(
-            f"  {name:<10} {label:<11} {cell(overhead, base_overhead):>21} "
-            f"{cell(to_request, base_request):>18} "
-            f"{cell(result.cpu_per_turn * 1000, base_cpu):>14} "
-            f"{result.errors:>7} {result.incomplete:>10}"
-        )
-    for line in extra:
-        print(f"  {line}")
 
 
 if __name__ == "__main__":
