@@ -1,10 +1,10 @@
 // Cards in the transcript that ask the customer something: confirming an order change,
 // the hand-off notices, and rating the chat once it is closed.
 
-import { log, scrollDown, send, state } from "./page.js";
+import { label, log, scrollDown, send, state } from "./page.js";
 import { setStatus } from "./people.js";
 import { t } from "./text.js";
-import { label, renderNotice } from "./transcript.js";
+import { renderNotice } from "./transcript.js";
 
 export function renderConfirm(frame) {
   const card = document.createElement("div");

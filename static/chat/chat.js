@@ -2,6 +2,7 @@
 // streamed replies, confirmation cards, hand-off notices, auto-reconnect.
 // This entry starts it; each concern is a module beside it (see docs).
 import { connect, createConversation, loadConversation } from "./connection.js";
+import { handle } from "./frames.js";
 import { EMBEDDED, input, showBanner, state } from "./page.js";
 import { t } from "./text.js";
 import { renderNotice } from "./transcript.js";
@@ -28,7 +29,7 @@ async function start() {
       );
     }
   }
-  connect();
+  connect({ onFrame: handle });
   if (!EMBEDDED) input.focus();
 }
 

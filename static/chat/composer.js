@@ -1,10 +1,10 @@
 // The composer: sending a typed message, Enter to send, the box growing with its text,
-// and the End chat and New chat buttons.
+// the suggested first questions, and the End chat and New chat buttons.
 
-import { STORE_KEY } from "./connection.js";
-import { input, log, scrollDown, send, state } from "./page.js";
+import { STORE_KEY, SUGGESTIONS, autosize, input, log, scrollDown, send, state } from "./page.js";
 import { forgetTyping, noteTyping } from "./people.js";
 import { sendPhoto } from "./photos.js";
+import { t } from "./text.js";
 import { bubble, stamp } from "./transcript.js";
 
 const form = document.getElementById("composer");
@@ -43,13 +43,30 @@ input.addEventListener("keydown", (event) => {
   }
 });
 
-export function autosize() {
-  input.style.height = "auto";
-  // Empty again (sent): back to one line, whatever height the last message needed.
-  input.style.height = input.value ? `${Math.min(input.scrollHeight, 160)}px` : "";
-}
 input.addEventListener("input", autosize);
 input.addEventListener("input", noteTyping);
+
+export function renderSuggestions() {
+  if (!SUGGESTIONS.length || state.status === "closed") return;
+  if (log.querySelector(".row-customer, .chips")) return;
+  const chips = document.createElement("div");
+  chips.className = "chips";
+  chips.setAttribute("role", "group");
+  chips.setAttribute("aria-label", t("suggested"));
+  for (const text of SUGGESTIONS) {
+    const chip = document.createElement("button");
+    chip.type = "button";
+    chip.className = "chip";
+    chip.textContent = text;
+    chip.addEventListener("click", () => {
+      input.value = text;
+      submitMessage();
+    });
+    chips.append(chip);
+  }
+  log.append(chips);
+  scrollDown();
+}
 
 document.getElementById("end-chat").addEventListener("click", () => {
   if (state.status !== "closed") send({ type: "end" });

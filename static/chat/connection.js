@@ -2,12 +2,9 @@
 // the WebSocket and resuming from the last seq, reconnecting with back-off, and starting
 // a new conversation when the stored one is refused.
 
-import { handle } from "./frames.js";
-import { IDENTITY, log, send, showBanner, state } from "./page.js";
+import { IDENTITY, STORE_KEY, log, send, showBanner, state } from "./page.js";
 import { t } from "./text.js";
 import { renderNotice } from "./transcript.js";
-
-export const STORE_KEY = "supportbot.conversation";
 
 // Whose chat a stored conversation is: the token's subject, read without trusting it
 // (the server checks the signature). A different shopper on this browser, or a
@@ -62,7 +59,8 @@ function socketUrl() {
   return `${scheme}://${location.host}/ws/chat/${id}/?token=${encodeURIComponent(token)}`;
 }
 
-export function connect() {
+// Each frame from the server goes to onFrame (chat.js passes frames.js's handle).
+export function connect({ onFrame }) {
   clearTimeout(state.reconnectTimer);
   const socket = new WebSocket(socketUrl());
   state.socket = socket;
@@ -83,7 +81,7 @@ export function connect() {
     } catch (_) {
       return;
     }
-    handle(frame);
+    onFrame(frame);
   });
   socket.addEventListener("close", async (event) => {
     if (state.socket !== socket) return;
@@ -95,17 +93,17 @@ export function connect() {
       // while it restarts, failed opens say nothing about the conversation.
       state.failedOpens = (await serverAnswers()) ? (state.failedOpens || 0) + 1 : 0;
     }
-    scheduleReconnect();
+    scheduleReconnect({ onFrame });
   });
 }
 
-async function scheduleReconnect() {
+async function scheduleReconnect(handlers) {
   showBanner(t("connection_lost"));
   const delay = Math.min(state.retryDelay, 15000) * (0.75 + Math.random() * 0.5);
   state.retryDelay = Math.min(state.retryDelay * 2, 15000);
   state.reconnectTimer = setTimeout(async () => {
     if (!(await conversationStillValid())) return;
-    connect();
+    connect(handlers);
   }, delay);
 }
 

@@ -2,6 +2,7 @@
 // wait while the server replays what this page missed.
 
 import { markRated, renderConfirm, renderConfirmResult, renderHandoff } from "./cards.js";
+import { renderSuggestions } from "./composer.js";
 import { showWorking, state } from "./page.js";
 import { markReadSoon, setStatus, showAgentTyping, showSignedIn } from "./people.js";
 import {
@@ -9,7 +10,6 @@ import {
   renderDelta,
   renderError,
   renderMessage,
-  renderSuggestions,
   startTurn,
   statusLine,
 } from "./transcript.js";

@@ -1,11 +1,14 @@
 // What every part of the chat page shares: its settings, its elements, the one state
-// object, sending a frame, and the banner, "working" line and scrolling.
+// object, sending a frame, the banner, "working" line and scrolling, and small helpers.
 
 export const chatEl = document.getElementById("chat");
 export const EMBEDDED = chatEl.dataset.embedded === "true";
 // In the messenger frame the store passes a signed identity token in the fragment.
 export const IDENTITY = EMBEDDED ? new URLSearchParams(location.hash.slice(1)).get("identity") || "" : "";
 export const ASSISTANT_NAME = chatEl.dataset.assistantName || "Assistant";
+
+// Where this browser keeps the conversation it continues.
+export const STORE_KEY = "supportbot.conversation";
 
 export const SUGGESTIONS = JSON.parse(document.getElementById("suggestions").textContent || "[]");
 
@@ -65,4 +68,17 @@ export function hideWorking() {
 
 export function scrollDown() {
   log.scrollTop = log.scrollHeight;
+}
+
+export function label(text, className) {
+  const el = document.createElement("div");
+  el.className = className || "who";
+  el.textContent = text;
+  return el;
+}
+
+export function autosize() {
+  input.style.height = "auto";
+  // Empty again (sent): back to one line, whatever height the last message needed.
+  input.style.height = input.value ? `${Math.min(input.scrollHeight, 160)}px` : "";
 }

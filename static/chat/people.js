@@ -1,9 +1,8 @@
 // Who is in the chat: avatars and names, the header naming the agent who has the chat,
 // the signed-in line, "typing" both ways and read receipts.
 
-import { ASSISTANT_NAME, hideWorking, input, send, showWorking, state } from "./page.js";
+import { ASSISTANT_NAME, hideWorking, input, label, send, showWorking, state } from "./page.js";
 import { t } from "./text.js";
-import { label } from "./transcript.js";
 
 function initials(name) {
   const words = String(name || "").trim().split(/\s+/).filter(Boolean);

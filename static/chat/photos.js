@@ -1,27 +1,14 @@
 // Photos: choosing one (checked here, checked again by the server), its preview, and
 // uploading it before the message that carries it is sent.
 
-import { autosize } from "./composer.js";
-import { chatEl, input, log, scrollDown, send, state } from "./page.js";
+import { autosize, chatEl, input, log, scrollDown, send, state } from "./page.js";
 import { t } from "./text.js";
-import { bubble, renderNotice, stamp } from "./transcript.js";
+import { bubble, photoImage, renderNotice, stamp } from "./transcript.js";
 
 const MAX_PHOTO_BYTES = Number(chatEl.dataset.maxPhotoBytes) || 8 * 1024 * 1024;
 const PHOTO_TYPES = ["image/jpeg", "image/png", "image/webp", "image/gif"];
 const photoInput = document.getElementById("photo");
 const photoPreview = document.getElementById("photo-preview");
-
-export function photoImage(url, alt, width, height) {
-  const img = document.createElement("img");
-  img.className = "photo";
-  img.src = url;
-  img.alt = alt;
-  if (width && height) {
-    img.width = width;
-    img.height = height;
-  }
-  return img;
-}
 
 function choosePhoto(file) {
   clearPhoto();

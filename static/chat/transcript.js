@@ -1,11 +1,9 @@
-// The transcript: message bubbles with their times, streamed replies, tool status
-// lines, notices and the suggested first questions.
+// The transcript: message bubbles with their times and photos, streamed replies, tool
+// status lines and notices.
 
-import { submitMessage } from "./composer.js";
 import { renderMarkdown } from "./markdown.js";
-import { SUGGESTIONS, hideWorking, input, log, scrollDown, send, showWorking, state } from "./page.js";
+import { hideWorking, label, log, scrollDown, send, showWorking, state } from "./page.js";
 import { authorHead, renderHeader, showAgentTyping } from "./people.js";
-import { photoImage } from "./photos.js";
 import { LANG, t } from "./text.js";
 
 export function bubble(role, extraClass, turnId) {
@@ -21,11 +19,16 @@ export function bubble(role, extraClass, turnId) {
   return { row, body };
 }
 
-export function label(text, className) {
-  const el = document.createElement("div");
-  el.className = className || "who";
-  el.textContent = text;
-  return el;
+export function photoImage(url, alt, width, height) {
+  const img = document.createElement("img");
+  img.className = "photo";
+  img.src = url;
+  img.alt = alt;
+  if (width && height) {
+    img.width = width;
+    img.height = height;
+  }
+  return img;
 }
 
 function formatTime(date) {
@@ -211,26 +214,4 @@ export function renderError(frame) {
   hideWorking();
   if (frame.turn_id) return; // the stored notice with its Retry button follows
   renderNotice(frame.message || t("went_wrong"), "notice-error", false);
-}
-
-export function renderSuggestions() {
-  if (!SUGGESTIONS.length || state.status === "closed") return;
-  if (log.querySelector(".row-customer, .chips")) return;
-  const chips = document.createElement("div");
-  chips.className = "chips";
-  chips.setAttribute("role", "group");
-  chips.setAttribute("aria-label", t("suggested"));
-  for (const text of SUGGESTIONS) {
-    const chip = document.createElement("button");
-    chip.type = "button";
-    chip.className = "chip";
-    chip.textContent = text;
-    chip.addEventListener("click", () => {
-      input.value = text;
-      submitMessage();
-    });
-    chips.append(chip);
-  }
-  log.append(chips);
-  scrollDown();
 }

@@ -6,8 +6,8 @@ import { sendNotes } from "./composer.js";
 import { announce } from "./inbox_alerts.js";
 import { openConversation } from "./inbox_conversation.js";
 import { list, listenToQueue, renderList, setView } from "./inbox_list.js";
-import { formatTime, state } from "./inbox_page.js";
-import { saveDraft, suggestReply, summarise } from "./inbox_reply.js";
+import { formatTime, saveDraft, state } from "./inbox_page.js";
+import { suggestReply, summarise } from "./inbox_reply.js";
 import { post } from "./socket.js";
 
 for (const node of document.querySelectorAll("time[datetime]")) {

@@ -2,8 +2,7 @@
 // read marks, the hand-over summary, and the actions (claim, transfer, hand back, close).
 
 import { announce, announced } from "./inbox_alerts.js";
-import { conversationHref, state, timeEl } from "./inbox_page.js";
-import { clearDraft, saveDraft } from "./inbox_reply.js";
+import { clearDraft, conversationHref, saveDraft, state, timeEl } from "./inbox_page.js";
 import { connect, el, post, postForm } from "./socket.js";
 import { appendNote, followConversation, photoOf } from "./timeline.js";
 

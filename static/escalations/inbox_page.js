@@ -1,5 +1,5 @@
 // What the inbox's parts share: the server's state for this page, a conversation's
-// address in the inbox, and one time format everywhere.
+// address in the inbox, one time format everywhere, and the reply's draft.
 
 import { el } from "./socket.js";
 
@@ -23,4 +23,17 @@ export function timeEl(iso) {
   node.dateTime = iso;
   node.title = new Date(iso).toLocaleString();
   return node;
+}
+
+// The reply's draft, kept across the reloads the page makes (a hand-off, an action).
+const draftKey = `inbox-draft-${state.conversation_id}`;
+export function saveDraft() {
+  const textarea = document.getElementById("reply-text");
+  if (textarea && textarea.value.trim()) sessionStorage.setItem(draftKey, textarea.value);
+}
+export function savedDraft() {
+  return sessionStorage.getItem(draftKey);
+}
+export function clearDraft() {
+  sessionStorage.removeItem(draftKey);
 }

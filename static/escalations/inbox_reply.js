@@ -4,18 +4,11 @@
 import { insertCanned, reportTyping, sendReplies } from "./composer.js";
 import { announce } from "./inbox_alerts.js";
 import { conversationSocketNow, summaryList } from "./inbox_conversation.js";
-import { state } from "./inbox_page.js";
+import { clearDraft, savedDraft } from "./inbox_page.js";
 import { el, post } from "./socket.js";
 
 const replyForm = document.getElementById("reply-form");
 const textarea = document.getElementById("reply-text");
-const draftKey = `inbox-draft-${state.conversation_id}`;
-export function saveDraft() {
-  if (textarea && textarea.value.trim()) sessionStorage.setItem(draftKey, textarea.value);
-}
-export function clearDraft() {
-  sessionStorage.removeItem(draftKey);
-}
 
 const csrf = document.querySelector("[name=csrfmiddlewaretoken]").value;
 const suggestionField = document.getElementById("suggestion-id");
@@ -32,7 +25,7 @@ async function discardSuggestion() {
 }
 
 if (replyForm) {
-  const draft = sessionStorage.getItem(draftKey);
+  const draft = savedDraft();
   if (draft) textarea.value = draft;
   sendReplies(replyForm, textarea, () => {
     suggestionField.value = "";
