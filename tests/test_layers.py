@@ -8,6 +8,7 @@ arrow; what a higher app must learn travels through signals or a tool's typed re
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,41 @@ def test_no_module_imports_an_app_above_its_own(app: str) -> None:
     }
 
     assert upward == set()
+
+
+STATIC = APPS.parent / "static"
+JS_IMPORT = re.compile(
+    r"""(?:^|\s)(?:import|export)\s[^;]*?\sfrom\s+["'](\.{1,2}/[^"']+)["']""", re.M
+)
+
+
+def _script_imports(path: Path) -> set[Path]:
+    text = path.read_text(encoding="utf-8")
+    return {(path.parent / found).resolve() for found in JS_IMPORT.findall(text)}
+
+
+def test_the_pages_scripts_import_each_other_without_a_circle() -> None:
+    # The chat page's and the inbox's ES modules stand in layers too: a lower module
+    # gets what it needs from above as an argument (connect({ onFrame })), never by
+    # importing it.
+    scripts = {path.resolve(): _script_imports(path) for path in STATIC.rglob("*.js")}
+    assert sum(len(found) for found in scripts.values()) > 20  # the regex still sees them
+
+    def circle_from(start: Path) -> list[Path] | None:
+        path: list[Path] = []
+
+        def walk(node: Path) -> list[Path] | None:
+            if node in path:
+                return [*path[path.index(node) :], node]
+            path.append(node)
+            for target in sorted(scripts.get(node, ())):
+                found = walk(target)
+                if found:
+                    return found
+            path.pop()
+            return None
+
+        return walk(start)
+
+    circles = [found for start in sorted(scripts) if (found := circle_from(start))]
+    assert circles == [], [" -> ".join(p.name for p in found) for found in circles[:1]]
