@@ -143,10 +143,10 @@ def test_the_seeded_history_matches_figures_computed_row_by_row(agent):
     assert f.ttft_count == len(ttfts)
     assert close_to(f.ttft_p95_ms, percentile(ttfts, 0.95), 0.5)
     assert f.flagged_messages == len(flagged)
-    assert f.top_intents[0] == intents.most_common(1)[0]
-    assert dict(f.top_intents) == {
-        k: v for k, v in intents.items() if v >= f.top_intents[-1][1]
-    } | dict(f.top_intents)
+    # The eight most common, a tie at the cut broken by name (the seeded history is
+    # ends today, so on some days two intents tie there).
+    by_count = sorted(((k, v) for k, v in intents.items() if k), key=lambda kv: (-kv[1], kv[0]))
+    assert f.top_intents == by_count[:8]
 
 
 def test_the_dashboard_page_renders_charts_for_a_manager_and_logs_the_view(manager_client, manager):
