@@ -28,6 +28,7 @@ class FakeOpenAI:
         self.headers: list[dict[str, str]] = []
         self.errors: list[str] = []
         self.refusals: list[JsonDict] = []  # the 400 bodies sent for contract violations
+        self.hung_up = 0  # answers the client stopped reading (a stopped turn): not an error
         self.refusals_expected = False
         self.embedding_requests: list[JsonDict] = []
         self.embedder: Callable[[str, int], list[float]] | None = None
@@ -198,6 +199,12 @@ class FakeOpenAI:
             )
         try:
             return await planned.respond(request, body, self)
+        except ConnectionResetError:
+            # The client closed the stream mid-answer, as the product does when a turn is
+            # stopped (a hand-off); OpenAI takes that quietly, so the fake does too.
+            with self._lock:
+                self.hung_up += 1
+            return web.Response(status=499)
         except Exception as exc:  # a broken plan (or an assertion in a dynamic one)
             return self._fail(f"planned response #{len(self.requests)} failed: {exc!r}")
 

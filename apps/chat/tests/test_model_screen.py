@@ -59,9 +59,9 @@ class HeldUntilReleased:
     """A screen answer the fake server holds until the test releases it: no clock, so a
     loaded machine cannot make the first token look late."""
 
-    def __init__(self, then: fake.Planned) -> None:
+    def __init__(self, then: fake.Planned, released: threading.Event) -> None:
         self.then = then
-        self.released = threading.Event()
+        self.released = released
 
     async def respond(self, request: Any, body: dict[str, Any], server: Any) -> Any:
         await asyncio.to_thread(self.released.wait, 60)
@@ -71,26 +71,29 @@ class HeldUntilReleased:
 async def test_a_slow_model_screen_does_not_delay_the_first_token(chat, fake_openai, settings):
     settings.SUPPORTBOT_MODEL_SCREEN = True
     settings.SUPPORTBOT_MODEL_SCREEN_WAIT = 60.0  # a turn that waited would outlast the test
-    held: list[HeldUntilReleased] = []
+    # Every screen answer waits for this, however late its request comes (on a loaded
+    # machine the reply may stream before the screen's request has even been sent).
+    released = threading.Event()
+    screened: list[dict[str, Any]] = []
 
     def respond(body: dict[str, Any]) -> Any:
         if "response_format" in body:
-            held.append(HeldUntilReleased(fake.json_output(SCREEN_CLEAR)))
-            return held[-1]
+            screened.append(body)
+            return HeldUntilReleased(fake.json_output(SCREEN_CLEAR), released)
         return fake.text("Your package left our warehouse yesterday.")
 
     fake_openai.script(fake.dynamic(respond), fake.dynamic(respond))
     socket = await chat()
     try:
-        # when the screen has not answered
+        # when the screen cannot answer yet
         await socket.say("where is my package?")
+        # then the reply streams all the same (a turn that waited for the screen would
+        # send no delta until the release below)
         await socket.receive_until(lambda f: f["type"] == "delta", timeout=15)
-        # then the reply is already streaming
-        assert len(held) == 1 and not held[0].released.is_set()
     finally:
-        for answer in held:
-            answer.released.set()
+        released.set()
     await socket.reply()
+    assert len(screened) == 1
     # and the turn still waited for the screen's verdict before it closed its audit
     [turn] = await database_sync_to_async(list)(Turn.objects.all())
     [model_verdict] = [v for v in turn.verdicts if v["check"] == "model_screen"]
