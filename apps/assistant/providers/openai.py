@@ -232,28 +232,24 @@ class OpenAIProvider:
     async def _open_stream(self, params: dict[str, Any], stack: contextlib.AsyncExitStack) -> Any:
         """Send a streamed request and wait for the response head; it closes with `stack`."""
         client = self._client()
-        limit = self.connect_timeout + 2 * self.read_timeout + BACKSTOP_MARGIN
-        try:
-            async with asyncio.timeout(limit):
-                return await stack.enter_async_context(
-                    client.chat.completions.with_streaming_response.create(**params)
-                )
-        except TimeoutError as exc:
-            raise _Attempt(
-                ProviderError(ErrorCode.TIMEOUT, f"no answer from the model in {limit:.1f}s")
-            ) from exc
-        except openai.OpenAIError as exc:
-            raise _classify(exc) from exc
+        return await self._response_head(
+            stack.enter_async_context(
+                client.chat.completions.with_streaming_response.create(**params)
+            )
+        )
 
     async def _create(self, params: dict[str, Any]) -> Any:
         """Send the request and wait for the response head; failures become `_Attempt`."""
-        client = self._client()
+        return await self._response_head(self._client().chat.completions.create(**params))
+
+    async def _response_head(self, request: Awaitable[T]) -> T:
+        """Await a request's response head within one bound; failures become `_Attempt`."""
         # The client's timeouts apply per connect and per socket read; this bounds
         # the whole wait for the response head as well.
         limit = self.connect_timeout + 2 * self.read_timeout + BACKSTOP_MARGIN
         try:
             async with asyncio.timeout(limit):
-                return await client.chat.completions.create(**params)
+                return await request
         except TimeoutError as exc:
             raise _Attempt(
                 ProviderError(ErrorCode.TIMEOUT, f"no answer from the model in {limit:.1f}s")
