@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, lru_cache
@@ -34,6 +35,7 @@ from django.conf import settings
 
 if TYPE_CHECKING:
     from apps.assistant.models import OperatorPolicy
+    from apps.assistant.providers.base import ToolCall
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "prompt_templates"
 PLATFORM_LAYER = "platform.v2"
@@ -308,6 +310,28 @@ def user_message(text: str, images: list[str] | None = None) -> dict[str, Any]:
     parts: list[dict[str, Any]] = [{"type": "text", "text": caption}]
     parts += [{"type": "image_url", "image_url": {"url": url, "detail": "low"}} for url in images]
     return {"role": "user", "content": parts}
+
+
+def tool_calls_message(content: str | None, calls: Iterable[ToolCall]) -> dict[str, Any]:
+    """An assistant step that calls tools, as the model is shown it again: its text (None
+    when it said nothing) and its calls. The key order is part of the cached prompt."""
+    return {
+        "role": "assistant",
+        "content": content,
+        "tool_calls": [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in calls
+        ],
+    }
+
+
+def tool_result_message(call_id: str, content: str) -> dict[str, Any]:
+    """The answer to one tool call (`content` already wrapped when it is untrusted)."""
+    return {"role": "tool", "tool_call_id": call_id, "content": content}
 
 
 def instruction_texts(policy: OperatorPolicy | None = None) -> list[str]:

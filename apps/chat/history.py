@@ -28,6 +28,7 @@ from typing import Any
 from django.conf import settings
 
 from apps.assistant import prompts
+from apps.assistant.providers.base import ToolCall
 
 from .models import Attachment, Conversation, Message, PendingAction, Turn
 from .photos import model_data_url
@@ -193,14 +194,9 @@ def _decision_unit(event: Message, action: PendingAction | None) -> _Unit:
     call_id = f"confirm_{event.metadata.get('action_id', event.seq)}"
     tool_name = str(event.metadata.get("tool") or (action.tool_name if action else "confirmation"))
     arguments = action.arguments if action is not None else {}
-    call = {
-        "id": call_id,
-        "type": "function",
-        "function": {
-            "name": tool_name,
-            "arguments": json.dumps(arguments, separators=(",", ":"), ensure_ascii=False),
-        },
-    }
+    call = ToolCall(
+        call_id, tool_name, json.dumps(arguments, separators=(",", ":"), ensure_ascii=False)
+    )
     outcome = {
         "confirmation": event.metadata.get("status"),
         "decided_by": "the customer, on the confirmation card",
@@ -208,12 +204,10 @@ def _decision_unit(event: Message, action: PendingAction | None) -> _Unit:
     }
     return _Unit(
         [
-            {"role": "assistant", "content": None, "tool_calls": [call]},
-            {
-                "role": "tool",
-                "tool_call_id": call_id,
-                "content": prompts.wrap_untrusted(f"confirmation:{tool_name}", outcome),
-            },
+            prompts.tool_calls_message(None, [call]),
+            prompts.tool_result_message(
+                call_id, prompts.wrap_untrusted(f"confirmation:{tool_name}", outcome)
+            ),
         ],
         names={call_id: tool_name},
     )
@@ -238,29 +232,15 @@ def _exchange_units(exchange: list[dict[str, Any]]) -> list[_Unit]:
 
 
 def canonical(message: dict[str, Any]) -> dict[str, Any]:
-    """A stored step in the key order the engine sent it: PostgreSQL's jsonb reorders
-    keys, and the replayed prefix must stay byte-identical for the prompt cache."""
+    """A stored step rebuilt by the builders the engine sent it with: PostgreSQL's jsonb
+    reorders keys, and the replayed prefix must stay byte-identical for the prompt cache."""
     if message.get("role") == "tool":
-        return {
-            "role": "tool",
-            "tool_call_id": message["tool_call_id"],
-            "content": message["content"],
-        }
-    return {
-        "role": message["role"],
-        "content": message.get("content"),
-        "tool_calls": [
-            {
-                "id": call["id"],
-                "type": "function",
-                "function": {
-                    "name": call["function"]["name"],
-                    "arguments": call["function"]["arguments"],
-                },
-            }
-            for call in message.get("tool_calls") or []
-        ],
-    }
+        return prompts.tool_result_message(message["tool_call_id"], message["content"])
+    calls = [
+        ToolCall(call["id"], call["function"]["name"], call["function"]["arguments"])
+        for call in message.get("tool_calls") or []
+    ]
+    return prompts.tool_calls_message(message.get("content"), calls)
 
 
 def _answered(unit: _Unit) -> bool:

@@ -110,24 +110,13 @@ async def model_loop(
             return final
         if step == settings.SUPPORTBOT_MAX_TOOL_STEPS:
             break
-        asked = {
-            "role": "assistant",
-            "content": step_text.strip() or None,
-            "tool_calls": [
-                {
-                    "id": call.id,
-                    "type": "function",
-                    "function": {"name": call.name, "arguments": call.arguments},
-                }
-                for call in calls
-            ],
-        }
+        asked = prompts.tool_calls_message(step_text.strip() or None, calls)
         conversation.append(asked)
         state.exchange.append(asked)
         state.proposed_in_response = False
         for call in calls:
             content = await _run_tool(setup, state, ctx, call)
-            answer = {"role": "tool", "tool_call_id": call.id, "content": content}
+            answer = prompts.tool_result_message(call.id, content)
             conversation.append(answer)
             state.exchange.append(answer)
         step_prompt = None

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
+from apps.assistant import prompts
 from apps.assistant.costs import cost_usd
 from apps.assistant.providers.base import (
     ModelRequest,
@@ -143,19 +144,7 @@ class UserSimulator:
             button = {"confirm_card": "approve", "decline_card": "decline"}.get(call.name)
             if button is None:
                 raise ProviderError("bad_response", f"the simulator called {call.name}")
-            self.messages.append(
-                {
-                    "role": "assistant",
-                    "content": text.strip() or None,
-                    "tool_calls": [
-                        {
-                            "id": call.id,
-                            "type": "function",
-                            "function": {"name": call.name, "arguments": call.arguments},
-                        }
-                    ],
-                }
-            )
+            self.messages.append(prompts.tool_calls_message(text.strip() or None, [call]))
             self._pressed = call.id
             return UserAction(text=text.strip(), button=button)
         text = text.strip() or STOP
@@ -164,4 +153,4 @@ class UserSimulator:
 
     def pressed(self, outcome: str) -> None:
         """The result of the button press, as the tool's answer."""
-        self.messages.append({"role": "tool", "tool_call_id": self._pressed, "content": outcome})
+        self.messages.append(prompts.tool_result_message(self._pressed, outcome))
