@@ -13,6 +13,7 @@ from asgiref.sync import async_to_sync
 from pydantic import BaseModel
 
 from apps.assistant.costs import cost_usd
+from apps.assistant.providers.base import JsonCall
 from apps.assistant.tools import response_format
 
 Result = TypeVar("Result", bound=BaseModel)
@@ -56,33 +57,31 @@ class StructuredCall(Generic[Result]):
         # Declared at import, so a test can hold every schema against OpenAI's contract.
         self.schema: dict[str, Any] = response_format(name, result)
 
-    def ask(self, system: str, user: str) -> tuple[Result, ModelUsage]:
-        """The configured provider's answer. Raises its ProviderError, or ValidationError
-        for an answer outside the schema."""
-        from apps.assistant.providers import get_provider
-
-        provider = get_provider()
-        parsed, usage = async_to_sync(provider.complete_json)(
+    def _call(self, system: str, user: str) -> JsonCall:
+        return JsonCall(
             system=system,
             user=user,
             schema_name=self.name,
             schema=self.schema,
             max_tokens=self.max_tokens,
         )
+
+    def ask(self, system: str, user: str) -> tuple[Result, ModelUsage]:
+        """The configured provider's answer. Raises its ProviderError, or ValidationError
+        for an answer outside the schema."""
+        from apps.assistant.providers import get_provider
+
+        provider = get_provider()
+        parsed, usage = async_to_sync(provider.complete_json)(**self._call(system, user))
         result = self.result.model_validate(parsed)
         return result, ModelUsage(provider.model, usage.prompt_tokens, usage.completion_tokens)
 
     def batch_line(self, custom_id: Any, messages: list[dict[str, str]], model: str) -> str:
-        """One JSONL line of a Batch API input file: the question as a chat.completions
-        request."""
-        body = {
-            "model": model,
-            "messages": messages,
-            "max_tokens": self.max_tokens,
-            "response_format": {
-                "type": "json_schema",
-                "json_schema": {"name": self.name, "schema": self.schema, "strict": True},
-            },
-        }
+        """One JSONL line of a Batch API input file: the question as the same
+        chat.completions request `ask` sends. `messages` are the system and user ones."""
+        from apps.assistant.providers.openai import json_body
+
+        system, user = (message["content"] for message in messages)
+        body = json_body(model, self._call(system, user))
         line = {"custom_id": str(custom_id), "method": "POST", "url": "/v1/chat/completions"}
         return json.dumps({**line, "body": body}, separators=(",", ":"), ensure_ascii=False)

@@ -69,6 +69,24 @@ DRAIN_TIMEOUT = 0.1
 _clients: dict[tuple[Any, ...], tuple[weakref.ref[asyncio.AbstractEventLoop], AsyncOpenAI]] = {}
 
 
+def json_body(model: str, call: JsonCall) -> dict[str, Any]:
+    """The Chat Completions body of a structured-output call, sent now (`complete_json`)
+    or as a line of a Batch API file (apps/reports/structured_output.py)."""
+    return {
+        "model": model,
+        "messages": [
+            {"role": "system", "content": call["system"]},
+            {"role": "user", "content": call["user"]},
+        ],
+        "max_completion_tokens": call["max_tokens"],
+        "temperature": 0,
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": call["schema_name"], "schema": call["schema"], "strict": True},
+        },
+    }
+
+
 class _Attempt(Exception):
     """A failed attempt: the error to raise if we stop, and how long to wait if not."""
 
@@ -116,23 +134,7 @@ class OpenAIProvider:
 
     def json_params(self, **call: Unpack[JsonCall]) -> dict[str, Any]:
         """The exact Chat Completions body of a structured-output call."""
-        return {
-            "model": self.model,
-            "messages": [
-                {"role": "system", "content": call["system"]},
-                {"role": "user", "content": call["user"]},
-            ],
-            "max_completion_tokens": call["max_tokens"],
-            "temperature": 0,
-            "response_format": {
-                "type": "json_schema",
-                "json_schema": {
-                    "name": call["schema_name"],
-                    "schema": call["schema"],
-                    "strict": True,
-                },
-            },
-        }
+        return json_body(self.model, call)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         params = self.stream_params(request)
