@@ -1,18 +1,27 @@
 """What the streaming benchmark records per turn and how it prints the figures.
 
 `Timings` is the fake model's side (when each request came, when its first token
-left), `Turn` the customer's side; `summarise` lines them up by the turn's key, and
-`headline` prints every stack against the bare relay of the same run.
+left, recorded in the model's own process), `Turn` the customer's side; `summarise`
+lines them up by the turn's key, and `headline` prints every stack against the bare
+relay of the same run, measured the same way.
 """
 
 from __future__ import annotations
 
 import re
 import statistics
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.dashboard import p95
+
+
+def now() -> float:
+    """Seconds on the machine's monotonic clock: one clock for every process (the
+    fake model's timestamps and the clients' are compared), unlike what Python promises
+    of `perf_counter` in general (on Linux that is this clock too)."""
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
 
 
 @dataclass
@@ -31,6 +40,9 @@ class Turn:
     key: str = ""
     tab: str = ""  # the second tab: "" (none), "ok" or what went wrong
     tab_lag: float | None = None  # the reply on the second tab after the first, s
+    turn_id: object = None  # the server's id of the turn, from its first delta
+    ended: float | None = None  # when the turn's wait ended, replied or not
+    measured: bool = True  # False: a steady chat's warm-up or last turn (errors still count)
 
 
 @dataclass
@@ -45,9 +57,27 @@ class Result:
     tabs_ok: int = 0
     tabs: int = 0
     tab_lag: list[float] = field(default_factory=list)
+    in_flight: float = 0.0  # streams in flight on average while the measured turns ran
+    load: str = ""  # the load generator's own CPU over the run
+
+
+def in_flight(turns: list[Turn]) -> float:
+    """Mean number of turns between send and reply over the measured turns' span."""
+    measured = [turn for turn in turns if turn.measured and turn.sent and turn.ended]
+    if not measured:
+        return 0.0
+    start = min(turn.sent for turn in measured)
+    end = max(turn.ended or 0.0 for turn in measured)
+    busy = sum(
+        max(0.0, min(turn.ended, end) - max(turn.sent, start))
+        for turn in turns
+        if turn.sent and turn.ended
+    )
+    return busy / max(end - start, 1e-9)
 
 
 def summarise(turns: list[Turn], timings: Timings, expected: str, cpu: float) -> Result:
+    """Errors over every turn; times over the measured ones; CPU over every turn."""
     overhead, to_request, reply = [], [], []
     errors = incomplete = 0
     kinds: dict[str, int] = {}
@@ -58,6 +88,8 @@ def summarise(turns: list[Turn], timings: Timings, expected: str, cpu: float) ->
             continue
         if turn.text.strip() != expected:
             incomplete += 1
+        if not turn.measured:
+            continue
         first_token = timings.first_token.get(turn.key)
         if turn.first_delta is not None and first_token is not None:
             overhead.append((turn.first_delta - first_token) * 1000)
@@ -71,6 +103,7 @@ def summarise(turns: list[Turn], timings: Timings, expected: str, cpu: float) ->
     result.tabs = sum(1 for turn in turns if turn.tab)
     result.tabs_ok = sum(1 for turn in turns if turn.tab == "ok")
     result.tab_lag = [turn.tab_lag * 1000 for turn in turns if turn.tab_lag is not None]
+    result.in_flight = in_flight(turns)
     return result
 
 
@@ -96,8 +129,9 @@ def report(name: str, label: str, result: Result) -> None:
         f"  {name:<10} {label:<11} first-word overhead ms {stat(result.overhead)}  "
         f"message->model ms {stat(result.to_request)}  reply ms {stat(result.reply)}  "
         f"errors {result.errors} incomplete {result.incomplete}  "
-        f"CPU/turn {result.cpu_per_turn * 1000:.0f} ms"
-        + (f"  {result.kinds}" if result.kinds else ""),
+        f"CPU/turn {result.cpu_per_turn * 1000:.0f} ms  "
+        f"in flight {result.in_flight:.1f} ({len(result.overhead)} turns timed)  "
+        f"{result.load}" + (f"  {result.kinds}" if result.kinds else ""),
         flush=True,
     )
 
@@ -109,10 +143,13 @@ def cell(ours: float, base: float | None) -> str:
 
 def headline(results: dict[tuple[str, str], Result], stacks: list[str], extra: list[str]) -> None:
     """One table: p95s and CPU per turn of each stack, with its ratio to the relay."""
-    print("\nheadline (p95 ms; CPU ms per turn; x: times the bare relay of this run)")
+    print(
+        "\nheadline (p95 ms; CPU ms per turn; x: times the bare relay of this run under the "
+        "same load; in flight: streams at once on average)"
+    )
     print(
         f"  {'stack':<10} {'load':<11} {'first-word overhead':>21} {'message->model':>18} "
-        f"{'CPU/turn':>14} {'errors':>7} {'incomplete':>10}"
+        f"{'CPU/turn':>14} {'errors':>7} {'incomplete':>10} {'in flight':>9}"
     )
     for (name, label), result in results.items():
         floor = results.get(("relay", label)) if name != "relay" else None
@@ -125,7 +162,7 @@ def headline(results: dict[tuple[str, str], Result], stacks: list[str], extra: l
             f"  {name:<10} {label:<11} {cell(overhead, base_overhead):>21} "
             f"{cell(to_request, base_request):>18} "
             f"{cell(result.cpu_per_turn * 1000, base_cpu):>14} "
-            f"{result.errors:>7} {result.incomplete:>10}"
+            f"{result.errors:>7} {result.incomplete:>10} {result.in_flight:>9.1f}"
         )
     for line in extra:
         print(f"  {line}")

@@ -2,14 +2,17 @@
 
     python -m benchmarks.streaming [--token-ms 15] [--ttft-ms 300] [--words 80]
                                    [--sequential 20] [--concurrent 50,200]
+                                   [--arrivals steady,burst] [--rounds 5] [--pause-ms 100]
                                    [--stacks relay,embedded,production]
                                    [--cycles 2000] [--idle 500] [--tabs 0] [--full]
 
-A fake OpenAI server (tests/fake_openai/, the project's one model seam, in this
-process) streams each answer like a model: after `--ttft-ms`, one word of about four
-characters every `--token-ms` (15 ms: about 65 tokens/s). Each customer is a real
-WebSocket to a real Daphne process; every message carries an id the fake reads, so
-each turn's figures line up with its own model request:
+A fake OpenAI server (tests/fake_openai/, the project's one model seam) runs in a
+process of its own (benchmarks/_model.py) and streams each answer like a model: after
+`--ttft-ms`, one word of about four characters every `--token-ms` (15 ms: about 65
+tokens/s). Each customer is a real WebSocket, from this process, to a real Daphne
+process; every message carries an id the fake reads, so each turn's figures line up
+with its own model request (both processes stamp times on the machine's monotonic
+clock):
 
 - first-word overhead: first `delta` on the customer's socket minus the model's first
   token (what the customer waits for beyond the model);
@@ -17,20 +20,34 @@ each turn's figures line up with its own model request:
 - the stored reply: complete (the whole streamed text) and on time;
 - server CPU per turn (utime + stime of the Daphne process over the run).
 
+How the concurrent chats come (`--arrivals`, both by default):
+
+- `steady`: N chats streaming at once. They are created and connected first (not
+  measured); then each sends `--rounds` messages, the next `--pause-ms` after the
+  previous reply, the first ones spread over one reply's duration, so about N streams
+  are in flight all the time. Each chat's first and last turns are not timed (the ramp).
+- `burst`: N chats created, connected and messaged in the same instant, one turn each:
+  a thundering herd of connects, a harder and rarer load.
+
+Each prints the streams in flight on average (the load was real) and the CPU of the
+load generator itself (clients and model, as a share of a core: near 100% its own
+timestamps run late). The relay is measured the same way in the same run.
+
 Stacks, each its own Daphne: `embedded` (SQLite at var/bench-embedded.sqlite3, the
 in-memory channel layer, DEBUG on: `make run`), `production` (PostgreSQL
 BENCH_STREAM_DATABASE_URL with the settings' connection pool and the Redis layer
 BENCH_REDIS_URL, DEBUG off, one Daphne: `make up` without Celery, which is not on the
 chat path), and `relay` (benchmarks/_relay_asgi.py: the same stream relayed with
-nothing else, the floor). Ratios are against the relay of the same run.
+nothing else, the floor). Ratios are against the relay of the same run and load.
 
 On the two real stacks it also measures memory over `--cycles` socket connect/close
 cycles (server RSS after a warm-up, scaled to 10k) and the control round trip
 (`resume` -> `resumed`) with `--idle` sockets held open. On the production stack it
 samples the Redis inbox of each process while chats stream (the most messages queued,
-and drops logged as "over capacity"); `--tabs N` adds N chats at once whose customer
+and drops logged as "over capacity"); `--tabs N` adds a burst of N chats whose customer
 has a second tab on a second Daphne, so the layer carries every stream. `--full` is
-`--cycles 10000 --idle 2000 --tabs 200`: the capacity targets (several minutes).
+`--cycles 10000 --idle 2000 --tabs 200` with both arrivals: the capacity targets
+(several minutes).
 
 Figures are medians/p95 of one run; on a shared machine, run it several times.
 """
@@ -42,7 +59,6 @@ import asyncio
 import json
 import os
 import random
-import re
 import resource
 import statistics
 import subprocess
@@ -50,79 +66,34 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import redis
-from aiohttp import ClientSession, ClientWebSocketResponse, TCPConnector, WSMsgType, web
+from aiohttp import ClientSession, ClientWebSocketResponse, TCPConnector, WSMsgType
 
 from benchmarks._figures import (
     Result,
     Timings,
     Turn,
     headline,
+    now,
     over_capacity,
     report,
     stat,
     summarise,
 )
+from benchmarks._model import ModelProcess, answer_words
 from benchmarks.dashboard import ensure_database, p95
-from tests import fake_openai as fake
 from tests.servers import child_env, free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/sb_bench_stream"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/8"
-WORDS = str.split(
-    "your parcel left our depot this morning and the courier expects to reach you by "
-    "friday; the tracking page will show each scan as it moves. if the date slips, "
-    "write back here and we can look at options such as a refund of the postage or a "
-    "replacement sent by express. thanks for your patience while it travels"
-)
-MARK = re.compile(r"bench-([0-9a-f]{12})")
-
-
-# --- The model -----------------------------------------------------------------------
-
-
-class ModelStream:
-    """One planned answer: the role chunk, `ttft` later the first word, then a word
-    every `interval`; records when the request came and when its first token left."""
-
-    def __init__(self, words: list[str], ttft: float, interval: float, timings: Timings):
-        self.words, self.ttft, self.interval, self.timings = words, ttft, interval, timings
-
-    async def respond(
-        self, request: web.Request, body: fake.JsonDict, server: fake.FakeOpenAI
-    ) -> web.StreamResponse:
-        arrived = time.perf_counter()
-        # The customer's text may sit in any message (layers, wrapping): its mark is unique.
-        found = MARK.search(json.dumps(body["messages"]))
-        key = found.group(1) if found else uuid.uuid4().hex
-        self.timings.requested[key] = arrived
-        number = server.next_number()
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        role = {"role": "assistant", "content": "", "refusal": None}
-        await response.write(fake._sse(fake._chunk(body, number, [fake._choice(role)])))
-        await asyncio.sleep(self.ttft)
-        for index, word in enumerate(self.words):
-            piece = word if index == 0 else " " + word
-            if index == 0:
-                self.timings.first_token[key] = time.perf_counter()
-            chunk = fake._chunk(body, number, [fake._choice({"content": piece})])
-            await response.write(fake._sse(chunk))
-            await asyncio.sleep(self.interval)
-        done = fake._chunk(body, number, [fake._choice({}, finish_reason="stop")])
-        await response.write(fake._sse(done))
-        if (body.get("stream_options") or {}).get("include_usage"):
-            usage = fake._usage_dict((500, len(self.words)))
-            await response.write(fake._sse(fake._chunk(body, number, [], usage=usage)))
-        await response.write(b"data: [DONE]\n\n")
-        await response.write_eof()
-        return response
 
 
 # --- Servers -------------------------------------------------------------------------
@@ -232,22 +203,56 @@ async def connect(
     return ws
 
 
-async def assistant_reply(ws: ClientWebSocketResponse, turn: Turn | None = None) -> str:
-    """Frames until the assistant's stored reply; the first delta's time goes on `turn`."""
+DELTA = '{"type": "delta"'  # how every delta frame begins, in both servers' JSON
+
+
+async def assistant_reply(
+    ws: ClientWebSocketResponse, turn: Turn | None = None, stale: object = None
+) -> str:
+    """Frames until the assistant's stored reply; the first delta's time goes on `turn`
+    (a late delta of the previous turn, `stale`, does not count). Only that first delta
+    is parsed: 200 streams are 13,000 frames a second for this one process to read."""
     while True:
         message = await ws.receive(timeout=120)
         if message.type != WSMsgType.TEXT:
             raise ConnectionError(f"socket {message.type.name}")
+        if message.data.startswith(DELTA) and (turn is None or turn.first_delta is not None):
+            continue
         frame = json.loads(message.data)
-        if frame["type"] == "delta" and turn is not None and turn.first_delta is None:
-            turn.first_delta = time.perf_counter()
+        if frame["type"] == "delta" and turn is not None:
+            if stale is None or frame.get("turn_id") != stale:
+                turn.first_delta = now()
+                turn.turn_id = frame.get("turn_id")
         elif frame["type"] == "error":
             raise ConnectionError(frame.get("code", "error"))
         elif frame["type"] == "message" and frame.get("role") == "assistant":
             return str(frame["text"])
 
 
+async def open_chat(http: ClientSession, base: str, relay: bool) -> ClientWebSocketResponse:
+    conversation, token = (uuid.uuid4().hex, "") if relay else await create(http, base)
+    return await connect(http, base, conversation, token)
+
+
+async def exchange(ws: ClientWebSocketResponse, turn: Turn, stale: object = None) -> None:
+    """Send one message and wait for its stored reply; what went wrong goes on `turn`."""
+    try:
+        turn.sent = now()
+        text = f"Where is my parcel? bench-{turn.key}"
+        await ws.send_json({"type": "message", "client_id": str(uuid.uuid4()), "text": text})
+        # One deadline per wait: aiohttp answers Daphne's pings inside receive() and
+        # restarts its per-read timeout each time.
+        async with asyncio.timeout(180):
+            turn.text = await assistant_reply(ws, turn, stale)
+        turn.reply_at = now()
+    except Exception as exc:
+        turn.error = repr(exc)[:200]
+    finally:
+        turn.ended = now()
+
+
 async def one_turn(http: ClientSession, base: str, relay: bool, tab_base: str = "") -> Turn:
+    """A new chat: create, connect (and a second tab), one message, close."""
     turn = Turn(key=uuid.uuid4().hex[:12])
     tab = None
     try:
@@ -259,23 +264,14 @@ async def one_turn(http: ClientSession, base: str, relay: bool, tab_base: str = 
         turn.error = f"connect: {exc!r}"[:200]
         return turn
     try:
-        turn.sent = time.perf_counter()
-        text = f"Where is my parcel? bench-{turn.key}"
-        await ws.send_json({"type": "message", "client_id": str(uuid.uuid4()), "text": text})
-        # One deadline per wait: aiohttp answers Daphne's pings inside receive() and
-        # restarts its per-read timeout each time.
-        async with asyncio.timeout(180):
-            turn.text = await assistant_reply(ws, turn)
-        turn.reply_at = time.perf_counter()
-        if tab is not None:
-            async with asyncio.timeout(30):
-                turn.tab = "ok" if await assistant_reply(tab) == turn.text else "other text"
-            turn.tab_lag = time.perf_counter() - turn.reply_at
-    except Exception as exc:
-        if turn.reply_at is None:
-            turn.error = repr(exc)[:200]
-        else:
-            turn.tab = repr(exc)[:60] or "timed out"
+        await exchange(ws, turn)
+        if tab is not None and turn.reply_at is not None:
+            try:
+                async with asyncio.timeout(30):
+                    turn.tab = "ok" if await assistant_reply(tab) == turn.text else "other text"
+                turn.tab_lag = now() - turn.reply_at
+            except Exception as exc:
+                turn.tab = repr(exc)[:60] or "timed out"
     finally:
         await ws.close()
         if tab is not None:
@@ -283,15 +279,95 @@ async def one_turn(http: ClientSession, base: str, relay: bool, tab_base: str = 
     return turn
 
 
-async def run_turns(
-    base: str, relay: bool, count: int, concurrent: bool, tab_base: str = ""
-) -> list[Turn]:
+class Meter:
+    """CPU of the server, the fake model and this process (the clients) over a run."""
+
+    def __init__(self, server: int, model: int) -> None:
+        self.server, self.model = server, model
+        self.started = self.used = [0.0, 0.0, 0.0, 1.0]
+
+    def read(self) -> list[float]:
+        return [cpu_seconds(self.server), cpu_seconds(self.model), time.process_time(), now()]
+
+    def start(self) -> None:
+        self.started = self.read()
+
+    def stop(self) -> None:
+        self.used = [b - a for a, b in zip(self.started, self.read(), strict=True)]
+
+    @property
+    def server_cpu(self) -> float:
+        return self.used[0]
+
+    def load(self) -> str:
+        """The load generator's own share of a core: near 100% its timestamps run late."""
+        wall = max(self.used[3], 1e-9)
+        return (
+            f"clients {self.used[2] / wall:.0%} model {self.used[1] / wall:.0%} "
+            f"server {self.used[0] / wall:.0%} of a core"
+        )
+
+
+async def burst(base: str, relay: bool, count: int, meter: Meter, tab_base: str = "") -> list[Turn]:
+    """`count` chats created, connected and messaged in the same instant: a connect
+    burst, each chat one turn, every turn measured."""
     async with client() as http:
-        if concurrent:
-            return list(
-                await asyncio.gather(*(one_turn(http, base, relay, tab_base) for _ in range(count)))
-            )
-        return [await one_turn(http, base, relay) for _ in range(count)]
+        meter.start()
+        turns = await asyncio.gather(*(one_turn(http, base, relay, tab_base) for _ in range(count)))
+        meter.stop()
+        return list(turns)
+
+
+async def sequential(base: str, relay: bool, count: int, meter: Meter) -> list[Turn]:
+    async with client() as http:
+        meter.start()
+        turns = [await one_turn(http, base, relay) for _ in range(count)]
+        meter.stop()
+        return turns
+
+
+async def steady(
+    base: str, relay: bool, chats: int, rounds: int, spread: float, pause: float, meter: Meter
+) -> list[Turn]:
+    """`chats` chats streaming at once: all created and connected first (20 at a time,
+    not measured), then each sends `rounds` messages, the next `pause` after the
+    previous reply, the first ones spread over `spread` (about one reply), so about
+    `chats` streams are in flight throughout. A chat's first and last turns (the
+    ramp up and down) are not measured when it has three or more."""
+    async with client() as http:
+        gate = asyncio.Semaphore(20)
+
+        async def opened() -> ClientWebSocketResponse:
+            async with gate:
+                return await open_chat(http, base, relay)
+
+        made = await asyncio.gather(*(opened() for _ in range(chats)), return_exceptions=True)
+        turns = [
+            Turn(error=f"connect: {ws!r}"[:200]) for ws in made if isinstance(ws, BaseException)
+        ]
+        sockets = [ws for ws in made if isinstance(ws, ClientWebSocketResponse)]
+
+        async def talk(index: int, ws: ClientWebSocketResponse) -> list[Turn]:
+            await asyncio.sleep(spread * index / max(1, len(sockets)))
+            mine: list[Turn] = []
+            for number in range(rounds):
+                turn = Turn(key=uuid.uuid4().hex[:12])
+                turn.measured = rounds < 3 or 0 < number < rounds - 1
+                mine.append(turn)
+                await exchange(ws, turn, mine[-2].turn_id if number else None)
+                if turn.error:
+                    break
+                await asyncio.sleep(pause)
+            return mine
+
+        meter.start()
+        try:
+            for mine in await asyncio.gather(*(talk(i, ws) for i, ws in enumerate(sockets))):
+                turns.extend(mine)
+        finally:
+            meter.stop()
+            await asyncio.gather(*(ws.close() for ws in sockets))
+        return turns
 
 
 async def churn(base: str, cycles: int) -> None:
@@ -363,7 +439,7 @@ async def idle_round_trips(
 # --- Stacks ----------------------------------------------------------------------------
 
 
-def stack_env(name: str, model: fake.FakeOpenAI, db_url: str, redis_url: str) -> dict[str, str]:
+def stack_env(name: str, model: ModelProcess, db_url: str, redis_url: str) -> dict[str, str]:
     common = dict(
         model.env(),
         OPENAI_CONNECT_TIMEOUT="30",  # 200 connections open at once to one fake server
@@ -407,33 +483,55 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--words", type=int, default=80)
     parser.add_argument("--sequential", type=int, default=20, help="turns one at a time")
     parser.add_argument("--concurrent", default="50,200", help="chats at once, per run")
+    parser.add_argument(
+        "--arrivals",
+        default="steady,burst",
+        help="how the concurrent chats come: steady (connected first, then streaming "
+        "turn after turn), burst (created, connected and messaged in one instant), or both",
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="turns per steady chat")
+    parser.add_argument("--pause-ms", type=float, default=100.0, help="steady: reply to next")
     parser.add_argument("--stacks", default="relay,embedded,production")
     parser.add_argument("--cycles", type=int, default=2000, help="connect/close (0: skip)")
     parser.add_argument("--idle", type=int, default=500, help="idle sockets (0: skip)")
     parser.add_argument("--tabs", type=int, default=0, help="chats with a second tab (0: skip)")
-    parser.add_argument("--full", action="store_true", help="--cycles 10000 --idle 2000 --tabs 200")
+    parser.add_argument(
+        "--full", action="store_true", help="--cycles 10000 --idle 2000 --tabs 200, both arrivals"
+    )
     args = parser.parse_args(argv)
     if args.full:
-        args.cycles, args.idle, args.tabs = 10000, 2000, 200
+        args.cycles, args.idle, args.tabs, args.arrivals = 10000, 2000, 200, "steady,burst"
     db_url = os.environ.get("BENCH_STREAM_DATABASE_URL", DEFAULT_DB)
     redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS)
     stacks = [name.strip() for name in args.stacks.split(",") if name.strip()]
     sizes = [int(size) for size in args.concurrent.split(",") if size.strip()]
-    words = [WORDS[i % len(WORDS)] for i in range(args.words)]
-    expected = " ".join(words)
+    arrivals = [mode.strip() for mode in args.arrivals.split(",") if mode.strip()]
+    if set(arrivals) - {"steady", "burst"}:
+        parser.error(f"--arrivals: steady, burst or both, not {args.arrivals!r}")
+    expected = " ".join(answer_words(args.words))
+    reply_seconds = (args.ttft_ms + args.words * args.token_ms) / 1000
     timings = Timings()
     files = raise_file_limit()
-    model = fake.FakeOpenAI(api_key="test-key").start()
-    planned = 3 + args.sequential + sum(sizes) + args.tabs + 10
+    model = ModelProcess(args.words, args.ttft_ms, args.token_ms)
+    rounds = args.rounds if "steady" in arrivals else 0
+    planned = 3 + args.sequential + sum(sizes) * (("burst" in arrivals) + rounds) + args.tabs
     (ROOT / "var").mkdir(exist_ok=True)
     log = ROOT / "var" / "bench-streaming.log"
     log.touch()
     print(
         f"streaming benchmark: {args.words} words, first after {args.ttft_ms:.0f} ms, then one "
-        f"every {args.token_ms:.0f} ms (~{1000 / args.token_ms:.0f} tokens/s); "
-        f"{os.cpu_count()} CPUs, {files} open files; log {log.relative_to(ROOT)}",
+        f"every {args.token_ms:.0f} ms (~{1000 / args.token_ms:.0f} tokens/s); the fake model "
+        f"in a process of its own; {os.cpu_count()} CPUs, {files} open files; "
+        f"log {log.relative_to(ROOT)}",
         flush=True,
     )
+    if "steady" in arrivals:
+        print(
+            f"  steady: each chat connected first, then {args.rounds} turns, the next "
+            f"{args.pause_ms:.0f} ms after the previous reply, first ones spread over "
+            f"{reply_seconds:.1f} s; turns timed: all but each chat's first and last",
+            flush=True,
+        )
     results: dict[tuple[str, str], Result] = {}
     extra: list[str] = []
     try:
@@ -446,34 +544,58 @@ def main(argv: list[str] | None = None) -> int:
             relay = name == "relay"
             app = "benchmarks._relay_asgi:application" if relay else "supportbot.asgi:application"
             with server(app, env, log) as (base, pid):
-                stream = ModelStream(words, args.ttft_ms / 1000, args.token_ms / 1000, timings)
-                model.script(*([stream] * planned))
-                asyncio.run(run_turns(base, relay, 3, False))  # warm-up
-                runs = [("sequential", args.sequential, False)] if args.sequential else []
-                runs += [(f"{size} at once", size, True) for size in sizes]
-                for label, count, concurrent in runs:
-                    before, since = cpu_seconds(pid), log.stat().st_size
+                model.plan(planned + 10)
+                meter = Meter(pid, model.pid)
+                asyncio.run(sequential(base, relay, 3, meter))  # warm-up
+                runs: list[tuple[str, Callable[[], Coroutine[Any, Any, list[Turn]]]]] = []
+                if args.sequential:
+                    runs.append(
+                        ("sequential", partial(sequential, base, relay, args.sequential, meter))
+                    )
+                for size in sizes:
+                    if "steady" in arrivals:
+                        run = partial(
+                            steady,
+                            base,
+                            relay,
+                            size,
+                            args.rounds,
+                            reply_seconds,
+                            args.pause_ms / 1000,
+                            meter,
+                        )
+                        runs.append((f"{size} steady", run))
+                    if "burst" in arrivals:
+                        runs.append((f"{size} burst", partial(burst, base, relay, size, meter)))
+                for label, turns_of in runs:
+                    since = log.stat().st_size
                     watch: AbstractContextManager[InboxWatch | None] = (
                         InboxWatch(redis_url, env["SUPPORTBOT_CHANNEL_PREFIX"])
                         if name == "production"
                         else nullcontext()
                     )
                     with watch as inbox:
-                        turns = asyncio.run(run_turns(base, relay, count, concurrent))
-                    cpu = cpu_seconds(pid) - before
-                    results[(name, label)] = summarise(turns, timings, expected, cpu)
-                    report(name, label, results[(name, label)])
+                        turns = asyncio.run(turns_of())
+                    model.collect(timings)
+                    result = summarise(turns, timings, expected, meter.server_cpu)
+                    result.load = meter.load()
+                    results[(name, label)] = result
+                    report(name, label, result)
+                    if model.errors:
+                        print(f"  the fake model refused requests: {model.errors}", flush=True)
                     if inbox is not None:
                         extra.append(
                             f"{name} {label}: {inbox.figures()}, "
                             f"{over_capacity(log, since)} dropped over capacity"
                         )
                         print(f"  {extra[-1]}", flush=True)
+                    time.sleep(1)  # the last turns' leftovers, before the next run
                 if name == "production" and args.tabs:
                     with server(app, env, log) as (tab_base, _):
                         since = log.stat().st_size
                         with InboxWatch(redis_url, env["SUPPORTBOT_CHANNEL_PREFIX"]) as tabs:
-                            turns = asyncio.run(run_turns(base, False, args.tabs, True, tab_base))
+                            turns = asyncio.run(burst(base, False, args.tabs, meter, tab_base))
+                        model.collect(timings)
                         result = summarise(turns, timings, expected, 0.0)
                         extra.append(
                             f"{name} {args.tabs} at once, each with a second tab on a second "
