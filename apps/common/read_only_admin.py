@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.utils import flatten
 from django.http import HttpRequest
 
 
@@ -21,8 +22,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyInline(admin.TabularInline):
+    """Rows of a parent shown, never edited: every field listed is read-only."""
+
     extra = 0
     can_delete = False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return flatten(self.fields or ())
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

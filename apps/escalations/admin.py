@@ -23,7 +23,6 @@ from .models import (
 class EscalationEventInline(ReadOnlyInline):
     model = EscalationEvent
     fields = ("created_at", "kind", "actor", "data")
-    readonly_fields = fields
 
 
 @admin.register(Escalation)

@@ -28,7 +28,6 @@ from .arguments import (
 )
 from .changes import (
     ACTIONS,
-    ADDRESS_FIELDS,
     NeedsStatus,
     OrderAction,
     Plan,
@@ -48,11 +47,10 @@ from .changes import (
     swap_lines,
     swaps_text,
 )
-from .models import Address, Order, OrderLine, PaymentMethod, Transaction
+from .models import ADDRESS_FIELDS, Address, Order, OrderLine, PaymentMethod, Transaction
 
 Status = Order.Status
 Methods = dict[str, PaymentMethod]
-CONFIRM = "The customer must confirm on the card; nothing changes before that."
 # "pending" or "pending (item modified)"
 ANY_PENDING = NeedsStatus(Status.PENDING, "Non-pending order cannot be modified", exactly=False)
 
@@ -126,7 +124,7 @@ declare(
         status="Preparing to cancel {order_id}…",
         description="Propose cancelling one of the customer's orders whose status is exactly "
         "'pending'. Ask the customer for the reason first. Every payment is refunded to the "
-        f"method it came from. {CONFIRM}",
+        "method it came from.",
         gift_cards=lambda args, txns: [t.payment_method_id for t in txns],
     )
 )
@@ -174,7 +172,7 @@ declare(
         status="Preparing the address change for {order_id}…",
         description="Propose a new shipping address for one of the customer's pending orders "
         "(status 'pending' or 'pending (item modified)'). Use an empty string for a missing "
-        f"address2. {CONFIRM}",
+        "address2.",
     )
 )
 
@@ -202,7 +200,7 @@ declare(
         status="Preparing your address change…",
         description="Propose a new default address for the verified customer's account. "
         "Existing orders keep their shipping address. Use an empty string for a missing "
-        f"address2. {CONFIRM}",
+        "address2.",
     )
 )
 
@@ -279,7 +277,7 @@ declare(
         "other available variants of the same products. item_ids and new_item_ids pair up by "
         "position. Items can be modified only once per order, so collect every change first. "
         "The price difference is charged to or refunded on payment_method_id (one of the "
-        f"customer's). {CONFIRM}",
+        "customer's).",
         gift_cards=lambda args, txns: [args.payment_method_id],
     )
 )
@@ -337,7 +335,7 @@ declare(
         status="Preparing the payment change for {order_id}…",
         description="Propose paying a pending order with another of the customer's payment "
         "methods. The new method is charged the order amount and the old one refunded. A gift "
-        f"card must cover the whole amount. {CONFIRM}",
+        "card must cover the whole amount.",
         gift_cards=lambda args, txns: [
             args.payment_method_id,
             *(t.payment_method_id for t in txns),
@@ -400,8 +398,8 @@ declare(
         status="Preparing the return for {order_id}…",
         description="Propose returning items of a delivered order (status exactly "
         "'delivered'). The refund goes to the original payment method (the order's first "
-        f"payment) or to one of the customer's gift cards. {CONFIRM} No money moves until the "
-        "items are received.",
+        "payment) or to one of the customer's gift cards. No money moves until the items are "
+        "received.",
     )
 )
 
@@ -444,7 +442,7 @@ declare(
         "'delivered') for available variants of the same products. item_ids and new_item_ids "
         "pair up by position. An order can be exchanged only once, so collect every item "
         "first. The price difference is settled with payment_method_id (one of the "
-        f"customer's). {CONFIRM}",
+        "customer's).",
     )
 )
 

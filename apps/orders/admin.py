@@ -3,6 +3,9 @@ service (and its audit), never through raw admin edits."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import admin
 
 from apps.common.read_only_admin import ReadOnlyAdmin, ReadOnlyInline
@@ -21,44 +24,38 @@ from .models import (
 )
 
 
-def _dollars(cents: int | None) -> str:
-    return "" if cents is None else f"${cents_to_amount(cents):.2f}"
+def _dollars(field: str) -> Callable[[Any, Any], str]:
+    """A column showing an amount kept in cents (the `field`) in dollars."""
+
+    @admin.display(description=field.removesuffix("_cents"))
+    def column(model_admin: Any, obj: Any) -> str:
+        cents = getattr(obj, field)
+        return "" if cents is None else f"${cents_to_amount(cents):.2f}"
+
+    return column
 
 
 class PaymentMethodInline(ReadOnlyInline):
     model = PaymentMethod
     fields = ("id", "source", "brand", "last_four", "balance")
-    readonly_fields = fields
-
-    @admin.display(description="balance")
-    def balance(self, obj: PaymentMethod) -> str:
-        return _dollars(obj.balance_cents)
+    balance = _dollars("balance_cents")
 
 
 class OrderLineInline(ReadOnlyInline):
     model = OrderLine
     fields = ("position", "name", "item_id", "product_id", "options", "price")
-    readonly_fields = fields
-
-    @admin.display(description="price")
-    def price(self, obj: OrderLine) -> str:
-        return _dollars(obj.price_cents)
+    price = _dollars("price_cents")
 
 
 class FulfilmentInline(ReadOnlyInline):
     model = Fulfilment
     fields = ("position", "tracking_ids", "item_ids")
-    readonly_fields = fields
 
 
 class TransactionInline(ReadOnlyInline):
     model = Transaction
     fields = ("position", "kind", "amount", "payment_method_id", "created_at")
-    readonly_fields = fields
-
-    @admin.display(description="amount")
-    def amount(self, obj: Transaction) -> str:
-        return _dollars(obj.amount_cents)
+    amount = _dollars("amount_cents")
 
 
 @admin.register(Customer)
@@ -90,9 +87,7 @@ class VariantAdmin(ReadOnlyAdmin):
     search_fields = ("item_id", "product__name")
     list_select_related = ("product",)
 
-    @admin.display(description="price")
-    def price(self, obj: Variant) -> str:
-        return _dollars(obj.price_cents)
+    price = _dollars("price_cents")
 
 
 @admin.register(OrderAuditEvent)

@@ -32,6 +32,7 @@ from .access import (
     lock_gift_cards,
 )
 from .models import (
+    ADDRESS_FIELDS,
     Customer,
     Order,
     OrderLine,
@@ -42,8 +43,6 @@ from .models import (
 )
 
 A = TypeVar("A", bound=BaseModel)
-
-ADDRESS_FIELDS = ("address1", "address2", "city", "state", "country", "zip")
 
 
 @dataclass
@@ -144,6 +143,10 @@ class NeedsStatus:
         return status == self.status if self.exactly else self.status in status
 
 
+# Every confirmed change tells the model so in the same words.
+CONFIRM = "The customer must confirm on the card; nothing changes before that."
+
+
 @dataclass(frozen=True)
 class OrderAction(Generic[A]):
     """One change of docs/actions.md, declared once. Tools, executors, replay and the
@@ -161,12 +164,18 @@ class OrderAction(Generic[A]):
     summary: Callable[[Plan, dict[str, PaymentMethod]], str]
     done: str  # what the customer is told once it is done; {order_id} is filled in
     status: str  # the status line while it is prepared; filled in from the arguments
-    description: str  # the tool's contract with the model
+    # What the action does, for the model; `tool_description` adds the confirmation.
+    description: str
     subject: Literal["order", "customer"] = "order"
     needs: NeedsStatus | None = None  # checked before `plan` (order actions)
     confirm: bool = True
     # The gift cards whose balance the action may move, locked before planning.
     gift_cards: Callable[[A, list[Transaction]], Iterable[str]] = lambda args, txns: ()
+
+    @property
+    def tool_description(self) -> str:
+        """The tool's contract with the model."""
+        return f"{self.description} {CONFIRM}" if self.confirm else self.description
 
     def dry_run(self, snapshot: Snapshot, args: A) -> Plan:
         if self.needs is not None and not self.needs.allows(snapshot.the_order.status):

@@ -17,6 +17,10 @@ def cents_to_amount(cents: int) -> float:
     return round(cents / 100, 2)
 
 
+# An address's fields, in the dataset's order (the export shape and the order tools).
+ADDRESS_FIELDS = ("address1", "address2", "city", "country", "state", "zip")
+
+
 class Address(models.Model):
     address1 = models.CharField(max_length=200)
     address2 = models.CharField(max_length=200, blank=True, default="")
@@ -29,14 +33,7 @@ class Address(models.Model):
         abstract = True
 
     def address_dict(self) -> dict[str, str]:
-        return {
-            "address1": self.address1,
-            "address2": self.address2,
-            "city": self.city,
-            "country": self.country,
-            "state": self.state,
-            "zip": self.zip,
-        }
+        return {name: getattr(self, name) for name in ADDRESS_FIELDS}
 
 
 class Customer(Address):

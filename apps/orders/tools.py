@@ -363,7 +363,7 @@ def _register(action: OrderAction[Any]) -> None:
         confirm=action.confirm,
         status=_status(action),
         args=action.args,
-        description=action.description,
+        description=action.tool_description,
     )
     register(handler)
     if action.confirm:

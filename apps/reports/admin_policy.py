@@ -5,6 +5,7 @@ extended here so that the assistant app never depends on this one."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -61,6 +62,17 @@ admin.site.unregister(OperatorPolicy)
 admin.site.register(OperatorPolicy, TrialFirstOperatorPolicyAdmin)
 
 
+def _pass_rate(suite: str, side: str, label: str) -> Callable[[Any, PolicyTrial], str]:
+    """A column: the trial's pass rate on `suite` under the current (before) or the
+    proposed (after) policy."""
+
+    @admin.display(description=label)
+    def column(model_admin: Any, obj: PolicyTrial) -> str:
+        return policy_trials.rate(getattr(obj, side), suite)
+
+    return column
+
+
 @admin.register(PolicyTrial)
 class PolicyTrialAdmin(admin.ModelAdmin):
     list_display = (
@@ -95,21 +107,10 @@ class PolicyTrialAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="τ² train, before")
-    def tau2_before(self, obj: PolicyTrial) -> str:
-        return policy_trials.rate(obj.before, "tau2")
-
-    @admin.display(description="τ² train, after")
-    def tau2_after(self, obj: PolicyTrial) -> str:
-        return policy_trials.rate(obj.after, "tau2")
-
-    @admin.display(description="saved cases, before")
-    def cases_before(self, obj: PolicyTrial) -> str:
-        return policy_trials.rate(obj.before, "cases")
-
-    @admin.display(description="saved cases, after")
-    def cases_after(self, obj: PolicyTrial) -> str:
-        return policy_trials.rate(obj.after, "cases")
+    tau2_before = _pass_rate("tau2", "before", "τ² train, before")
+    tau2_after = _pass_rate("tau2", "after", "τ² train, after")
+    cases_before = _pass_rate("cases", "before", "saved cases, before")
+    cases_after = _pass_rate("cases", "after", "saved cases, after")
 
     @admin.display(description="proposed changes")
     def changes(self, obj: PolicyTrial) -> str:
