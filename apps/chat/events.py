@@ -94,6 +94,19 @@ def do_append_event(
     return message
 
 
+def do_tell_customer(
+    conversation_id: uuid.UUID | str, notice: str, text: str, **details: Any
+) -> Message:
+    """Store one system notice; `notice` names it for the chat page (metadata["notice"])."""
+    return do_append_event(
+        conversation_id,
+        kind=Message.Kind.NOTICE,
+        role=Message.Role.SYSTEM,
+        text=text,
+        metadata={"notice": notice, **details},
+    )
+
+
 NEXT_SEQ_SQL = (
     'UPDATE "chat_conversation" SET "last_seq" = "last_seq" + 1, "updated_at" = %s '
     'WHERE "id" = %s RETURNING "last_seq"'

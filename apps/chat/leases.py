@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from .events import do_append_event, publish
+from .events import do_tell_customer, publish
 from .models import (
     Conversation,
     Message,
@@ -198,12 +198,12 @@ def do_recover_interrupted_turns(conversation_id: uuid.UUID | str) -> int:
                 # The interrupted turn stored no reply, so the conversation still ends
                 # with what it was answering: one more turn answers that.
                 Conversation.objects.filter(pk=conversation_id).update(turn_requested=True)
-            do_append_event(
+            do_tell_customer(
                 conversation_id,
-                kind=Message.Kind.NOTICE,
-                role=Message.Role.SYSTEM,
-                text=RESUMED_TEXT if again else INTERRUPTED_TEXT,
-                metadata={"notice": "interrupted", "retry": not again, "turn_id": str(turn.pk)},
+                "interrupted",
+                RESUMED_TEXT if again else INTERRUPTED_TEXT,
+                retry=not again,
+                turn_id=str(turn.pk),
             )
             # The dead process never said the turn ended: say it, so pages stop waiting.
             publish(conversation_id, {"type": "turn", "turn_id": str(turn.pk), "state": "ended"})

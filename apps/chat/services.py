@@ -26,7 +26,7 @@ from apps.assistant.tools import ToolContext, ToolError, ToolResult, ToolSpec, g
 
 from . import verification
 from .errors import ChatError
-from .events import do_append_event, publish
+from .events import do_append_event, do_tell_customer, publish
 from .models import Attachment, Conversation, Message, PendingAction
 from .text import clean_text
 
@@ -296,6 +296,11 @@ def _close_action(action: PendingAction, status: str, text: str) -> None:
     action.decided_at = timezone.now()
     action.result = {**(action.result or {}), "message": text}
     action.save(update_fields=["status", "decided_at", "result"])
+    _show_outcome(action, status, text)
+
+
+def _show_outcome(action: PendingAction, status: str, text: str) -> None:
+    """The card's outcome in the chat: done, failed, declined, expired or replaced."""
     do_append_event(
         action.conversation_id,
         kind=Message.Kind.CONFIRM_RESULT,
@@ -376,13 +381,7 @@ def _execute_action(action: PendingAction) -> None:
         action.status = status
         action.result = outcome
         action.save(update_fields=["status", "result"])
-        do_append_event(
-            action.conversation_id,
-            kind=Message.Kind.CONFIRM_RESULT,
-            role=Message.Role.SYSTEM,
-            text=text,
-            metadata={"action_id": str(action.pk), "status": status, "tool": action.tool_name},
-        )
+        _show_outcome(action, status, text)
 
 
 def _done_text(data: Any) -> str:
@@ -424,20 +423,16 @@ def do_reopen_conversation(conversation_id: uuid.UUID | str) -> bool:
             csat_at=None,
             verification_failures=0,
         )
-        do_append_event(
+        # The customer sees only that a new chat began; the summary of the earlier one
+        # is for staff (review, console) and stays in the metadata.
+        do_tell_customer(
             conversation_id,
-            kind=Message.Kind.NOTICE,
-            role=Message.Role.SYSTEM,
-            # The customer sees only that a new chat began; the summary of the earlier
-            # one is for staff (review, console) and stays in the metadata.
-            text=NEW_EPISODE_TEXT,
-            metadata={
-                "notice": "episode",
-                "episode": episode,
-                "previous_summary": summary,
-                "previous_csat": conversation.csat_score,
-                "previous_csat_comment": conversation.csat_comment,
-            },
+            "episode",
+            NEW_EPISODE_TEXT,
+            episode=episode,
+            previous_summary=summary,
+            previous_csat=conversation.csat_score,
+            previous_csat_comment=conversation.csat_comment,
         )
         transaction.on_commit(
             lambda: conversation_reopened.send(

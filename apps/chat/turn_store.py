@@ -296,13 +296,7 @@ def store_failure(
         if not failed:
             return  # taken over as interrupted: that process tells the customer
         if Conversation.objects.filter(pk=conversation_id, status=Conversation.Status.BOT).exists():
-            services.do_append_event(
-                conversation_id,
-                kind=Message.Kind.NOTICE,
-                role=Message.Role.SYSTEM,
-                text=text,
-                metadata={"notice": code, "retry": True, "turn_id": str(turn_id)},
-            )
+            services.do_tell_customer(conversation_id, code, text, retry=True, turn_id=str(turn_id))
 
 
 def bot_kept_it(

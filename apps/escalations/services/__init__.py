@@ -3,13 +3,13 @@ and tasks call these through this package (`from apps.escalations import service
 
 - handoff: queue, claim, take over, transfer, hand back, close, notes. The change of
   owner itself (a conditional update, the hand-off event, its publish) is
-  apps.chat.ownership; the conversation's row lock is Conversation.objects.lock.
+  apps.chat.ownership; the conversation's row lock is Conversation.objects.lock. The
+  notices the customer sees during a hand-off are apps.chat.events.do_tell_customer.
 - presence: who is online, may take a conversation, and how many they hold.
 - chat_hooks: what happens on chat's signals (connected in ../apps.py).
 - email_offer: continuing by email instead of waiting.
 - notifications: the hand-over summary, emails to agents, the SLA sweep.
 - console: live events for staff after commit, and the escalation's event log.
-- notices: the system notices the customer sees in the chat during a hand-off.
 - queries: reading the queue and the console's cards.
 
 Background work is stored in the outbox (apps.outbox.services.enqueue, by task name) in

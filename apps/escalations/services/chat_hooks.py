@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.chat.events import do_tell_customer
 from apps.chat.models import Conversation, Message, Turn
 
 from .. import detection
@@ -22,7 +23,6 @@ from ..models import (
 from .console import publish_console
 from .email_offer import do_record_email_request
 from .handoff import do_escalate
-from .notices import do_tell_customer
 from .queries import open_escalation, queue_position
 
 log = logging.getLogger(__name__)

@@ -7,12 +7,13 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from apps.chat.events import do_tell_customer
+
 from ..hours import within_support_hours
 from ..models import (
     Escalation,
 )
 from .console import log_event, publish_console
-from .notices import do_tell_customer
 from .presence import online_agents
 
 

@@ -14,6 +14,7 @@ from django.core.mail import EmailMessage
 from django.db import transaction
 from django.utils import timezone
 
+from apps.chat.events import do_tell_customer
 from apps.chat.models import Conversation, Message
 from apps.chat.ownership import do_announce, do_move
 
@@ -25,7 +26,6 @@ from ..models import (
 from .console import log_event, publish_console, record_once
 from .email_offer import do_offer_email
 from .handoff import discard_suggestions
-from .notices import do_tell_customer
 from .presence import ONLINE_WINDOW, holds_escalation_permission, online_agents
 from .queries import agent_name, expected_wait, queue_position, queued_escalations, whole_minutes
 
