@@ -120,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     stream = ModelStream(
         answer_words(args.words), args.ttft_ms / 1000, args.token_ms / 1000, recorder
     )
-    model = fake.FakeOpenAI(api_key="test-key").start()
+    # 200 chats may call at once: none should wait on a full accept queue.
+    model = fake.FakeOpenAI(api_key="test-key", backlog=1024).start()
     print(json.dumps({"base_url": model.base_url, "api_key": model.api_key}), flush=True)
     try:
         for line in sys.stdin:

@@ -29,12 +29,16 @@ if not settings.configured:
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.routing import URLRouter
 from django.urls import re_path
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, Timeout
 
+# The same timeouts as the product's client (supportbot/settings.py reads the same names).
+CONNECT = float(os.environ.get("OPENAI_CONNECT_TIMEOUT", "5"))
+READ = float(os.environ.get("OPENAI_READ_TIMEOUT", "30"))
 client = AsyncOpenAI(
     api_key=os.environ.get("OPENAI_API_KEY", "test-key"),
     base_url=os.environ.get("OPENAI_BASE_URL"),
     max_retries=0,
+    timeout=Timeout(connect=CONNECT, read=READ, write=READ, pool=CONNECT),
 )
 MODEL = os.environ.get("SUPPORTBOT_MODEL", "gpt-4o-mini")
 

@@ -304,7 +304,7 @@ class Meter:
         wall = max(self.used[3], 1e-9)
         return (
             f"clients {self.used[2] / wall:.0%} model {self.used[1] / wall:.0%} "
-            f"server {self.used[0] / wall:.0%} of a core"
+            f"server {self.used[0] / wall:.0%} of a core; load average {os.getloadavg()[0]:.1f}"
         )
 
 

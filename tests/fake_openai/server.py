@@ -21,9 +21,12 @@ from tests.openai_contract import check_request
 class FakeOpenAI:
     """The server; `start()` runs it on a background thread."""
 
-    def __init__(self, *, api_key: str | None = "test-key", port: int = 0) -> None:
+    def __init__(
+        self, *, api_key: str | None = "test-key", port: int = 0, backlog: int = 128
+    ) -> None:
         self.api_key = api_key
         self.requested_port = port
+        self.backlog = backlog  # connections waiting to be accepted (a benchmark opens 200)
         self.requests: list[JsonDict] = []
         self.headers: list[dict[str, str]] = []
         self.errors: list[str] = []
@@ -154,7 +157,7 @@ class FakeOpenAI:
             app, shutdown_timeout=0.5, handler_cancellation=True, access_log=None
         )
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", self.requested_port)
+        site = web.TCPSite(runner, "127.0.0.1", self.requested_port, backlog=self.backlog)
         await site.start()
         self._runner = runner
         self.port = int(runner.addresses[0][1])
