@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce, Greatest
 from apps.chat.models import Message
 
 from . import services
-from .labels import INBOX_CONFIRMATION, INBOX_HANDOFF
+from .labels import CONFIRMATION, HANDOFF
 from .models import AgentPresence, Escalation, EscalationEvent, ReadMark
 
 
@@ -143,14 +143,14 @@ def event_label(message: Message) -> str:
     """What a stored event is, in words an agent reads at a glance."""
     meta = message.metadata or {}
     if message.kind == Message.Kind.HANDOFF:
-        label = INBOX_HANDOFF.get(str(meta.get("state")), "Hand-off")
+        label = HANDOFF.get(str(meta.get("state")), "Hand-off")
         if meta.get("state") == "agent_joined" and meta.get("agent_name"):
             label = f"{meta['agent_name']} joined"
         return label
     if message.kind == Message.Kind.CONFIRM_REQUEST:
         return "Asked the customer to confirm a change"
     if message.kind == Message.Kind.CONFIRM_RESULT:
-        return INBOX_CONFIRMATION.get(str(meta.get("status")), "Confirmation answered")
+        return CONFIRMATION.get(str(meta.get("status")), "Confirmation answered")
     if message.kind == Message.Kind.NOTICE:
         return "Notice to the customer"
     if message.role == Message.Role.AGENT:

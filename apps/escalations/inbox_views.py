@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST, require_safe
 from apps.chat.models import Conversation, Message, Turn
 
 from . import inbox, services
-from .labels import labels_for_inbox
+from .labels import labels_for_page
 from .models import CopilotSuggestion, EscalationEvent
 from .services import EscalationError
 from .views import _refused, _turn_audit, console_view, conversation_context
@@ -58,7 +58,7 @@ def workspace(request: HttpRequest, conversation_id: uuid.UUID | None = None) ->
         "conversation_id": None,
         "cards": cards,
         "unread": unread,
-        "labels": labels_for_inbox(),
+        "labels": labels_for_page(),
         "urls": {
             "inbox": _inbox_url(),
             "conversation": _inbox_url(EMPTY_ID),

@@ -1,12 +1,15 @@
-"""What the console calls each stored event and escalation event, in words (one place,
-used by the page and, through its state, by the live updates)."""
+"""What the agent pages (the console and the inbox) call each stored event and
+escalation event, in words (one place, used by the pages and, through their state, by
+the live updates)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+# One word for each hand-off state and each answer to a confirmation, on both agent
+# pages (the console and the inbox) and in their scripts.
 HANDOFF = {
-    "queued": "Waiting for a person",
+    "queued": "Waiting for an agent",
     "agent_joined": "Agent joined",
     "returned_to_bot": "Handed back to the assistant",
     "closed": "Conversation closed",
@@ -19,19 +22,6 @@ CONFIRMATION = {
     "declined": "Customer declined the change",
     "expired": "Confirmation expired",
     "failed": "Change failed",
-}
-# The inbox's own words for the same events (it names who joined, and waits for an agent).
-INBOX_HANDOFF = {
-    "queued": "Waiting for an agent",
-    "agent_joined": "Agent joined",
-    "returned_to_bot": "Handed back to the assistant",
-    "closed": "Conversation closed",
-}
-INBOX_CONFIRMATION = {
-    "done": "Change confirmed and made",
-    "failed": "Confirmed change failed",
-    "declined": "Customer declined the change",
-    "expired": "Confirmation expired",
 }
 ROLE = {"customer": "Customer", "assistant": "Assistant", "system": "Notice", "agent": "Agent"}
 ESCALATION_EVENT = {
@@ -76,10 +66,5 @@ def escalation_event_label(kind: str) -> str:
 
 
 def labels_for_page() -> dict[str, dict[str, str]]:
-    """The tables the console's script uses for events that arrive live."""
+    """The tables the console's and the inbox's scripts use for events that arrive live."""
     return {"handoff": HANDOFF, "confirmation": CONFIRMATION, "role": ROLE}
-
-
-def labels_for_inbox() -> dict[str, dict[str, str]]:
-    """The tables the inbox's script uses for events that arrive live."""
-    return {"handoff": INBOX_HANDOFF, "confirmation": INBOX_CONFIRMATION}

@@ -52,7 +52,7 @@ from .models import ADDRESS_FIELDS, Address, Order, OrderLine, PaymentMethod, Tr
 Status = Order.Status
 Methods = dict[str, PaymentMethod]
 # "pending" or "pending (item modified)"
-ANY_PENDING = NeedsStatus(Status.PENDING, "Non-pending order cannot be modified", exactly=False)
+ANY_PENDING = NeedsStatus(Status.PENDING, "modified", exactly=False)
 
 
 def _plan(snapshot: Snapshot, action: str, status_after: str | None = None, **kw: Any) -> Plan:
@@ -116,7 +116,7 @@ declare(
     OrderAction(
         name="cancel_pending_order",
         args=CancelArgs,
-        needs=NeedsStatus(Status.PENDING, "Non-pending order cannot be cancelled"),
+        needs=NeedsStatus(Status.PENDING, "cancelled"),
         plan=plan_cancel_pending_order,
         apply=_apply_cancel,
         summary=_summary_cancel,
@@ -263,7 +263,7 @@ declare(
     OrderAction(
         name="modify_pending_order_items",
         args=ItemSwapArgs,
-        needs=NeedsStatus(Status.PENDING, "Non-pending order cannot be modified"),
+        needs=NeedsStatus(Status.PENDING, "modified"),
         plan=plan_modify_pending_order_items,
         apply=_apply_items,
         summary=lambda plan, methods: (
@@ -385,7 +385,7 @@ declare(
     OrderAction(
         name="return_delivered_order_items",
         args=ReturnArgs,
-        needs=NeedsStatus(Status.DELIVERED, "Non-delivered order cannot be returned"),
+        needs=NeedsStatus(Status.DELIVERED, "returned"),
         plan=plan_return_delivered_order_items,
         apply=_apply_return,
         summary=lambda plan, methods: (
@@ -428,7 +428,7 @@ declare(
     OrderAction(
         name="exchange_delivered_order_items",
         args=ItemSwapArgs,
-        needs=NeedsStatus(Status.DELIVERED, "Non-delivered order cannot be exchanged"),
+        needs=NeedsStatus(Status.DELIVERED, "exchanged"),
         plan=plan_exchange_delivered_order_items,
         apply=_apply_exchange,
         summary=lambda plan, methods: (

@@ -136,11 +136,15 @@ class NeedsStatus:
     """The order status an action is allowed in, and its refusal in any other."""
 
     status: str
-    refusal: str
+    done_to: str  # what the action does to an order, in the refusal: "cancelled"
     exactly: bool = True  # False: any status containing it ("pending (item modified)" too)
 
     def allows(self, status: str) -> bool:
         return status == self.status if self.exactly else self.status in status
+
+    @property
+    def refusal(self) -> str:
+        return f"Non-{self.status} order cannot be {self.done_to}"
 
 
 # Every confirmed change tells the model so in the same words.

@@ -69,11 +69,8 @@ def test_the_inbox_script_gets_its_event_words_from_labels_py(make_agent):
     # then the page's state carries the same tables the server renders stored events with
     page = response.content.decode()
     state_json = page.split('id="inbox-state" type="application/json">', 1)[1].split("</script>")[0]
-    assert json.loads(state_json)["labels"] == {
-        "handoff": labels.INBOX_HANDOFF,
-        "confirmation": labels.INBOX_CONFIRMATION,
-    }
-    assert labels.INBOX_HANDOFF["queued"] == "Waiting for an agent"
+    assert json.loads(state_json)["labels"] == labels.labels_for_page()
+    assert labels.HANDOFF["queued"] == "Waiting for an agent"
 
 
 @pytest.mark.django_db

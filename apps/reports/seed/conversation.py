@@ -17,7 +17,7 @@ from apps.assistant.costs import cost_usd
 from apps.chat.models import Conversation, Message, Turn
 
 from ..models import ConversationAnalysis
-from .phrases import CSAT_COMMENTS, SCENARIOS
+from .phrases import CSAT_COMMENTS, HANDING_OVER, SCENARIOS
 from .writing import SEED_CLIENT_KEY, SeedBatch
 
 MODEL = "gpt-4o-mini"
@@ -213,6 +213,15 @@ class ConversationScript:
         )
 
     # --- A person takes over --------------------------------------------------------------
+
+    def hand_over(self, answers: int, waiting: tuple[float, float]) -> tuple[Any, str, datetime]:
+        """The assistant hands over, the conversation queues and an agent joins after
+        `waiting` seconds; returns the agent, their name and when it was queued."""
+        self.bot_turn(HANDING_OVER, answers, [])
+        queued_at = self.queue_for_person()
+        agent = self.pick_agent()
+        self.wait(*waiting)
+        return agent, self.agent_joins(agent), queued_at
 
     def pick_agent(self) -> Any:
         return self.rng.choice(self.agents) if self.agents else None

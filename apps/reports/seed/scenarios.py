@@ -16,7 +16,6 @@ from .phrases import (
     CHANGE_SUMMARY,
     FOLLOW_UPS,
     GAP_ANSWERS,
-    HANDING_OVER,
     NOT_COVERED_REPLY,
     OPENERS,
     REPLIES,
@@ -57,11 +56,7 @@ def _not_in_the_help_center(script: ConversationScript, first: Message) -> None:
         return
     script.customer_says("yes please")
     script.wait(1, 3)
-    script.bot_turn(HANDING_OVER, script.seq, [])
-    queued_at = script.queue_for_person()
-    agent = script.pick_agent()
-    script.wait(20, 400)
-    name = script.agent_joins(agent)
+    agent, name, queued_at = script.hand_over(script.seq, waiting=(20, 400))
     script.wait(20, 120)
     topic = next(k for k in GAP_ANSWERS if k in question.lower())
     script.agent_says(agent, name, GAP_ANSWERS[topic])
@@ -75,11 +70,7 @@ def _not_in_the_help_center(script: ConversationScript, first: Message) -> None:
 def _asks_for_a_person(script: ConversationScript, first: Message) -> None:
     rng = script.rng
     script.wait(1, 3)
-    script.bot_turn(HANDING_OVER, first.seq, [])
-    agent = script.pick_agent()
-    queued_at = script.queue_for_person()
-    script.wait(20, 600)
-    name = script.agent_joins(agent)
+    agent, name, queued_at = script.hand_over(first.seq, waiting=(20, 600))
     script.wait(5, 40)
     script.agent_says(agent, name, f"Hi, I'm {name} from the support team. How can I help?")
     script.wait(20, 90)
