@@ -38,7 +38,9 @@ in-memory channel layer, DEBUG on: `make run`), `production` (PostgreSQL
 BENCH_STREAM_DATABASE_URL with the settings' connection pool and the Redis layer
 BENCH_REDIS_URL, DEBUG off, one Daphne: `make up` without Celery, which is not on the
 chat path), and `relay` (benchmarks/_relay_asgi.py: the same stream relayed with
-nothing else, the floor). Ratios are against the relay of the same run and load.
+nothing else, the floor). All three run through the benchmark and each load is run on
+every stack in turn, so the relay's floor is measured minutes apart from the product's
+at most, under the same load; ratios are against it.
 
 On the two real stacks it also measures memory over `--cycles` socket connect/close
 cycles (server RSS after a warm-up, scaled to 10k) and the control round trip
@@ -66,12 +68,10 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
-from typing import Any
 
 import redis
 from aiohttp import ClientSession, ClientWebSocketResponse, TCPConnector, WSMsgType
@@ -476,6 +476,75 @@ def migrate(env: dict[str, str]) -> None:
     )
 
 
+@dataclass
+class Stack:
+    """One stack's Daphne, running through the whole benchmark."""
+
+    name: str
+    app: str
+    env: dict[str, str]
+    base: str
+    pid: int
+    meter: Meter
+
+    @property
+    def relay(self) -> bool:
+        return self.name == "relay"
+
+
+def second_tabs(
+    stack: Stack,
+    count: int,
+    log: Path,
+    redis_url: str,
+    model: ModelProcess,
+    timings: Timings,
+    expected: str,
+) -> str:
+    """A burst of `count` chats, each with a second tab on a second Daphne."""
+    with server(stack.app, stack.env, log) as (tab_base, _):
+        since = log.stat().st_size
+        with InboxWatch(redis_url, stack.env["SUPPORTBOT_CHANNEL_PREFIX"]) as tabs:
+            turns = asyncio.run(burst(stack.base, False, count, stack.meter, tab_base))
+        model.collect(timings)
+        result = summarise(turns, timings, expected, 0.0)
+        return (
+            f"{stack.name} {count} at once, each with a second tab on a second "
+            f"Daphne: tabs that got the reply {result.tabs_ok}/{result.tabs}, "
+            f"later than the first tab by (median, p95 ms) "
+            f"{stat(result.tab_lag).strip()}; errors {result.errors} "
+            f"{result.kinds or ''}; {tabs.figures()}, "
+            f"{over_capacity(log, since)} dropped over capacity"
+        )
+
+
+def memory(stack: Stack, cycles: int) -> str:
+    asyncio.run(churn(stack.base, min(1000, cycles)))  # warm-up
+    time.sleep(1)
+    before = rss_mib(stack.pid)
+    asyncio.run(churn(stack.base, cycles))
+    time.sleep(1)
+    grown = rss_mib(stack.pid) - before
+    return (
+        f"{stack.name}: {cycles} connect/close cycles: RSS {before:.1f} -> "
+        f"{before + grown:.1f} MiB = {grown * 10000 / cycles:+.1f} MiB "
+        "per 10k (target <= 10)"
+    )
+
+
+def idle_sockets(stack: Stack, count: int) -> str:
+    conversations = bulk_conversations(stack.env, count)
+    idle = asyncio.run(idle_round_trips(stack.base, conversations))
+    times = idle.times or [float("nan")]
+    return (
+        f"{stack.name}: {idle.held} idle sockets ({idle.failed} failed to open, "
+        f"{idle.open_seconds:.0f} s to open), control round trip median "
+        f"{statistics.median(times):.1f} ms p95 {p95(times):.1f} ms "
+        f"(target p95 <= 100), {idle.closed} closed meanwhile; "
+        f"RSS {rss_mib(stack.pid):.0f} MiB"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--token-ms", type=float, default=15.0, help="between words")
@@ -534,103 +603,78 @@ def main(argv: list[str] | None = None) -> int:
         )
     results: dict[tuple[str, str], Result] = {}
     extra: list[str] = []
+
+    def note(line: str) -> None:
+        extra.append(line)
+        print(f"  {line}", flush=True)
+
     try:
-        for name in stacks:
-            env = stack_env(name, model, db_url, redis_url)
-            if name == "production":
-                ensure_database(db_url)
-            if name != "relay":
-                migrate(env)
-            relay = name == "relay"
-            app = "benchmarks._relay_asgi:application" if relay else "supportbot.asgi:application"
-            with server(app, env, log) as (base, pid):
-                model.plan(planned + 10)
-                meter = Meter(pid, model.pid)
-                asyncio.run(sequential(base, relay, 3, meter))  # warm-up
-                runs: list[tuple[str, Callable[[], Coroutine[Any, Any, list[Turn]]]]] = []
-                if args.sequential:
-                    runs.append(
-                        ("sequential", partial(sequential, base, relay, args.sequential, meter))
-                    )
-                for size in sizes:
-                    if "steady" in arrivals:
-                        run = partial(
-                            steady,
-                            base,
-                            relay,
-                            size,
+        with ExitStack() as running:
+            servers: list[Stack] = []
+            for name in stacks:
+                env = stack_env(name, model, db_url, redis_url)
+                if name == "production":
+                    ensure_database(db_url)
+                if name != "relay":
+                    migrate(env)
+                relay = name == "relay"
+                app = (
+                    "benchmarks._relay_asgi:application" if relay else "supportbot.asgi:application"
+                )
+                base, pid = running.enter_context(server(app, env, log))
+                servers.append(Stack(name, app, env, base, pid, Meter(pid, model.pid)))
+            model.plan(len(servers) * planned + 10)
+            for stack in servers:
+                asyncio.run(sequential(stack.base, stack.relay, 3, stack.meter))  # warm-up
+            loads = (["sequential"] if args.sequential else []) + [
+                f"{size} {mode}" for size in sizes for mode in arrivals
+            ]
+            # Load by load, every stack in turn: the relay's floor is measured minutes
+            # apart from the product's at most, whatever else the machine is doing.
+            for label in loads:
+                for stack in servers:
+                    if label == "sequential":
+                        run = sequential(stack.base, stack.relay, args.sequential, stack.meter)
+                    elif label.endswith("steady"):
+                        run = steady(
+                            stack.base,
+                            stack.relay,
+                            int(label.split()[0]),
                             args.rounds,
                             reply_seconds,
                             args.pause_ms / 1000,
-                            meter,
+                            stack.meter,
                         )
-                        runs.append((f"{size} steady", run))
-                    if "burst" in arrivals:
-                        runs.append((f"{size} burst", partial(burst, base, relay, size, meter)))
-                for label, turns_of in runs:
+                    else:
+                        run = burst(stack.base, stack.relay, int(label.split()[0]), stack.meter)
                     since = log.stat().st_size
                     watch: AbstractContextManager[InboxWatch | None] = (
-                        InboxWatch(redis_url, env["SUPPORTBOT_CHANNEL_PREFIX"])
-                        if name == "production"
+                        InboxWatch(redis_url, stack.env["SUPPORTBOT_CHANNEL_PREFIX"])
+                        if stack.name == "production"
                         else nullcontext()
                     )
                     with watch as inbox:
-                        turns = asyncio.run(turns_of())
+                        turns = asyncio.run(run)
                     model.collect(timings)
-                    result = summarise(turns, timings, expected, meter.server_cpu)
-                    result.load = meter.load()
-                    results[(name, label)] = result
-                    report(name, label, result)
+                    result = summarise(turns, timings, expected, stack.meter.server_cpu)
+                    result.load = stack.meter.load()
+                    results[(stack.name, label)] = result
+                    report(stack.name, label, result)
                     if model.errors:
                         print(f"  the fake model refused requests: {model.errors}", flush=True)
                     if inbox is not None:
-                        extra.append(
-                            f"{name} {label}: {inbox.figures()}, "
+                        note(
+                            f"{stack.name} {label}: {inbox.figures()}, "
                             f"{over_capacity(log, since)} dropped over capacity"
                         )
-                        print(f"  {extra[-1]}", flush=True)
                     time.sleep(1)  # the last turns' leftovers, before the next run
-                if name == "production" and args.tabs:
-                    with server(app, env, log) as (tab_base, _):
-                        since = log.stat().st_size
-                        with InboxWatch(redis_url, env["SUPPORTBOT_CHANNEL_PREFIX"]) as tabs:
-                            turns = asyncio.run(burst(base, False, args.tabs, meter, tab_base))
-                        model.collect(timings)
-                        result = summarise(turns, timings, expected, 0.0)
-                        extra.append(
-                            f"{name} {args.tabs} at once, each with a second tab on a second "
-                            f"Daphne: tabs that got the reply {result.tabs_ok}/{result.tabs}, "
-                            f"later than the first tab by (median, p95 ms) "
-                            f"{stat(result.tab_lag).strip()}; errors {result.errors} "
-                            f"{result.kinds or ''}; {tabs.figures()}, "
-                            f"{over_capacity(log, since)} dropped over capacity"
-                        )
-                        print(f"  {extra[-1]}", flush=True)
-                if not relay and args.cycles:
-                    asyncio.run(churn(base, min(1000, args.cycles)))  # warm-up
-                    time.sleep(1)
-                    before = rss_mib(pid)
-                    asyncio.run(churn(base, args.cycles))
-                    time.sleep(1)
-                    grown = rss_mib(pid) - before
-                    extra.append(
-                        f"{name}: {args.cycles} connect/close cycles: RSS {before:.1f} -> "
-                        f"{before + grown:.1f} MiB = {grown * 10000 / args.cycles:+.1f} MiB "
-                        "per 10k (target <= 10)"
-                    )
-                    print(f"  {extra[-1]}", flush=True)
-                if not relay and args.idle:
-                    conversations = bulk_conversations(env, args.idle)
-                    idle = asyncio.run(idle_round_trips(base, conversations))
-                    times = idle.times or [float("nan")]
-                    extra.append(
-                        f"{name}: {idle.held} idle sockets ({idle.failed} failed to open, "
-                        f"{idle.open_seconds:.0f} s to open), control round trip median "
-                        f"{statistics.median(times):.1f} ms p95 {p95(times):.1f} ms "
-                        f"(target p95 <= 100), {idle.closed} closed meanwhile; "
-                        f"RSS {rss_mib(pid):.0f} MiB"
-                    )
-                    print(f"  {extra[-1]}", flush=True)
+            for stack in servers:
+                if stack.name == "production" and args.tabs:
+                    note(second_tabs(stack, args.tabs, log, redis_url, model, timings, expected))
+                if not stack.relay and args.cycles:
+                    note(memory(stack, args.cycles))
+                if not stack.relay and args.idle:
+                    note(idle_sockets(stack, args.idle))
     finally:
         model.stop()
     headline(results, stacks, extra)
