@@ -9,7 +9,7 @@ from ..models import RubricCriterion
 # The built-in criteria (a data migration creates them; the operator may edit them).
 RESOLVED, FAITHFUL, POLICY, TONE, HANDOFF = "resolved", "faithful", "policy", "tone", "handoff"
 
-# The rubric a new installation starts with (migration 0002 writes the same rows).
+# The rubric a new installation starts with (the reports migration writes these rows).
 DEFAULT_RUBRIC = [
     (
         "resolved",
