@@ -20,6 +20,20 @@ ZIP = re.compile(r"(?<![\w#])([0-9]{5})(?:-[0-9]{4})?(?!\w)")
 ORDER_ID = re.compile(r"#?\b(W\d{5,12})\b", re.IGNORECASE)
 
 
+def order_ids_in(text: str) -> list[str]:
+    """Every order id in the text, as the store writes them ("#W1234567")."""
+    return [f"#{found.upper()}" for found in ORDER_ID.findall(text)]
+
+
+def as_order_id(value: str) -> str | None:
+    """The value, when it is an order id and nothing else, as the store writes it; the
+    "#" and the "W" may be missing (a model sometimes drops them)."""
+    bare = value.strip().removeprefix("#")
+    if bare[:1] not in ("W", "w"):
+        bare = f"W{bare}"
+    return f"#{bare.upper()}" if ORDER_ID.fullmatch(bare) else None
+
+
 def email_in(text: str) -> str | None:
     """The first email address in the text, if any."""
     match = EMAIL.search(text)

@@ -12,15 +12,16 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-_ORDER_ID = re.compile(r"^#?W?(\d{5,12})$", re.IGNORECASE)
+from apps.assistant.recognisers import as_order_id
+
 _DIGITS = re.compile(r"^\d{1,20}$")
 
 
 def _order_id(value: str) -> str:
-    match = _ORDER_ID.match(value.strip())
-    if not match:
+    order_id = as_order_id(value)
+    if order_id is None:
         raise ValueError("an order id looks like #W1234567")
-    return f"#W{match.group(1)}"
+    return order_id
 
 
 def max_chars(limit: int) -> Any:

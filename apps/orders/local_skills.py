@@ -24,7 +24,7 @@ from typing import Any
 from apps.assistant.local.skills import LocalReply, LocalState, skill
 
 # The shared recognisers: an email or zip code read here is one the provenance check accepts.
-from apps.assistant.recognisers import EMAIL, ORDER_ID, ZIP, asks_for_human
+from apps.assistant.recognisers import EMAIL, ORDER_ID, ZIP, asks_for_human, order_ids_in
 
 from .actions import CHANGE_ACTIONS
 from .changes import ACTIONS
@@ -144,13 +144,14 @@ def _order_in_context(state: LocalState) -> bool:
 
 def remembered_order_id(state: LocalState) -> str | None:
     """The order being discussed: named now, or earlier by the customer or by us."""
-    found = ORDER_ID.findall(state.user_text)
-    if found:
-        return f"#{found[-1].upper()}"
-    for text in [*reversed(state.assistant_texts[-3:]), *reversed(state.user_texts[:-1])]:
-        found = ORDER_ID.findall(text)
+    for text in [
+        state.user_text,
+        *reversed(state.assistant_texts[-3:]),
+        *reversed(state.user_texts[:-1]),
+    ]:
+        found = order_ids_in(text)
         if found:
-            return f"#{found[-1].upper()}"
+            return found[-1]
     return None
 
 
