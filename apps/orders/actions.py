@@ -55,12 +55,11 @@ Methods = dict[str, PaymentMethod]
 ANY_PENDING = NeedsStatus(Status.PENDING, "modified", exactly=False)
 
 
-def _plan(snapshot: Snapshot, action: str, status_after: str | None = None, **kw: Any) -> Plan:
+def _plan(snapshot: Snapshot, status_after: str | None = None, **kw: Any) -> Plan:
     """A plan for the snapshot's order; the status stays unless `status_after` is given."""
     order = snapshot.the_order
     after = order.status if status_after is None else status_after
     return Plan(
-        action=action,
         customer_id=order.customer_id,
         order_id=order.order_id,
         status_before=order.status,
@@ -83,7 +82,6 @@ class CancelArgs(Arguments):
 def plan_cancel_pending_order(snapshot: Snapshot, args: CancelArgs) -> Plan:
     plan = _plan(
         snapshot,
-        "cancel_pending_order",
         Status.CANCELLED,
         reason=args.reason,
         total_cents=sum(line.price_cents for line in snapshot.lines),
@@ -155,7 +153,7 @@ def _set_address(row: Address, plan: Plan) -> list[str]:
 
 
 def plan_modify_pending_order_address(snapshot: Snapshot, args: OrderAddressArgs) -> Plan:
-    return _plan(snapshot, "modify_pending_order_address", address=clean_address(args.model_dump()))
+    return _plan(snapshot, address=clean_address(args.model_dump()))
 
 
 declare(
@@ -179,7 +177,6 @@ declare(
 
 def plan_modify_user_address(snapshot: Snapshot, args: AddressArgs) -> Plan:
     return Plan(
-        action="modify_user_address",
         customer_id=snapshot.customer_id,
         address=clean_address(args.model_dump()),
     )
@@ -228,7 +225,6 @@ def _swap_plan(
     ids = list if modify else sorted
     plan = _plan(
         snapshot,
-        "modify_pending_order_items" if modify else "exchange_delivered_order_items",
         status_after,
         lines=changes,
         item_ids=ids(args.item_ids),
@@ -298,7 +294,6 @@ def plan_modify_pending_order_payment(snapshot: Snapshot, args: PaymentArgs) -> 
     method = settle_with(snapshot.methods, args.payment_method_id, amount, "the order")
     plan = _plan(
         snapshot,
-        "modify_pending_order_payment",
         transactions=[
             (Transaction.Kind.PAYMENT, amount, method.id),
             (Transaction.Kind.REFUND, amount, current),
@@ -364,7 +359,6 @@ def plan_return_delivered_order_items(snapshot: Snapshot, args: ReturnArgs) -> P
     total = sum(change.price_cents for change in matched)
     return _plan(
         snapshot,
-        "return_delivered_order_items",
         Status.RETURN_REQUESTED,
         lines=sorted(matched, key=lambda change: change.position),
         item_ids=sorted(args.item_ids),

@@ -63,8 +63,8 @@ class LineChange:
 class Plan:
     """What a change would do. `plan_*` returns it; `do_action` carries it out."""
 
-    action: str
     customer_id: str
+    action: str = ""  # the declared name, set by OrderAction.dry_run
     order_id: str = ""
     status_before: str = ""
     status_after: str = ""
@@ -184,7 +184,9 @@ class OrderAction(Generic[A]):
     def dry_run(self, snapshot: Snapshot, args: A) -> Plan:
         if self.needs is not None and not self.needs.allows(snapshot.the_order.status):
             raise StoreError(self.needs.refusal)
-        return self.plan(snapshot, args)
+        plan = self.plan(snapshot, args)
+        plan.action = self.name
+        return plan
 
     def parse(self, arguments: BaseModel | Mapping[str, Any]) -> A:
         if isinstance(arguments, self.args):
