@@ -53,7 +53,11 @@ def take_next_turn(conversation_id: uuid.UUID, *, claim: bool) -> NextTurn:
         if claim:
             # Holding the lease, any turn still `running` is a dead process's.
             do_recover_interrupted_turns(conversation_id)
-        setup = begin_turn(conversation_id)
+            setup = begin_turn(conversation_id)
+        else:
+            # After a turn, usually nothing more is owed: one plain query says so
+            # before the row is locked for nothing.
+            setup = begin_turn(conversation_id) if needs_answer(conversation_id) else None
     except BaseException:
         do_release_turn_lease(conversation_id)  # so another runner can try
         raise

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from pydantic import BaseModel
 
@@ -123,11 +123,20 @@ def do_store_customer_message(
     any. Returns (message, created)."""
     from apps.assistant.guardrails import mask_pii, screen_input
 
-    existing = Message.objects.filter(conversation_id=conversation_id, client_id=client_id).first()
-    if existing is not None:
-        return existing, False
+    # One query says whether the frame was resent and whether the conversation is
+    # closed; only then are the stored message or the row lock needed.
+    resent = Message.objects.filter(conversation_id=OuterRef("pk"), client_id=client_id)
+    row = (
+        Conversation.objects.filter(pk=conversation_id)
+        .annotate(resent=Exists(resent))
+        .values_list("status", "resent")
+        .first()
+    )
+    if row is not None and row[1]:
+        return Message.objects.get(conversation_id=conversation_id, client_id=client_id), False
     text = clean_text(text)
-    do_reopen_conversation(conversation_id)  # a closed conversation starts a new episode
+    if row is not None and row[0] == Conversation.Status.CLOSED:
+        do_reopen_conversation(conversation_id)  # a closed conversation starts a new episode
     masked, pii = mask_pii(text)
     verdict = screen_input(masked)
     metadata: dict[str, Any] = {}
