@@ -80,6 +80,7 @@ def kick(conversation_id: uuid.UUID) -> None:
     task = asyncio.get_running_loop().create_task(_run_owed_turns(conversation_id))
     _runners[conversation_id] = task
     task.add_done_callback(lambda _: _forget(conversation_id, task))
+    _ensure_heartbeat()
 
 
 def _forget(conversation_id: uuid.UUID, task: asyncio.Task[None]) -> None:
@@ -137,6 +138,34 @@ async def _run_turns_while_owed(conversation_id: uuid.UUID) -> leases.NextTurn:
     finally:
         if held:  # a turn raised: let go, so another runner can recover it
             await in_db_thread(leases.do_release_turn_lease)(conversation_id)
+
+
+# One heartbeat per event loop renews every lease this process holds.
+_heartbeats: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+
+
+def _ensure_heartbeat() -> None:
+    loop = asyncio.get_running_loop()
+    task = _heartbeats.get(loop)
+    if task is not None and not task.done():
+        return
+    task = loop.create_task(_heartbeat_forever())
+    _heartbeats[loop] = task
+    task.add_done_callback(lambda _: _heartbeats.pop(loop, None))
+
+
+async def _heartbeat_forever() -> None:
+    """Every quarter of the lease, renew the leases of the conversations whose runners
+    are here, in one statement: a turn costs no database step of its own for it."""
+    while True:
+        await asyncio.sleep(leases.lease_seconds() / 4)
+        held = [conversation_id for conversation_id, task in _runners.items() if not task.done()]
+        if not held:
+            continue
+        try:
+            await in_db_thread(leases.do_heartbeat_turn_leases)(held)
+        except Exception:
+            log.exception("turn lease heartbeat failed; trying again")
 
 
 _sweeper: asyncio.Task[None] | None = None
@@ -206,7 +235,6 @@ async def _run_turn(setup: TurnSetup, watch: live.OwnerWatch) -> None:
     coalescer = DeltaCoalescer(
         DeltaSender(conversation_id, turn.pk, watch), settings.SUPPORTBOT_DELTA_INTERVAL
     )
-    heartbeat = asyncio.get_running_loop().create_task(_heartbeat(conversation_id))
     screen = _start_model_screen(provider, setup.new_texts)
     try:
         async with asyncio.timeout(settings.SUPPORTBOT_TURN_TIMEOUT):
@@ -247,7 +275,6 @@ async def _run_turn(setup: TurnSetup, watch: live.OwnerWatch) -> None:
             repr(exc),
         )
     finally:
-        heartbeat.cancel()
         if screen is not None:
             screen.cancel()
         await send(conversation_id, {"type": "turn", "turn_id": str(turn.pk), "state": "ended"})
@@ -333,9 +360,3 @@ async def _model_screen_verdicts(
     if usage is not None:
         entry["tokens"] = {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens}
     return [entry]
-
-
-async def _heartbeat(conversation_id: uuid.UUID) -> None:
-    while True:
-        await asyncio.sleep(leases.lease_seconds() / 4)
-        await in_db_thread(leases.do_heartbeat_turn_lease)(conversation_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -95,12 +96,12 @@ def check_claim_turn_lease(conversation_id: uuid.UUID | str) -> bool:
     return claimed == 1
 
 
-def do_heartbeat_turn_lease(conversation_id: uuid.UUID | str) -> bool:
-    """Renew this process's lease; False if it was lost (another process took over)."""
-    renewed = Conversation.objects.filter(pk=conversation_id, turn_owner=PROCESS_ID).update(
+def do_heartbeat_turn_leases(conversation_ids: Collection[uuid.UUID | str]) -> int:
+    """Renew this process's leases on these conversations, all in one statement (those
+    another process took over are left alone); returns how many were renewed."""
+    return Conversation.objects.filter(pk__in=conversation_ids, turn_owner=PROCESS_ID).update(
         turn_heartbeat=timezone.now()
     )
-    return renewed == 1
 
 
 def do_release_turn_lease(conversation_id: uuid.UUID | str) -> None:

@@ -17,7 +17,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from apps.chat import engine, services
+from apps.chat import engine, leases, services
 from apps.chat.models import Conversation, Message, Turn
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -163,3 +163,42 @@ async def test_a_turn_taken_over_while_its_process_stalled_stores_no_second_repl
     # then this process stores nothing: the other one answers
     assert await database_sync_to_async(assistant_texts)(socket.conversation_id) == []
     assert await database_sync_to_async(statuses)(socket.conversation_id) == ["interrupted"]
+
+
+async def test_one_heartbeat_renews_every_lease_whose_runner_is_here_and_no_other(settings):
+    lease = settings.SUPPORTBOT_TURN_LEASE_SECONDS
+
+    def conversation_leased_to(owner: str) -> uuid.UUID:
+        conversation, _ = services.do_create_conversation()
+        Conversation.objects.filter(pk=conversation.pk).update(
+            turn_owner=owner, turn_heartbeat=timezone.now() - timedelta(seconds=lease / 2)
+        )
+        return conversation.pk
+
+    def heartbeat_age(conversation_id: uuid.UUID) -> float:
+        beat = Conversation.objects.values_list("turn_heartbeat", flat=True).get(pk=conversation_id)
+        assert beat is not None
+        return (timezone.now() - beat).total_seconds()
+
+    # given two conversations whose runners are in this process, one of them taken
+    # over by another process meanwhile
+    ours = await database_sync_to_async(conversation_leased_to)(leases.PROCESS_ID)
+    taken = await database_sync_to_async(conversation_leased_to)("another-process")
+    release = asyncio.Event()
+
+    async def runner() -> None:
+        await release.wait()
+
+    for conversation_id in (ours, taken):
+        engine._runners[conversation_id] = asyncio.create_task(runner())
+    try:
+        engine._ensure_heartbeat()
+        # when a quarter of the lease has passed (and some)
+        await asyncio.sleep(lease / 4 + 0.5)
+        # then only this process's lease was renewed
+        assert await database_sync_to_async(heartbeat_age)(ours) < lease / 4 + 0.5
+        assert await database_sync_to_async(heartbeat_age)(taken) >= lease / 2
+    finally:
+        release.set()
+        for conversation_id in (ours, taken):
+            await engine._runners.pop(conversation_id)
