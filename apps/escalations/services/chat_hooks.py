@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from apps.chat.events import do_tell_customer
@@ -116,12 +116,26 @@ def on_customer_message(conversation_id: uuid.UUID | str) -> None:
 
 
 def _on_customer_message(conversation_id: uuid.UUID | str) -> None:
-    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    open_offer = HandoffOffer.objects.filter(
+        conversation_id=OuterRef("pk"), status=HandoffOffer.Status.OPEN
+    )
+    conversation = (
+        Conversation.objects.filter(pk=conversation_id)
+        .annotate(offer_open=Exists(open_offer))
+        .first()
+    )
     if conversation is None:
         return
-    latest = Message.objects.from_customer(conversation.pk).order_by("-seq").first()
-    if latest is None:
+    # The latest customer messages, newest first: the one just stored, and those
+    # before it that a frustration check reads (with the bot only).
+    latest_ones = list(
+        Message.objects.from_customer(conversation.pk).order_by("-seq")[
+            : RECENT_MESSAGES if conversation.status == Conversation.Status.BOT else 1
+        ]
+    )
+    if not latest_ones:
         return
+    latest = latest_ones[0]
     if conversation.status in {Conversation.Status.QUEUED, Conversation.Status.AGENT}:
         escalation = open_escalation(conversation.pk)
         if escalation is not None:
@@ -130,15 +144,27 @@ def _on_customer_message(conversation_id: uuid.UUID | str) -> None:
             if conversation.status == Conversation.Status.QUEUED:
                 _while_queued(escalation, latest)
     elif conversation.status == Conversation.Status.BOT:
-        _while_with_bot(conversation, latest)
+        offer_open: bool = conversation.offer_open  # type: ignore[attr-defined]
+        _while_with_bot(conversation, latest_ones, offer_open=offer_open)
 
 
-def _while_with_bot(conversation: Conversation, latest: Message) -> None:
-    offer = (
-        HandoffOffer.objects.filter(conversation=conversation, status=HandoffOffer.Status.OPEN)
-        .order_by("-pk")
-        .first()
-    )
+# Customer messages a frustration check reads (the one just stored among them).
+RECENT_MESSAGES = 4
+
+
+def _while_with_bot(
+    conversation: Conversation, latest_ones: list[Message], *, offer_open: bool
+) -> None:
+    """`latest_ones`: the conversation's last customer messages, newest first;
+    `offer_open`: whether an offer of a person is open (read with the conversation)."""
+    latest = latest_ones[0]
+    offer = None
+    if offer_open:
+        offer = (
+            HandoffOffer.objects.filter(conversation=conversation, status=HandoffOffer.Status.OPEN)
+            .order_by("-pk")
+            .first()
+        )
     if offer is not None:
         answered = (
             Message.objects.from_customer(conversation.pk)
@@ -151,13 +177,7 @@ def _while_with_bot(conversation: Conversation, latest: Message) -> None:
         HandoffOffer.objects.filter(pk=offer.pk).update(status=HandoffOffer.Status.LAPSED)
     if detection.asks_for_human(latest.text):
         return  # the assistant hands over itself (escalate_to_human)
-    recent = list(
-        Message.objects.from_customer(conversation.pk)
-        .filter(seq__gt=conversation.episode_start_seq)
-        .order_by("-seq")
-        .values_list("text", flat=True)[:4]
-    )
-    recent.reverse()
+    recent = [m.text for m in reversed(latest_ones) if m.seq > conversation.episode_start_seq]
     if not detection.is_frustrated(recent):
         return
     if not _offers_person_when_frustrated():
