@@ -259,8 +259,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
 
 def _session(conversation_id: uuid.UUID) -> tuple[dict[str, Any], bool]:
-    """The session frame, and whether the conversation needs a runner (leases.needs_runner)."""
-    conversation = Conversation.objects.select_related("customer").get(pk=conversation_id)
+    """The session frame, and whether the conversation needs a runner (one query for both)."""
+    read = leases.with_needs_runner(conversation_id, "customer")
+    if read is None:
+        raise Conversation.DoesNotExist
+    conversation, needs_runner = read
     customer = conversation.customer
     frame = {
         "type": "session",
@@ -275,7 +278,7 @@ def _session(conversation_id: uuid.UUID) -> tuple[dict[str, Any], bool]:
         "assistant_name": settings.SUPPORTBOT_ASSISTANT_NAME,
         "agent_name": _current_agent_name(conversation),
     }
-    return frame, leases.needs_runner(conversation_id, conversation)
+    return frame, needs_runner
 
 
 def _current_agent_name(conversation: Conversation) -> str | None:

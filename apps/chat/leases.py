@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q
 from django.utils import timezone
 
 from .events import do_tell_customer, publish
@@ -129,19 +129,25 @@ def seconds_until_lease_lapses(conversation_id: uuid.UUID | str) -> float | None
     return max(0.0, (lapses_at - timezone.now()).total_seconds())
 
 
-def needs_runner(
-    conversation_id: uuid.UUID | str, conversation: Conversation | None = None
-) -> bool:
-    """A turn is owed, or one was left running (by this or a dead process).
-    `conversation`: its row if the caller has just read it."""
-    if conversation is None:
-        conversation = Conversation.objects.filter(pk=conversation_id).first()
-    if conversation is None:
-        return False
-    return (
-        conversation.owes_bot_turn()
-        or Turn.objects.filter(conversation_id=conversation_id, status=Turn.Status.RUNNING).exists()
+def with_needs_runner(
+    conversation_id: uuid.UUID | str, *related: str
+) -> tuple[Conversation, bool] | None:
+    """The conversation's row (with `related` rows) and whether it needs a runner: a
+    turn is owed, or one was left running (by this or a dead process). One query."""
+    row = (
+        Conversation.objects.filter(pk=conversation_id)
+        .select_related(*related)
+        .annotate(runner_needed=ExpressionWrapper(_needs_runner(), output_field=BooleanField()))
+        .first()
     )
+    if row is None:
+        return None
+    return row, bool(row.runner_needed)  # type: ignore[attr-defined]
+
+
+def _needs_runner() -> Q:
+    running = Turn.objects.filter(conversation_id=OuterRef("pk"), status=Turn.Status.RUNNING)
+    return _owes_bot_turn() | Q(Exists(running))
 
 
 def conversations_needing_a_runner(limit: int = 100) -> list[uuid.UUID]:
@@ -149,11 +155,10 @@ def conversations_needing_a_runner(limit: int = 100) -> list[uuid.UUID]:
     (its process died). Every server process sweeps for these."""
     now = timezone.now()
     stale = now - timedelta(seconds=lease_seconds())
-    running = Turn.objects.filter(conversation_id=OuterRef("pk"), status=Turn.Status.RUNNING)
     unowned = Q(turn_owner="") | Q(turn_heartbeat__lt=stale) | Q(turn_heartbeat__isnull=True)
     return list(
         Conversation.objects.filter(unowned)
-        .filter(_owes_bot_turn() | Exists(running))
+        .filter(_needs_runner())
         .filter(updated_at__gte=now - timedelta(days=1))
         .order_by("updated_at")
         .values_list("pk", flat=True)[:limit]
