@@ -64,6 +64,11 @@ class ChatSocket(FrameSocket):
         )
         return frames[-1]
 
+    async def ask(self, text: str) -> dict[str, Any]:
+        """Says `text`; returns the stored assistant message that answers it."""
+        await self.say(text)
+        return await self.reply()
+
 
 async def connect(
     conversation_id: str, token: str, *, origin: tuple[bytes, bytes] | None = ORIGIN

@@ -22,69 +22,63 @@ def notices(stored: list[tuple[str, str, str]]) -> list[str]:
     return [text for kind, _role, text in stored if kind == Message.Kind.NOTICE]
 
 
-async def test_an_answer_cut_by_the_token_limit_is_not_stored_as_the_reply(fake_openai):
+@pytest.mark.parametrize(
+    ("answer", "said", "error_code", "finish_reason", "why"),
+    [
+        pytest.param(
+            fake.text("Our return policy has three parts. First, you", finish_reason="length"),
+            "explain returns in detail",
+            "length",
+            "length",
+            "max_completion_tokens",
+            id="an answer cut by the token limit",
+        ),
+        pytest.param(
+            fake.text("I", finish_reason="content_filter"),
+            "something the filter stops",
+            "content_filter",
+            "content_filter",
+            "content filter",
+            id="an answer the content filter stopped",
+        ),
+        pytest.param(
+            fake.tool_calls(
+                [("search_help_center", '{"query": "how long do ref')], finish_reason="length"
+            ),
+            "how long do refunds take?",
+            "length",
+            "length",
+            "in the middle of a tool call",
+            id="a tool call cut by the token limit",
+        ),
+        pytest.param(
+            fake.text(""),
+            "hello?",
+            "empty_reply",
+            "stop",
+            "without any text",
+            id="an answer without any text",
+        ),
+    ],
+)
+async def test_an_answer_that_ended_early_is_never_stored_as_the_reply(
+    fake_openai, answer, said, error_code, finish_reason, why
+):
     conversation_id = await conversation()
-    fake_openai.script(
-        fake.text("Our return policy has three parts. First, you", finish_reason="length")
-    )
+    fake_openai.script(answer)
 
-    turn = await say(conversation_id, "explain returns in detail")
+    turn = await say(conversation_id, said)
 
     stored = await events(conversation_id)
     assert assistant_messages(stored) == []
-    assert notices(stored) == [engine.ERROR_TEXT["length"]]
-    assert turn.status == Turn.Status.FAILED
-    assert turn.error_code == "length"
-    assert turn.finish_reason == "length"
-    assert "max_completion_tokens" in turn.error_message
-
-
-async def test_a_content_filtered_answer_is_replaced_by_a_clear_line(fake_openai):
-    conversation_id = await conversation()
-    fake_openai.script(fake.text("I", finish_reason="content_filter"))
-
-    turn = await say(conversation_id, "something the filter stops")
-
-    stored = await events(conversation_id)
-    assert assistant_messages(stored) == []
-    assert notices(stored) == [engine.ERROR_TEXT["content_filter"]]
+    assert notices(stored) == [engine.ERROR_TEXT[error_code]]
     assert (turn.status, turn.error_code, turn.finish_reason) == (
         Turn.Status.FAILED,
-        "content_filter",
-        "content_filter",
+        error_code,
+        finish_reason,
     )
-
-
-async def test_a_tool_call_cut_by_the_token_limit_is_not_run_nor_an_empty_reply(fake_openai):
-    conversation_id = await conversation()
-    fake_openai.script(
-        fake.tool_calls(
-            [("search_help_center", '{"query": "how long do ref')], finish_reason="length"
-        )
-    )
-
-    turn = await say(conversation_id, "how long do refunds take?")
-
-    stored = await events(conversation_id)
-    assert assistant_messages(stored) == []
+    assert why in turn.error_message
     assert turn.tool_calls == []
-    assert turn.error_code == "length"
-    assert "in the middle of a tool call" in turn.error_message
-    assert notices(stored) == [engine.ERROR_TEXT["length"]]
-
-
-async def test_an_answer_without_any_text_is_not_an_empty_reply(fake_openai):
-    conversation_id = await conversation()
-    fake_openai.script(fake.text(""))
-
-    turn = await say(conversation_id, "hello?")
-
-    assert assistant_messages(await events(conversation_id)) == []
-    assert (turn.status, turn.error_code, turn.finish_reason) == (
-        Turn.Status.FAILED,
-        "empty_reply",
-        "stop",
-    )
 
 
 async def test_a_normal_answer_records_its_finish_reason(fake_openai):

@@ -100,10 +100,8 @@ async def test_a_message_is_echoed_with_its_seq_and_stored_once_per_client_id(ch
 
 async def test_resume_replays_every_stored_event_after_last_seq(chat):
     socket = await chat()
-    await socket.say("hi")
-    await socket.reply()
-    await socket.say("thanks")
-    await socket.reply()
+    await socket.ask("hi")
+    await socket.ask("thanks")
     await socket.close()
 
     again = await chat((socket.conversation_id, socket.token))

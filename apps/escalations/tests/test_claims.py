@@ -19,6 +19,8 @@ from tests import fake_openai as fake
 
 from .conftest import ChatSocket, queued
 
+pytestmark = pytest.mark.django_db(transaction=True)
+
 NOTE = {
     "goal": "Learn about shipping",
     "tried": [],
@@ -41,7 +43,14 @@ async def streaming_a_long_reply(
     return socket, long_reply
 
 
-@pytest.mark.django_db(transaction=True)
+@database_sync_to_async
+def stored(conversation_id: str) -> tuple[list[Turn], bool]:
+    """The conversation's turns, and whether an assistant reply was stored."""
+    turns = list(Turn.objects.filter(conversation_id=conversation_id))
+    replied = Message.objects.filter(conversation_id=conversation_id, role="assistant").exists()
+    return turns, replied
+
+
 def test_an_escalation_is_created_once_while_it_is_open():
     escalation = queued("help")
     again, created = services.do_escalate(
@@ -52,7 +61,6 @@ def test_an_escalation_is_created_once_while_it_is_open():
     assert Message.objects.filter(kind="handoff").count() == 1
 
 
-@pytest.mark.django_db(transaction=True)
 def test_a_claim_announces_the_agent_by_first_name_and_a_second_claim_is_refused(make_agent):
     alex = make_agent("alex", "Alex")
     sam = make_agent("sam", "Sam")
@@ -66,7 +74,6 @@ def test_a_claim_announces_the_agent_by_first_name_and_a_second_claim_is_refused
     assert Conversation.objects.get(pk=escalation.conversation_id).status == "agent"
 
 
-@pytest.mark.django_db(transaction=True)
 def test_an_agent_cannot_hold_more_conversations_than_their_cap(make_agent, settings):
     settings.SUPPORTBOT_AGENT_MAX_CONVERSATIONS = 2
     alex = make_agent("alex", "Alex")
@@ -82,7 +89,6 @@ def test_an_agent_cannot_hold_more_conversations_than_their_cap(make_agent, sett
     services.check_claim(third.pk, alex)
 
 
-@pytest.mark.django_db(transaction=True)
 def test_only_the_agent_holding_a_conversation_may_write_in_it(make_agent):
     alex = make_agent("alex", "Alex")
     sam = make_agent("sam", "Sam")
@@ -98,7 +104,6 @@ def test_only_the_agent_holding_a_conversation_may_write_in_it(make_agent):
     assert not Message.objects.filter(role="agent").exists()
 
 
-@pytest.mark.django_db(transaction=True)
 def test_two_agents_claiming_at_once_on_postgresql_one_wins(postgres_db, make_agent):
     agents = [make_agent("alex", "Alex"), make_agent("sam", "Sam")]
     for round_number in range(5):
@@ -135,8 +140,6 @@ def test_two_agents_claiming_at_once_on_postgresql_one_wins(postgres_db, make_ag
         services.do_hand_back(escalation.conversation_id, winner)
 
 
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.asyncio
 async def test_no_bot_text_reaches_the_customer_after_an_agent_takes_over_mid_stream(
     chat, fake_openai, make_agent
 ):
@@ -158,23 +161,17 @@ async def test_no_bot_text_reaches_the_customer_after_an_agent_takes_over_mid_st
     assert not [f for f in after if f["type"] == "delta" or f.get("role") == "assistant"]
     streamed = "".join(f["text"] for f in socket.frames if f["type"] == "delta")
     assert 0 < len(streamed) < len(long_reply)
-    stored = await database_sync_to_async(
-        lambda: list(Turn.objects.filter(conversation_id=socket.conversation_id))
-    )()
-    assert [t.status for t in stored] == ["stopped"]
+    turns, replied = await stored(socket.conversation_id)
+    assert [t.status for t in turns] == ["stopped"]
+    assert not replied
     # and the tokens it spent are priced all the same, on the turn and the conversation
-    [turn] = stored
+    [turn] = turns
     assert turn.prompt_tokens > 0 and turn.cost_usd > 0
     assert turn.model == "gpt-4o-mini"
     conversation = await database_sync_to_async(Conversation.objects.get)(pk=socket.conversation_id)
     assert conversation.cost_usd == turn.cost_usd
-    assert not await database_sync_to_async(
-        Message.objects.filter(conversation_id=socket.conversation_id, role="assistant").exists
-    )()
 
 
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.asyncio
 async def test_no_bot_text_follows_a_hand_off_that_happens_mid_stream(chat, fake_openai):
     socket, _ = await streaming_a_long_reply(chat, fake_openai, "tell me everything about returns")
     await database_sync_to_async(services.do_escalate)(
@@ -184,13 +181,10 @@ async def test_no_bot_text_follows_a_hand_off_that_happens_mid_stream(chat, fake
     await engine.wait_idle(uuid.UUID(socket.conversation_id))
     queued_at = next(i for i, f in enumerate(frames) if f["type"] == "handoff")
     assert not [f for f in frames[queued_at + 1 :] if f["type"] == "delta"]
-    assert not await database_sync_to_async(
-        Message.objects.filter(conversation_id=socket.conversation_id, role="assistant").exists
-    )()
+    _, replied = await stored(socket.conversation_id)
+    assert not replied
 
 
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.asyncio
 async def test_a_reply_begun_before_a_take_over_is_not_stored_after_the_hand_back(
     chat, fake_openai, make_agent
 ):
@@ -206,10 +200,6 @@ async def test_a_reply_begun_before_a_take_over_is_not_stored_after_the_hand_bac
     await engine.wait_idle(uuid.UUID(socket.conversation_id))
 
     # then the old turn stops: its text, written for before the agent, is never stored
-    [turn] = await database_sync_to_async(
-        lambda: list(Turn.objects.filter(conversation_id=socket.conversation_id))
-    )()
+    [turn], replied = await stored(socket.conversation_id)
     assert turn.status == "stopped"
-    assert not await database_sync_to_async(
-        Message.objects.filter(conversation_id=socket.conversation_id, role="assistant").exists
-    )()
+    assert not replied

@@ -30,6 +30,14 @@ def the_escalation(conversation_id: str) -> Escalation:
     return escalation
 
 
+def escalate_to_human(
+    reason: str, *, priority: str = "normal", summary: str = ""
+) -> fake.Completion:
+    """The model hands the conversation to a person."""
+    arguments = {"reason": reason, "priority": priority, "summary": summary}
+    return fake.tool_calls([("escalate_to_human", arguments)])
+
+
 def summary_or_text(text: str):
     """The summary task's structured call gets the note; chat calls get `text`."""
     return fake.dynamic(
@@ -40,14 +48,7 @@ def summary_or_text(text: str):
 @pytest.mark.asyncio
 async def test_the_model_escalating_records_its_reason_priority_and_note(chat, fake_openai):
     fake_openai.script(
-        fake.tool_calls(
-            [
-                (
-                    "escalate_to_human",
-                    {"reason": "Needs a refund exception", "priority": "high", "summary": "S"},
-                )
-            ]
-        ),
+        escalate_to_human("Needs a refund exception", priority="high", summary="S"),
         summary_or_text("unused"),
         summary_or_text("I have connected you with a person."),
     )
@@ -77,14 +78,7 @@ async def test_verification_failing_too_often_escalates_as_verification(chat, fa
                 )
             ]
         ),
-        fake.tool_calls(
-            [
-                (
-                    "escalate_to_human",
-                    {"reason": "Cannot verify", "priority": "normal", "summary": ""},
-                )
-            ]
-        ),
+        escalate_to_human("Cannot verify"),
         summary_or_text("unused"),
         summary_or_text("unused"),
     )
@@ -149,10 +143,8 @@ async def test_repeated_provider_failures_hand_the_conversation_to_a_person(
 async def test_a_conversation_cap_offers_a_person_and_yes_accepts(chat, settings):
     settings.SUPPORTBOT_MAX_TURNS = 1
     socket = await chat()
-    await socket.say("hello")
-    await socket.reply()
-    await socket.say("and another question")
-    capped = await socket.reply()
+    await socket.ask("hello")
+    capped = await socket.ask("and another question")
     assert "connect you with a person" in capped["text"]
     await engine.wait_idle(uuid.UUID(socket.conversation_id))
     await socket.say("yes please")
@@ -170,10 +162,8 @@ def offer_a_person_when_frustrated() -> None:
 @pytest.mark.asyncio
 async def test_a_frustrated_customer_is_helped_not_offered_a_person_by_default(chat):
     socket = await chat()
-    await socket.say("This is ridiculous, my order STILL hasn't arrived!!")
-    await socket.reply()
-    await socket.say("Seriously? This is the worst service, I'm fed up.")
-    await socket.reply()
+    await socket.ask("This is ridiculous, my order STILL hasn't arrived!!")
+    await socket.ask("Seriously? This is the worst service, I'm fed up.")
     await engine.wait_idle(uuid.UUID(socket.conversation_id))
 
     assert not await database_sync_to_async(HandoffOffer.objects.exists)()
@@ -210,16 +200,12 @@ async def test_frustration_offers_a_person_once_and_yes_accepts(chat):
 async def test_a_calm_customer_is_not_offered_a_person_and_an_unanswered_offer_lapses(chat):
     await database_sync_to_async(offer_a_person_when_frustrated)()
     socket = await chat()
-    await socket.say("hello")
-    await socket.reply()
-    await socket.say("where is my order?")
-    await socket.reply()
+    await socket.ask("hello")
+    await socket.ask("where is my order?")
     await engine.wait_idle(uuid.UUID(socket.conversation_id))
     assert not await database_sync_to_async(HandoffOffer.objects.exists)()
-    await socket.say("This is awful, terrible service")
-    await socket.reply()
-    await socket.say("what are your shipping times?")  # moves on instead of answering
-    await socket.reply()
+    await socket.ask("This is awful, terrible service")
+    await socket.ask("what are your shipping times?")  # moves on instead of answering
     await engine.wait_idle(uuid.UUID(socket.conversation_id))
     offers = await database_sync_to_async(
         lambda: list(HandoffOffer.objects.values_list("status", flat=True))

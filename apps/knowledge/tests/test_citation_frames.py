@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -13,22 +14,27 @@ from apps.knowledge.services import do_load_help_center
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
+Ask = Callable[[str], Awaitable[list[dict[str, Any]]]]
+
 
 @pytest.fixture
-async def demo_help_center(fast_local: None) -> None:  # noqa: F811
+async def ask(chat: Any) -> Ask:  # noqa: F811
+    """Ask the local assistant, on the demo help center, in a new conversation: every
+    frame up to its reply."""
     await database_sync_to_async(do_load_help_center)()
 
+    async def asking(question: str) -> list[dict[str, Any]]:
+        socket = await chat()
+        await socket.say(question)
+        return await socket.receive_until(
+            lambda f: f["type"] == "message" and f["role"] == "assistant"
+        )
 
-async def test_an_answer_from_the_help_center_carries_its_citations(
-    chat: Any,  # noqa: F811
-    demo_help_center: None,
-) -> None:
-    socket = await chat()
-    await socket.say("How long do refunds to a credit card take?")
+    return asking
 
-    frames = await socket.receive_until(
-        lambda f: f["type"] == "message" and f["role"] == "assistant"
-    )
+
+async def test_an_answer_from_the_help_center_carries_its_citations(ask: Ask) -> None:
+    frames = await ask("How long do refunds to a credit card take?")
 
     statuses = [f["text"] for f in frames if f["type"] == "status"]
     assert "Searching the help center…" in statuses
@@ -45,13 +51,9 @@ async def test_an_answer_from_the_help_center_carries_its_citations(
 
 
 async def test_an_uncovered_question_has_no_citations_and_is_counted_for_managers(
-    chat: Any,  # noqa: F811
-    demo_help_center: None,
+    ask: Ask,
 ) -> None:
-    socket = await chat()
-    await socket.say("do you have a loyalty program with reward points?")
-
-    final = await socket.reply()
+    final = (await ask("do you have a loyalty program with reward points?"))[-1]
 
     assert "help center doesn't cover that" in final["text"]
     assert not final.get("citations")

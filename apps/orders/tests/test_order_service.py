@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from apps.orders import services
+from apps.orders.changes import Plan
 from apps.orders.models import Order, OrderAuditEvent, OrderLine, PaymentMethod, Variant
 from apps.orders.services import Actor, StoreError
 
@@ -15,6 +16,7 @@ from .tooling import ADDRESS
 pytestmark = pytest.mark.django_db
 
 ACTOR = Actor.system("test")
+HARPER_CARD = "credit_card_7422485"
 
 
 def _other_variant(product_id: str, *, not_item: str, available: bool = True) -> Variant:
@@ -40,6 +42,21 @@ def _items(old: list[str], new: list[str], method: str) -> dict[str, Any]:
         "new_item_ids": new,
         "payment_method_id": method,
     }
+
+
+def _plan_items(old: list[str], new: list[str], method: str = HARPER_CARD) -> Plan:
+    """Plan (validate, write nothing) a change of items in #W9093821."""
+    return services.plan_action("modify_pending_order_items", _items(old, new, method))
+
+
+def _modify_items(old: list[str], new: list[str], method: str = HARPER_CARD) -> Plan:
+    """Change items in #W9093821."""
+    return services.do_action("modify_pending_order_items", _items(old, new, method), actor=ACTOR)
+
+
+def _another_of_the_repeated_item() -> Variant:
+    """Another available variant of item 3557711149, which #W9093821 holds twice."""
+    return _other_variant("2524789262", not_item="3557711149")
 
 
 def _balance(method_id: str) -> int:
@@ -144,13 +161,9 @@ def test_a_plan_validates_without_writing(store: None) -> None:
 
 def test_modifying_items_changes_the_first_unchanged_line_of_a_repeated_item(store: None) -> None:
     # #W9093821 holds item 3557711149 on lines 0 and 2.
-    new = _other_variant("2524789262", not_item="3557711149")
+    new = _another_of_the_repeated_item()
 
-    services.do_action(
-        "modify_pending_order_items",
-        _items(["3557711149"], [new.item_id], "credit_card_7422485"),
-        actor=ACTOR,
-    )
+    _modify_items(["3557711149"], [new.item_id])
 
     lines = list(OrderLine.objects.filter(order_id="#W9093821").order_by("position"))
     assert [line.item_id for line in lines][:3] == [new.item_id, "8917609800", "3557711149"]
@@ -162,19 +175,12 @@ def test_modifying_items_changes_the_first_unchanged_line_of_a_repeated_item(sto
 def test_an_item_id_named_twice_changes_both_lines_and_a_third_time_is_refused(
     store: None,
 ) -> None:
-    new = _other_variant("2524789262", not_item="3557711149")
+    new = _another_of_the_repeated_item()
     before = _snapshot("#W9093821")
 
     with pytest.raises(StoreError, match="appears only 2 time"):
-        services.plan_action(
-            "modify_pending_order_items",
-            _items(["3557711149"] * 3, [new.item_id] * 3, "credit_card_7422485"),
-        )
-    plan = services.do_action(
-        "modify_pending_order_items",
-        _items(["3557711149"] * 2, [new.item_id] * 2, "credit_card_7422485"),
-        actor=ACTOR,
-    )
+        _plan_items(["3557711149"] * 3, [new.item_id] * 3)
+    plan = _modify_items(["3557711149"] * 2, [new.item_id] * 2)
 
     items = [i["item_id"] for i in _snapshot("#W9093821")["items"]]
     assert items.count(new.item_id) == 2
@@ -188,18 +194,11 @@ def test_an_item_id_named_twice_changes_both_lines_and_a_third_time_is_refused(
 
 
 def test_items_can_be_modified_only_once_but_the_address_still_can(store: None) -> None:
-    new = _other_variant("2524789262", not_item="3557711149")
-    services.do_action(
-        "modify_pending_order_items",
-        _items(["3557711149"], [new.item_id], "credit_card_7422485"),
-        actor=ACTOR,
-    )
+    new = _another_of_the_repeated_item()
+    _modify_items(["3557711149"], [new.item_id])
 
     with pytest.raises(StoreError, match="Non-pending order cannot be modified"):
-        services.plan_action(
-            "modify_pending_order_items",
-            _items(["8917609800"], [new.item_id], "credit_card_7422485"),
-        )
+        _plan_items(["8917609800"], [new.item_id])
     services.do_action(
         "modify_pending_order_address", {"order_id": "#W9093821", **ADDRESS}, actor=ACTOR
     )
@@ -214,27 +213,15 @@ def test_a_new_item_must_be_a_different_available_variant_of_the_same_product(
     assert other_product is not None
 
     with pytest.raises(StoreError, match="different"):
-        services.plan_action(
-            "modify_pending_order_items",
-            _items(["3557711149"], ["3557711149"], "credit_card_7422485"),
-        )
+        _plan_items(["3557711149"], ["3557711149"])
     with pytest.raises(StoreError, match="not found or not of the same product"):
-        services.plan_action(
-            "modify_pending_order_items",
-            _items(["3557711149"], [other_product.item_id], "credit_card_7422485"),
-        )
+        _plan_items(["3557711149"], [other_product.item_id])
     unavailable = Variant.objects.filter(product_id="2524789262", available=False).first()
     if unavailable is not None:
         with pytest.raises(StoreError, match="not available"):
-            services.plan_action(
-                "modify_pending_order_items",
-                _items(["3557711149"], [unavailable.item_id], "credit_card_7422485"),
-            )
+            _plan_items(["3557711149"], [unavailable.item_id])
     with pytest.raises(StoreError, match="should match"):
-        services.plan_action(
-            "modify_pending_order_items",
-            _items(["3557711149", "8917609800"], ["1"], "credit_card_7422485"),
-        )
+        _plan_items(["3557711149", "8917609800"], ["1"])
 
 
 def test_a_gift_card_must_cover_the_price_difference_and_a_refusal_changes_nothing(
@@ -252,11 +239,7 @@ def test_a_gift_card_must_cover_the_price_difference_and_a_refusal_changes_nothi
     before = _snapshot("#W9093821")
 
     with pytest.raises(StoreError, match="Insufficient gift card balance"):
-        services.do_action(
-            "modify_pending_order_items",
-            _items(["3557711149"], [dearer.item_id], "gift_card_test"),
-            actor=ACTOR,
-        )
+        _modify_items(["3557711149"], [dearer.item_id], "gift_card_test")
 
     assert _snapshot("#W9093821") == before
     assert _balance("gift_card_test") == 1

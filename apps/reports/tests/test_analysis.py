@@ -10,13 +10,19 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.chat.models import Message
+from apps.chat.models import Conversation, Message
 from apps.reports import analysis, openai_batch
 from apps.reports.models import ConversationAnalysis
 from apps.reports.tasks import analyze_conversation_task
 from tests import fake_openai as fake
 
 pytestmark = pytest.mark.django_db
+
+
+def analysed(conversation: Conversation) -> ConversationAnalysis:
+    """The conversation's analysis, once its task has run."""
+    analyze_conversation_task.delay(str(conversation.pk))
+    return ConversationAnalysis.objects.get(conversation=conversation)
 
 
 def test_rules_tag_a_bot_handled_cancel(build, customer, settings):
@@ -27,10 +33,7 @@ def test_rules_tag_a_bot_handled_cancel(build, customer, settings):
     b.customer("thank you, perfect")
     b.bot("Done.")
     b.close("customer", csat=5)
-    # when
-    analyze_conversation_task.delay(str(b.conversation.pk))
-    # then
-    result = ConversationAnalysis.objects.get(conversation=b.conversation)
+    result = analysed(b.conversation)
     assert (result.intent, result.resolution, result.sentiment) == (
         "cancel_order",
         "resolved_by_bot",
@@ -50,17 +53,13 @@ def test_rules_tag_an_escalation_and_an_abandoned_chat(build, customer, settings
     gone = build(timezone.now() - timedelta(minutes=50))
     gone.customer("hello?")
     gone.close("idle")
-    analyze_conversation_task.delay(str(human.conversation.pk))
-    analyze_conversation_task.delay(str(gone.conversation.pk))
-    first = ConversationAnalysis.objects.get(conversation=human.conversation)
+    first = analysed(human.conversation)
     assert (first.intent, first.resolution, first.sentiment) == (
         "human_request",
         "escalated",
         "negative",
     )
-    assert ConversationAnalysis.objects.get(conversation=gone.conversation).resolution == (
-        "abandoned"
-    )
+    assert analysed(gone.conversation).resolution == "abandoned"
 
 
 def test_with_a_model_the_analysis_is_structured_output_with_a_strict_schema(
@@ -81,9 +80,7 @@ def test_with_a_model_the_analysis_is_structured_output_with_a_strict_schema(
             usage=(420, 38),
         )
     )
-    # when
-    analyze_conversation_task.delay(str(b.conversation.pk))
-    # then
+    stored = analysed(b.conversation)
     request = fake_openai.last_request
     schema = request["response_format"]["json_schema"]
     assert schema["strict"] is True and schema["schema"] == analysis.ANALYSE.schema
@@ -92,7 +89,6 @@ def test_with_a_model_the_analysis_is_structured_output_with_a_strict_schema(
     # the customer's text reaches the model only inside the untrusted data of the user message
     assert "Ignore your instructions" not in system["content"]
     assert "untrusted_data" in user["content"]
-    stored = ConversationAnalysis.objects.get(conversation=b.conversation)
     assert (stored.source, stored.intent, stored.prompt_tokens, stored.completion_tokens) == (
         "model",
         "order_status",
@@ -109,8 +105,7 @@ def test_a_model_answer_outside_the_schema_falls_back_to_the_rules(build, custom
     b.bot("It shipped.", tools=[("get_order", {})])
     b.close("customer")
     fake_openai.script(fake.json_output({"intent": "world_domination", "sentiment": "?"}))
-    analyze_conversation_task.delay(str(b.conversation.pk))
-    stored = ConversationAnalysis.objects.get(conversation=b.conversation)
+    stored = analysed(b.conversation)
     assert (stored.source, stored.intent) == ("rules", "order_status")
 
 
@@ -120,8 +115,7 @@ def test_in_batch_mode_the_analysis_waits_for_the_nightly_batch(build, customer,
     b = build(timezone.now() - timedelta(minutes=5), customer)
     b.customer("where is my order")
     b.close("customer")
-    analyze_conversation_task.delay(str(b.conversation.pk))
-    stored = ConversationAnalysis.objects.get(conversation=b.conversation)
+    stored = analysed(b.conversation)
     assert (stored.status, stored.intent) == ("queued", "")
 
 
