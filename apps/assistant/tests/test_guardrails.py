@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import time
 
 import pytest
 
@@ -154,12 +153,3 @@ def test_text_addressed_to_the_assistant_in_tool_output_is_flagged() -> None:
 )
 def test_ordinary_tool_output_is_not_flagged(text: str) -> None:
     assert not screen_input(text, source="tool:get_order").tripwire
-
-
-def test_the_screen_is_fast_enough_to_run_on_every_message() -> None:
-    text = "Hi, I received order #W2378156 and want to exchange the keyboard. " * 8
-    started = time.perf_counter()
-    for _ in range(200):
-        screen_input(text)
-    per_message = (time.perf_counter() - started) / 200
-    assert per_message < 0.02  # well under the time to the first token
