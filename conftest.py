@@ -56,6 +56,13 @@ def service_or_skip(name: str, default: str) -> str:
 
 
 @pytest.fixture
+def no_typing_pause(settings: Any) -> None:
+    """The local assistant writes its answer at once, and each piece goes out at once."""
+    settings.SUPPORTBOT_LOCAL_WORD_DELAY = 0
+    settings.SUPPORTBOT_DELTA_INTERVAL = 0
+
+
+@pytest.fixture
 def redis_url() -> str:
     return service_or_skip("REDIS_URL", "redis://127.0.0.1:6379/0")
 

@@ -49,11 +49,9 @@ def test_the_documents_show_the_commands_a_new_user_runs() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_every_documented_command_runs_twice_on_the_seeded_demo(
-    tmp_path: Path, settings: object
+    tmp_path: Path, settings: object, no_typing_pause: None
 ) -> None:
     # given the seeded demo, as `make run` leaves it, and the assistant without typing pauses
-    settings.SUPPORTBOT_LOCAL_WORD_DELAY = 0  # type: ignore[attr-defined]
-    settings.SUPPORTBOT_DELTA_INTERVAL = 0  # type: ignore[attr-defined]
     settings.STATIC_ROOT = str(tmp_path / "static")  # type: ignore[attr-defined]
     call_command("setup_demo", stdout=io.StringIO())
     scenarios = tmp_path / "scenarios.json"

@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
@@ -22,11 +25,38 @@ from tests import fake_openai as fake
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
-def another_process_layer(redis_url: str, prefix: str) -> RedisChannelLayer:
-    """A layer client of its own, as another Daphne process has."""
+@pytest.fixture
+def other_process(settings: Any, redis_url: str) -> RedisChannelLayer:
+    """The Redis layer for this process, and another Daphne process's layer client (its
+    own, on the same Redis and prefix)."""
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_url, prefix)}
     config = redis_channel_layer(redis_url, prefix)["CONFIG"]
     assert isinstance(config, dict)
     return RedisChannelLayer(**config)
+
+
+@asynccontextmanager
+async def relayed_to(
+    other: RedisChannelLayer, conversation_id: str
+) -> AsyncIterator[list[tuple[float, dict]]]:
+    """Every frame the other process receives for the conversation while inside, with
+    the time it came."""
+    channel = await other.new_channel()
+    await other.group_add(group_for(conversation_id), channel)
+    relayed: list[tuple[float, dict]] = []
+
+    async def listen() -> None:
+        while True:
+            frame = (await other.receive(channel))["frame"]
+            relayed.append((time.monotonic(), frame))
+
+    listener = asyncio.get_running_loop().create_task(listen())
+    try:
+        yield relayed
+    finally:
+        listener.cancel()
+        await other.flush()
 
 
 REPLY = " ".join(f"word{i}" for i in range(80)) + "."
@@ -73,36 +103,21 @@ async def test_a_stored_event_the_layer_lost_is_read_from_the_store_before_the_n
 
 @pytest.mark.integration
 async def test_another_process_gets_the_stream_coalesced_and_only_while_it_listens(
-    chat, fake_openai, settings, redis_url
+    chat, fake_openai, settings, other_process
 ):
     # given the Redis layer, and a socket of "another process" (its own layer client)
-    prefix = f"t{uuid.uuid4().hex[:8]}"
-    settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_url, prefix)}
     settings.SUPPORTBOT_LAYER_DELTA_INTERVAL = 0.25
-    other = another_process_layer(redis_url, prefix)
     fake_openai.script(fake.text(REPLY, chunk_size=4, delay=0.01))
     socket = await chat()
-    channel = await other.new_channel()
-    await other.group_add(group_for(socket.conversation_id), channel)
-
-    received: list[dict] = []
-
-    async def listen() -> None:
-        while True:
-            received.append((await other.receive(channel))["frame"])
-
-    listener = asyncio.get_running_loop().create_task(listen())
-    try:
+    async with relayed_to(other_process, socket.conversation_id) as relayed:
         # when the model streams for about a second
         started = time.monotonic()
         await socket.say("tell me everything")
         here = await socket.receive_until(lambda f: f["type"] == "turn" and f["state"] == "ended")
         elapsed = time.monotonic() - started
         await asyncio.sleep(0.3)
-    finally:
-        listener.cancel()
-        await other.flush()
     # then this process's socket got the stream as it came
+    received = [frame for _, frame in relayed]
     local = [f for f in here if f["type"] == "delta"]
     remote = [f for f in received if f["type"] == "delta"]
     assert "".join(f["text"] for f in local) == REPLY
@@ -115,27 +130,14 @@ async def test_another_process_gets_the_stream_coalesced_and_only_while_it_liste
 
 @pytest.mark.integration
 async def test_a_take_over_seen_only_through_the_layer_stops_the_running_turn_at_once(
-    chat, fake_openai, settings, redis_url
+    chat, fake_openai, settings, other_process
 ):
     # given the Redis layer, and a reply the model streams for about six seconds
-    prefix = f"t{uuid.uuid4().hex[:8]}"
-    settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_url, prefix)}
     settings.SUPPORTBOT_LAYER_DELTA_INTERVAL = 0.1
-    other = another_process_layer(redis_url, prefix)
     long_reply = " ".join(f"word{i}" for i in range(600)) + "."
     fake_openai.script(fake.text(long_reply, chunk_size=4, delay=0.01))
     socket = await chat()
-    channel = await other.new_channel()
-    await other.group_add(group_for(socket.conversation_id), channel)
-    relayed: list[tuple[float, dict]] = []
-
-    async def listen() -> None:
-        while True:
-            frame = (await other.receive(channel))["frame"]
-            relayed.append((time.monotonic(), frame))
-
-    listener = asyncio.get_running_loop().create_task(listen())
-    try:
+    async with relayed_to(other_process, socket.conversation_id) as relayed:
         await socket.say("tell me everything")
         await socket.receive_until(lambda f: f["type"] == "delta")
         await socket.receive_until(lambda f: f["type"] == "delta")
@@ -144,16 +146,13 @@ async def test_a_take_over_seen_only_through_the_layer_stops_the_running_turn_at
         # (never this process's in-process delivery)
         handoff = await database_sync_to_async(_agent_takes_over_elsewhere)(socket.conversation_id)
         taken_over = time.monotonic()
-        await other.group_send(
+        await other_process.group_send(
             group_for(socket.conversation_id),
             {"type": "chat.event", "frame": handoff, "stored": True},
         )
         after = await socket.receive_until(lambda f: f["type"] == "turn" and f["state"] == "ended")
         ended = time.monotonic()
         await asyncio.sleep(0.5)
-    finally:
-        listener.cancel()
-        await other.flush()
 
     # then the turn stopped long before the model's stream would have ended
     assert ended - taken_over < 2.5

@@ -70,11 +70,9 @@ def test_an_injection_is_put_back_afterwards(store: None) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_redteam_runs_attacks_through_the_turn_pipeline_and_writes_a_report(
-    tmp_path: Path, settings: object
+    tmp_path: Path, no_typing_pause: None
 ) -> None:
     # given the demo store and the local assistant, with no typing pause
-    settings.SUPPORTBOT_LOCAL_WORD_DELAY = 0  # type: ignore[attr-defined]
-    settings.SUPPORTBOT_DELTA_INTERVAL = 0  # type: ignore[attr-defined]
     call_command("load_demo_store", stdout=io.StringIO())
     out = io.StringIO()
     report_path = tmp_path / "report.json"
