@@ -161,6 +161,7 @@ class ModelProcess:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # its own share of the CPU (streaming.py: `own_share`)
         )
         hello = self.ask(None)
         self.base_url, self.api_key = str(hello["base_url"]), str(hello["api_key"])
