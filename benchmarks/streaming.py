@@ -700,6 +700,8 @@ def main(argv: list[str] | None = None) -> int:
                     model.collect(timings)
                     result = summarise(turns, timings, expected, stack.meter.server_cpu)
                     result.load = stack.meter.load()
+                    if others := other_benchmarks():
+                        result.load += f"; another streaming benchmark ran (pid {others})"
                     results[(stack.name, label)] = result
                     report(stack.name, label, result)
                     if model.errors:
