@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from .events import do_tell_customer, publish
@@ -75,13 +75,22 @@ def needs_answer(conversation_id: uuid.UUID | str) -> bool:
 
 def _owes_bot_turn() -> Q:
     """Conversation.owes_bot_turn as a filter."""
-    unanswered = Message.objects.filter(
+    return Q(status=Conversation.Status.BOT) & (Q(turn_requested=True) | Q(Exists(_unanswered())))
+
+
+def _unanswered() -> QuerySet[Message]:
+    """The customer's messages after the last one answered (of the outer conversation)."""
+    return Message.objects.filter(
         conversation_id=OuterRef("pk"),
         role=Message.Role.CUSTOMER,
         kind=Message.Kind.MESSAGE,
         seq__gt=OuterRef("answered_seq"),
     )
-    return Q(status=Conversation.Status.BOT) & (Q(turn_requested=True) | Q(Exists(unanswered)))
+
+
+def _running() -> QuerySet[Turn]:
+    """The outer conversation's turns still `running`."""
+    return Turn.objects.filter(conversation_id=OuterRef("pk"), status=Turn.Status.RUNNING)
 
 
 def check_claim_turn_lease(conversation_id: uuid.UUID | str) -> bool:
@@ -133,21 +142,24 @@ def with_needs_runner(
     conversation_id: uuid.UUID | str, *related: str
 ) -> tuple[Conversation, bool] | None:
     """The conversation's row (with `related` rows) and whether it needs a runner: a
-    turn is owed, or one was left running (by this or a dead process). One query."""
+    turn is owed (Conversation.owes_bot_turn), or one was left running (by this or a
+    dead process). One query: both subqueries are columns of the row."""
     row = (
         Conversation.objects.filter(pk=conversation_id)
         .select_related(*related)
-        .annotate(runner_needed=ExpressionWrapper(_needs_runner(), output_field=BooleanField()))
+        .annotate(unanswered=Exists(_unanswered()), running=Exists(_running()))
         .first()
     )
     if row is None:
         return None
-    return row, bool(row.runner_needed)  # type: ignore[attr-defined]
+    unanswered: bool = row.unanswered  # type: ignore[attr-defined]
+    running: bool = row.running  # type: ignore[attr-defined]
+    owed = row.status == Conversation.Status.BOT and (row.turn_requested or unanswered)
+    return row, owed or running
 
 
 def _needs_runner() -> Q:
-    running = Turn.objects.filter(conversation_id=OuterRef("pk"), status=Turn.Status.RUNNING)
-    return _owes_bot_turn() | Q(Exists(running))
+    return _owes_bot_turn() | Q(Exists(_running()))
 
 
 def conversations_needing_a_runner(limit: int = 100) -> list[uuid.UUID]:
