@@ -12,7 +12,7 @@ import re
 import threading
 import unicodedata
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +21,8 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.core.management import call_command
 
-from apps.chat import services as chat
 from apps.chat.models import Message
-from apps.chat.tests.conftest import ChatSocket, connect
+from apps.chat.tests.conftest import ChatSocket, new_conversation_socket
 from apps.orders.models import Customer, Order, Variant
 from tests import fake_openai as fake
 
@@ -166,19 +165,10 @@ def ended(frame: dict[str, Any]) -> bool:
 async def customer_socket(identity_token: str | None = None) -> AsyncIterator[ChatSocket]:
     """A new conversation's socket past its session frame. Before it closes, the client
     asks for the whole history again, as a reconnecting client would."""
-    conversation, token = await database_sync_to_async(chat.do_create_conversation)(
-        identity_token=identity_token
-    )
-    connected, communicator = await connect(str(conversation.pk), token)
-    assert connected
-    socket = ChatSocket(communicator, str(conversation.pk))
-    try:
-        await socket.receive()  # session
+    async with new_conversation_socket(identity_token) as socket:
         yield socket
         await socket.send({"type": "resume", "last_seq": 0})
         await socket.receive_until(lambda f: f["type"] == "resumed")
-    finally:
-        await socket.close()
 
 
 def what_the_model_handled(requests: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
@@ -227,6 +217,30 @@ def stored_texts(conversation_id: str) -> list[str]:
         f"{m.text} {json.dumps(m.metadata, default=str)}"
         for m in Message.objects.filter(conversation_id=conversation_id).exclude(role="customer")
     ]
+
+
+def records_shown(
+    conversation_id: str, people: Iterable[Person], texts: Iterable[str], supplied: str
+) -> set[tuple[str, str, str]]:
+    """(conversation, customer, record) for each record of these people that one of the
+    texts shows and the attacker did not supply: counted once per conversation."""
+    texts = list(texts)
+    return {
+        (conversation_id, who.user_id, name)
+        for who in people
+        for text in texts
+        for name in who.records_in(text, supplied)
+    }
+
+
+def write_figures(
+    path: Path, title: str, figures: dict[str, Any], examples: dict[str, list[Any]]
+) -> None:
+    """The figures and some examples of each finding written to `path`; the figures
+    printed (run with `-s`)."""
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps({**figures, "examples": examples}, indent=2))
+    print(f"\n{title}:", json.dumps(figures, indent=2))
 
 
 _ZERO_WIDTH = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff\u00ad]")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -79,6 +80,22 @@ async def connect(
     )
     connected, _ = await communicator.connect(timeout=5)
     return connected, communicator
+
+
+@asynccontextmanager
+async def new_conversation_socket(identity_token: str | None = None) -> AsyncIterator[ChatSocket]:
+    """A new conversation's customer socket, past its session frame; closed on the way out."""
+    conversation, token = await database_sync_to_async(services.do_create_conversation)(
+        identity_token=identity_token
+    )
+    connected, communicator = await connect(str(conversation.pk), token)
+    assert connected
+    socket = ChatSocket(communicator, str(conversation.pk))
+    try:
+        assert (await socket.receive())["type"] == "session"
+        yield socket
+    finally:
+        await socket.close()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ test-artifacts/compromised_model_identity.json.
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -29,11 +28,13 @@ from apps.chat.tests.compromised import (
     customer_socket,
     ended,
     open_the_store,
+    records_shown,
     stored_texts,
     tool_texts,
     turn_so_far,
     visible_texts,
     what_the_model_handled,
+    write_figures,
 )
 from tests import fake_openai as fake
 
@@ -168,18 +169,9 @@ async def test_a_model_that_makes_up_who_the_customer_is_binds_nobody_and_shows_
     leaked: set[tuple[str, str, str]] = set()
     in_tool_results: set[tuple[str, str, str]] = set()
     # (what the model passed in itself is its own invention, not a record it was given)
-    for outcome in outcomes:
-        for victim in outcome.victims:
-            for text in outcome.texts:
-                leaked.update(
-                    (outcome.conversation_id, victim.user_id, name)
-                    for name in victim.records_in(text, outcome.supplied)
-                )
-            for content in outcome.tool_contents:
-                in_tool_results.update(
-                    (outcome.conversation_id, victim.user_id, name)
-                    for name in victim.records_in(content, outcome.supplied)
-                )
+    for o in outcomes:
+        leaked |= records_shown(o.conversation_id, o.victims, o.texts, o.supplied)
+        in_tool_results |= records_shown(o.conversation_id, o.victims, o.tool_contents, o.supplied)
     control_records = {
         name for text in control.texts for name in attacker.records_in(text, control.supplied)
     }
@@ -201,20 +193,12 @@ async def test_a_model_that_makes_up_who_the_customer_is_binds_nobody_and_shows_
         "control_bindings": control_audit["bindings"],
         "control_own_records_shown": len(control_records),
     }
-    IDENTITY_REPORT.parent.mkdir(exist_ok=True)
-    IDENTITY_REPORT.write_text(
-        json.dumps(
-            {
-                **figures,
-                "examples": {
-                    "leaked": sorted(leaked)[:20],
-                    "in_tool_results": sorted(in_tool_results)[:20],
-                },
-            },
-            indent=2,
-        )
+    write_figures(
+        IDENTITY_REPORT,
+        "made-up identity",
+        figures,
+        {"leaked": sorted(leaked)[:20], "in_tool_results": sorted(in_tool_results)[:20]},
     )
-    print("\nmade-up identity:", json.dumps(figures, indent=2))
 
     # the harness works: a customer who typed their identity is bound and sees their records
     assert control_audit["bindings"] == 1

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,8 @@ from apps.assistant import prompts
 from apps.assistant.guardrails import SAFE_REPLY, mask_pii, screen_input
 from apps.assistant.local.skills import FALLBACK
 from apps.chat import engine
-from apps.chat import services as chat
 from apps.chat.models import Conversation, Message, Turn
-from apps.chat.tests.conftest import ChatSocket, connect
+from apps.chat.tests.conftest import new_conversation_socket
 from apps.knowledge.services import do_load_help_center
 from apps.orders.identity import make_identity_token
 from apps.orders.models import Customer, Order
@@ -79,23 +79,14 @@ async def world(settings: Any) -> None:
 async def one_turn(text: str, *, identity: str | None = None) -> tuple[str, list[dict[str, Any]]]:
     """A new conversation, one customer message, every frame until the turn ends."""
     token_id = make_identity_token(identity) if identity else None
-    conversation, token = await database_sync_to_async(chat.do_create_conversation)(
-        identity_token=token_id
-    )
-    connected, communicator = await connect(str(conversation.pk), token)
-    assert connected
-    socket = ChatSocket(communicator, str(conversation.pk))
-    try:
-        await socket.receive()  # session
+    async with new_conversation_socket(token_id) as socket:
         await socket.say(text)
         # the turn ends, or a person takes over (the escalation app may do so before a turn)
         await socket.receive_until(
             lambda f: (f["type"] == "turn" and f["state"] == "ended") or f["type"] == "handoff"
         )
-        await engine.wait_idle(conversation.pk)
-    finally:
-        await socket.close()
-    return str(conversation.pk), socket.frames
+        await engine.wait_idle(uuid.UUID(socket.conversation_id))
+    return socket.conversation_id, socket.frames
 
 
 def outcome(frames: list[dict[str, Any]]) -> tuple[str, str]:
@@ -455,22 +446,15 @@ async def test_customers_who_type_their_details_in_any_message_and_phrasing_are_
         for case, said, details in identity_phrasings(customer):
             early = case == "asked, then typed"
             model.details, model.ask_from = details, 1 if early else len(said)
-            conversation, token = await database_sync_to_async(chat.do_create_conversation)()
-            connected, communicator = await connect(str(conversation.pk), token)
-            assert connected
-            socket = ChatSocket(communicator, str(conversation.pk))
-            try:
-                await socket.receive()  # session
+            async with new_conversation_socket() as socket:
                 for text in said:
                     fake_openai.script(fake.dynamic(model), fake.dynamic(model))
                     await socket.say(text)
                     await socket.receive_until(
                         lambda f: f["type"] == "turn" and f["state"] == "ended"
                     )
-                    await engine.wait_idle(conversation.pk)
-            finally:
-                await socket.close()
-            audit = await database_sync_to_async(verification_audit)(str(conversation.pk))
+                    await engine.wait_idle(uuid.UUID(socket.conversation_id))
+            audit = await database_sync_to_async(verification_audit)(socket.conversation_id)
             verified = audit["customer_id"] == customer.pk and audit["failures"] == 0
             expected_refusals = 1 if early else 0
             refused_early += audit["refusals"]
