@@ -33,6 +33,22 @@ def ensure_database(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def django_on(url: str) -> bool:
+    """Set Django up on the PostgreSQL database at `url` (created if missing); False,
+    with the reason printed, when `url` is not PostgreSQL."""
+    if not url.startswith(("postgres://", "postgresql://")):
+        print("BENCH_DATABASE_URL must be a PostgreSQL URL", file=sys.stderr)
+        return False
+    ensure_database(url)
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportbot.settings")
+    os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    return True
+
+
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
     rank = 0.95 * (len(ordered) - 1)
@@ -45,17 +61,8 @@ def main() -> int:
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     target_messages = int(os.environ.get("BENCH_MESSAGES", "100000"))
     runs = int(os.environ.get("BENCH_RUNS", "15"))
-    if not url.startswith(("postgres://", "postgresql://")):
-        print("BENCH_DATABASE_URL must be a PostgreSQL URL", file=sys.stderr)
+    if not django_on(url):
         return 2
-    ensure_database(url)
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportbot.settings")
-    os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
-
-    import django
-
-    django.setup()
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection

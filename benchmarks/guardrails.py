@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import time
 
-from benchmarks.dashboard import ensure_database, p95
+from benchmarks.dashboard import django_on, p95
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/sb_bench_store"
 TARGET_SCREEN_MS = 20.0
@@ -95,18 +94,8 @@ def load_figures(runs: int) -> list[float]:
 
 
 def main() -> int:
-    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
-    if not url.startswith(("postgres://", "postgresql://")):
-        print("BENCH_DATABASE_URL must be a PostgreSQL URL", file=sys.stderr)
+    if not django_on(os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)):
         return 2
-    ensure_database(url)
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportbot.settings")
-    os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
-
-    import django
-
-    django.setup()
     results = [
         line("input screen, one message", screen_figures(300), "ms", TARGET_SCREEN_MS),
         line("output guard, per delta", guard_figures(100), "ms", TARGET_GUARD_DELTA_MS),
