@@ -269,6 +269,9 @@ REDIS_CONNECT_TIMEOUT = env_float("SUPPORTBOT_REDIS_CONNECT_TIMEOUT", 5.0, minim
 # 20-27 s, so it stays at channels_redis's 60.
 LAYER_CAPACITY = env_int("SUPPORTBOT_LAYER_CAPACITY", 20_000, minimum=100)
 LAYER_EXPIRY = env_int("SUPPORTBOT_LAYER_EXPIRY", 60, minimum=1)
+# Connections per process to the layer's Redis; a command finding all in use waits for
+# one up to REDIS_SOCKET_TIMEOUT, then fails (the event is stored; clients `resume`).
+LAYER_CONNECTIONS = env_int("SUPPORTBOT_LAYER_CONNECTIONS", 100, minimum=10)
 
 
 def redis_channel_layer(url: str, prefix: str) -> dict[str, object]:
@@ -278,8 +281,7 @@ def redis_channel_layer(url: str, prefix: str) -> dict[str, object]:
         "socket_timeout": REDIS_SOCKET_TIMEOUT,
         "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
         "socket_keepalive": True,
-        # Per process; a command finding all in use waits this long for one (redis_layer).
-        "max_connections": 100,
+        "max_connections": LAYER_CONNECTIONS,
         "timeout": REDIS_SOCKET_TIMEOUT,
     }
     return {

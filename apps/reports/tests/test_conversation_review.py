@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from django.utils import timezone
@@ -80,8 +81,10 @@ def test_the_list_filters_narrow_to_the_right_conversations(manager_client, thre
 def test_the_agent_and_date_filters(manager_client, three, agent):
     response = manager_client.get(f"{LIST}?agent={agent.pk}")
     assert ids_in(response) == {str(three[1].pk)}
-    since = (timezone.now() - timedelta(days=1)).date().isoformat()
-    response = manager_client.get(f"{LIST}?created_at__gte={since}")
+    # As the admin's date filter spells it: midnight, with the time zone.
+    midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    since = urlencode({"created_at__gte": str(midnight - timedelta(days=1))})
+    response = manager_client.get(f"{LIST}?{since}")
     assert ids_in(response) == {str(three[1].pk), str(three[2].pk)}
 
 
