@@ -269,9 +269,11 @@ REDIS_CONNECT_TIMEOUT = env_float("SUPPORTBOT_REDIS_CONNECT_TIMEOUT", 5.0, minim
 # 20-27 s, so it stays at channels_redis's 60.
 LAYER_CAPACITY = env_int("SUPPORTBOT_LAYER_CAPACITY", 20_000, minimum=100)
 LAYER_EXPIRY = env_int("SUPPORTBOT_LAYER_EXPIRY", 60, minimum=1)
-# Connections per process to the layer's Redis; a command finding all in use waits for
-# one up to REDIS_SOCKET_TIMEOUT, then fails (the event is stored; clients `resume`).
-LAYER_CONNECTIONS = env_int("SUPPORTBOT_LAYER_CONNECTIONS", 100, minimum=10)
+# Connections per process to the layer's Redis, opened as needed; a command finding all
+# in use waits for one up to REDIS_SOCKET_TIMEOUT, then fails (the event is stored;
+# clients `resume`). 200 chats streaming on one saturated process (benchmarks.streaming)
+# ran out at 100: ~1,000 publishes failed after waiting; at 400, none.
+LAYER_CONNECTIONS = env_int("SUPPORTBOT_LAYER_CONNECTIONS", 400, minimum=10)
 
 
 def redis_channel_layer(url: str, prefix: str) -> dict[str, object]:
