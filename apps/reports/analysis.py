@@ -215,8 +215,9 @@ def _rules_summary(facts: Facts, intent: str, resolution: str) -> str:
 # --- The model ------------------------------------------------------------------------
 
 
-def model_messages(facts: Facts) -> list[dict[str, str]]:
-    """The two messages of an analysis call: our instructions, then the transcript as data."""
+def model_prompt(facts: Facts) -> tuple[str, str]:
+    """The system and user texts of an analysis call: our instructions, then the transcript
+    as data."""
     from apps.assistant.prompts import wrap_untrusted
 
     transcript = "\n".join(facts.lines)[-MAX_TRANSCRIPT_CHARS:]
@@ -230,12 +231,11 @@ def model_messages(facts: Facts) -> list[dict[str, str]]:
             "intents": list(INTENTS),
         },
     )
-    return [{"role": "system", "content": PROMPT}, {"role": "user", "content": user}]
+    return PROMPT, user
 
 
 def model_analysis(facts: Facts) -> tuple[AnalysisResult, ModelUsage]:
-    system, user = (m["content"] for m in model_messages(facts))
-    return ANALYSE.ask(system, user)
+    return ANALYSE.ask(*model_prompt(facts))
 
 
 def batch_mode() -> bool:
@@ -299,7 +299,7 @@ def store_analysis(
 
 def batch_request_line(conversation_id: uuid.UUID | str, facts: Facts, model: str) -> str:
     """One JSONL line of a Batch API input file: a chat.completions request."""
-    return ANALYSE.batch_line(conversation_id, model_messages(facts), model)
+    return ANALYSE.batch_line(conversation_id, *model_prompt(facts), model)
 
 
 def do_submit_analysis_batch(client: Any | None = None) -> AnalysisBatch | None:

@@ -76,12 +76,11 @@ class StructuredCall(Generic[Result]):
         result = self.result.model_validate(parsed)
         return result, ModelUsage(provider.model, usage.prompt_tokens, usage.completion_tokens)
 
-    def batch_line(self, custom_id: Any, messages: list[dict[str, str]], model: str) -> str:
+    def batch_line(self, custom_id: Any, system: str, user: str, model: str) -> str:
         """One JSONL line of a Batch API input file: the question as the same
-        chat.completions request `ask` sends. `messages` are the system and user ones."""
+        chat.completions request `ask` sends."""
         from apps.assistant.providers.openai import json_body
 
-        system, user = (message["content"] for message in messages)
         body = json_body(model, self._call(system, user))
         line = {"custom_id": str(custom_id), "method": "POST", "url": "/v1/chat/completions"}
         return json.dumps({**line, "body": body}, separators=(",", ":"), ensure_ascii=False)

@@ -15,7 +15,7 @@ from apps.chat.models import Conversation
 from .. import openai_batch
 from ..models import AnalysisBatch, QualityReview, RubricCriterion
 from .audit import Audit, audit_of
-from .model import REVIEW, ReviewResult, judged_from_model, model_messages
+from .model import REVIEW, ReviewResult, judged_from_model, model_prompt
 from .reviews import batch_mode, store_review
 from .rubric import active_rubric
 from .rules import rules_review
@@ -24,7 +24,7 @@ from .rules import rules_review
 def batch_request_line(
     conversation_id: uuid.UUID | str, audit: Audit, rubric: list[RubricCriterion], model: str
 ) -> str:
-    return REVIEW.batch_line(conversation_id, model_messages(audit, rubric), model)
+    return REVIEW.batch_line(conversation_id, *model_prompt(audit, rubric), model)
 
 
 def waiting_for_review() -> QuerySet[Conversation]:

@@ -34,8 +34,9 @@ class ReviewResult(BaseModel):
 REVIEW = StructuredCall("conversation_quality_review", ReviewResult, max_tokens=700)
 
 
-def model_messages(audit: Audit, rubric: list[RubricCriterion]) -> list[dict[str, str]]:
-    """Our instructions and rubric, then the numbered transcript and tool audit as data."""
+def model_prompt(audit: Audit, rubric: list[RubricCriterion]) -> tuple[str, str]:
+    """The system and user texts: our instructions and rubric, then the numbered
+    transcript and tool audit as data."""
     from apps.assistant.prompts import wrap_untrusted
 
     lines = []
@@ -66,7 +67,7 @@ def model_messages(audit: Audit, rubric: list[RubricCriterion]) -> list[dict[str
             "closed_by": audit.close_reason,
         },
     )
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    return system, user
 
 
 def judged_from_model(
@@ -91,7 +92,6 @@ def judged_from_model(
 def model_review(
     audit: Audit, rubric: list[RubricCriterion]
 ) -> tuple[dict[str, Judged], ModelUsage]:
-    system, user = (m["content"] for m in model_messages(audit, rubric))
-    result, usage = REVIEW.ask(system, user)
+    result, usage = REVIEW.ask(*model_prompt(audit, rubric))
     seqs = {line.seq for line in audit.lines}
     return judged_from_model(result, rubric, seqs), usage
