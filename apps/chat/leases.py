@@ -126,11 +126,11 @@ def lease_seconds() -> float:
 def seconds_until_lease_lapses(conversation_id: uuid.UUID | str) -> float | None:
     """How long until another process's lease on a conversation that still needs it
     (a turn owed or left running) lapses; None if nothing here needs this process."""
-    conversation = Conversation.objects.filter(pk=conversation_id).first()
-    if conversation is None or conversation.turn_owner in {"", PROCESS_ID}:
+    read = with_needs_runner(conversation_id)
+    if read is None:
         return None
-    running = Turn.objects.filter(conversation_id=conversation_id, status=Turn.Status.RUNNING)
-    if not conversation.owes_bot_turn() and not running.exists():
+    conversation, needs_runner = read
+    if conversation.turn_owner in {"", PROCESS_ID} or not needs_runner:
         return None
     if conversation.turn_heartbeat is None:
         return 0.0
@@ -154,8 +154,7 @@ def with_needs_runner(
         return None
     unanswered: bool = row.unanswered  # type: ignore[attr-defined]
     running: bool = row.running  # type: ignore[attr-defined]
-    owed = row.status == Conversation.Status.BOT and (row.turn_requested or unanswered)
-    return row, owed or running
+    return row, row.owes_bot_turn(unanswered) or running
 
 
 def _needs_runner() -> Q:

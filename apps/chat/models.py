@@ -82,14 +82,17 @@ class Conversation(models.Model):
     def group_name(self) -> str:
         return group_for(self.id)
 
-    def owes_bot_turn(self) -> bool:
+    def owes_bot_turn(self, unanswered: bool | None = None) -> bool:
         """Whether the bot owes a turn: it is in bot mode, and a customer message came
         after the last one answered, or a turn was asked for (a retry, a confirmed
-        change to explain)."""
+        change to explain). `unanswered`: whether such a message exists, if the caller
+        read it with the row (leases.with_needs_runner); else it is queried."""
         if self.status != self.Status.BOT:
             return False
         if self.turn_requested:
             return True
+        if unanswered is not None:
+            return unanswered
         return Message.objects.from_customer(self.pk).filter(seq__gt=self.answered_seq).exists()
 
 
