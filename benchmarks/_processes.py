@@ -60,9 +60,15 @@ def server(app: str, env: dict[str, str], log: Path) -> Iterator[tuple[str, int]
 # of a core that way).
 
 
+def stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command's name (which may hold spaces): the state is
+    [0], the parent [1], utime and stime [11] and [12]."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def parent_of(pid: int) -> int:
     try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        return int(stat_fields(pid)[1])
     except (OSError, ValueError, IndexError):
         return 0
 
@@ -90,7 +96,7 @@ def other_benchmarks() -> list[int]:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
