@@ -87,13 +87,9 @@ def plan_cancel_pending_order(snapshot: Snapshot, args: CancelArgs) -> Plan:
         total_cents=sum(line.price_cents for line in snapshot.lines),
     )
     for txn in snapshot.txns:
-        plan.transactions.append((Transaction.Kind.REFUND, txn.amount_cents, txn.payment_method_id))
-        method = snapshot.methods.get(txn.payment_method_id)
-        if method is not None and method.is_gift_card:
-            # A gift card gets its money back at once; other methods are refunded outside.
-            plan.balance_changes[method.id] = (
-                plan.balance_changes.get(method.id, 0) + txn.amount_cents
-            )
+        plan.move(
+            Transaction.Kind.REFUND, txn.amount_cents, txn.payment_method_id, snapshot.methods
+        )
     return plan
 
 
@@ -239,9 +235,7 @@ def plan_modify_pending_order_items(snapshot: Snapshot, args: ItemSwapArgs) -> P
     plan, method = _swap_plan(snapshot, args, Status.PENDING_ITEM_MODIFIED, modify=True)
     difference = plan.price_difference_cents or 0
     kind = Transaction.Kind.PAYMENT if difference > 0 else Transaction.Kind.REFUND
-    plan.transactions.append((kind, abs(difference), method.id))
-    if method.is_gift_card:
-        plan.balance_changes[method.id] = -difference
+    plan.move(kind, abs(difference), method.id, snapshot.methods)
     return plan
 
 
@@ -292,20 +286,9 @@ def plan_modify_pending_order_payment(snapshot: Snapshot, args: PaymentArgs) -> 
     if args.payment_method_id == current:
         raise StoreError("The new payment method should be different from the current one")
     method = settle_with(snapshot.methods, args.payment_method_id, amount, "the order")
-    plan = _plan(
-        snapshot,
-        transactions=[
-            (Transaction.Kind.PAYMENT, amount, method.id),
-            (Transaction.Kind.REFUND, amount, current),
-        ],
-        payment_method_id=method.id,
-        total_cents=amount,
-    )
-    if method.is_gift_card:
-        plan.balance_changes[method.id] = -amount
-    old = snapshot.methods.get(current)
-    if old is not None and old.is_gift_card:
-        plan.balance_changes[old.id] = plan.balance_changes.get(old.id, 0) + amount
+    plan = _plan(snapshot, payment_method_id=method.id, total_cents=amount)
+    plan.move(Transaction.Kind.PAYMENT, amount, method.id, snapshot.methods)
+    plan.move(Transaction.Kind.REFUND, amount, current, snapshot.methods)
     return plan
 
 

@@ -82,6 +82,17 @@ class Plan:
     total_cents: int = 0
     refund_cents: int | None = None  # a refund that follows later (returns)
 
+    def move(
+        self, kind: str, cents: int, method_id: str, methods: Mapping[str, PaymentMethod]
+    ) -> None:
+        """A payment or refund on one of the customer's methods. A gift card's balance
+        moves now as well; other methods are charged or refunded outside."""
+        self.transactions.append((kind, cents, method_id))
+        method = methods.get(method_id)
+        if method is not None and method.is_gift_card:
+            signed = -cents if kind == Transaction.Kind.PAYMENT else cents
+            self.balance_changes[method_id] = self.balance_changes.get(method_id, 0) + signed
+
     def as_dict(self) -> dict[str, Any]:
         """The figures shown on the confirmation card (empty ones left out)."""
         data: dict[str, Any] = {
