@@ -45,7 +45,28 @@ class TranscriptDelivery(models.Model):
         return f"Transcript of {self.conversation_id} #{self.episode} ({self.status})"
 
 
-class ConversationAnalysis(models.Model):
+class EpisodeReport(models.Model):
+    """What is kept of a conversation's latest episode, done at once by the rules or by a
+    model (now, or queued for the nightly Batch API job, apps/reports/openai_batch.py),
+    with what the model took (`ModelUsage.fields()`)."""
+
+    class Status(models.TextChoices):
+        DONE = "done"
+        QUEUED = "queued"  # waiting for the nightly batch
+
+    episode = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DONE)
+    model = models.CharField(max_length=60, blank=True, default="")
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    # Priced by apps.assistant.costs; batch results at the Batch API's half price.
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+
+    class Meta:
+        abstract = True
+
+
+class ConversationAnalysis(EpisodeReport):
     """Intent, sentiment, resolution and a summary of a conversation's latest episode."""
 
     class Resolution(models.TextChoices):
@@ -63,15 +84,9 @@ class ConversationAnalysis(models.Model):
         MODEL = "model", "Model (realtime)"
         BATCH = "batch", "Model (batch)"
 
-    class Status(models.TextChoices):
-        DONE = "done"
-        QUEUED = "queued"  # waiting for the nightly batch
-
     conversation = models.OneToOneField(
         "chat.Conversation", on_delete=models.CASCADE, related_name="analysis"
     )
-    episode = models.PositiveIntegerField(default=1)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DONE)
     intent = models.CharField(max_length=40, blank=True, default="", db_index=True)
     sentiment = models.CharField(max_length=10, choices=Sentiment.choices, blank=True, default="")
     resolution = models.CharField(
@@ -79,11 +94,6 @@ class ConversationAnalysis(models.Model):
     )
     summary = models.TextField(blank=True, default="")
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.RULES)
-    model = models.CharField(max_length=60, blank=True, default="")
-    prompt_tokens = models.PositiveIntegerField(default=0)
-    completion_tokens = models.PositiveIntegerField(default=0)
-    # Priced by apps.assistant.costs; batch results at the Batch API's half price.
-    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
     batch = models.ForeignKey(
         "AnalysisBatch", null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
     )
@@ -183,7 +193,7 @@ class RubricCriterion(models.Model):
         return self.name
 
 
-class QualityReview(models.Model):
+class QualityReview(EpisodeReport):
     """The quality review of a closed conversation's latest episode."""
 
     class Source(models.TextChoices):
@@ -191,24 +201,14 @@ class QualityReview(models.Model):
         MODEL = "model", "Model (on demand)"
         BATCH = "batch", "Model (nightly batch)"
 
-    class Status(models.TextChoices):
-        DONE = "done"
-        QUEUED = "queued"  # waiting for the nightly batch
-
     LOW_SCORE = 3.0  # an overall score below this, or any criterion at 1 or 2, is low
 
     conversation = models.OneToOneField(
         "chat.Conversation", on_delete=models.CASCADE, related_name="quality_review"
     )
-    episode = models.PositiveIntegerField(default=1)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DONE)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.RULES)
     score = models.FloatField(null=True, blank=True, help_text="mean of the judged criteria")
     low = models.BooleanField(default=False, db_index=True)
-    model = models.CharField(max_length=60, blank=True, default="")
-    prompt_tokens = models.PositiveIntegerField(default=0)
-    completion_tokens = models.PositiveIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
     batch = models.ForeignKey(
         AnalysisBatch,
         null=True,

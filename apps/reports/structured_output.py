@@ -34,7 +34,7 @@ class ModelUsage:
         return cost_usd(self.model, self.prompt_tokens, self.completion_tokens, batch=self.batch)
 
     def fields(self) -> dict[str, Any]:
-        """The columns an analysis and a quality review keep of it."""
+        """The columns of it an `EpisodeReport` (an analysis, a quality review) keeps."""
         return {
             "model": self.model,
             "prompt_tokens": self.prompt_tokens,
