@@ -310,13 +310,12 @@ def do_submit_analysis_batch(client: Any | None = None) -> AnalysisBatch | None:
         Q(analysis__isnull=True)
         | Q(analysis__status=ConversationAnalysis.Status.QUEUED, analysis__batch__isnull=True)
     )
-    conversations = list(waiting.order_by("closed_at")[: openai_batch.MAX_BATCH_REQUESTS])
-    if not conversations:
-        return None
-    lines = [
-        batch_request_line(c.pk, facts_of(c), settings.SUPPORTBOT_MODEL) for c in conversations
-    ]
-    return openai_batch.submit(AnalysisBatch.Purpose.ANALYSIS, conversations, lines, client)
+    return openai_batch.submit(
+        AnalysisBatch.Purpose.ANALYSIS,
+        waiting,
+        lambda c: batch_request_line(c.pk, facts_of(c), settings.SUPPORTBOT_MODEL),
+        client,
+    )
 
 
 def do_poll_analysis_batches(client: Any | None = None) -> int:

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from pydantic import BaseModel
 
@@ -110,9 +111,17 @@ def parse_output(text: str, result_model: type[Result]) -> list[BatchLine[Result
 
 
 def submit(
-    purpose: str, conversations: list[Conversation], lines: list[str], client: Any | None = None
-) -> AnalysisBatch:
-    """Upload the lines as one job and queue each conversation's row on it."""
+    purpose: str,
+    waiting: QuerySet[Conversation],
+    line: Callable[[Conversation], str],
+    client: Any | None = None,
+) -> AnalysisBatch | None:
+    """Upload a line for each waiting conversation (the earliest closed first, as many as a
+    file takes) as one job and queue each conversation's row on it; None if none waits."""
+    conversations = list(waiting.order_by("closed_at")[:MAX_BATCH_REQUESTS])
+    if not conversations:
+        return None
+    lines = [line(conversation) for conversation in conversations]
     client = client or openai_client()
     content = ("\n".join(lines) + "\n").encode()
     uploaded = client.files.create(file=(f"{purpose}.jsonl", content), purpose="batch")

@@ -41,15 +41,14 @@ def do_submit_review_batch(client: Any | None = None) -> AnalysisBatch | None:
     """Send every closed conversation without a review as one Batch API job."""
     if not batch_mode():
         return None
-    conversations = list(
-        waiting_for_review().order_by("closed_at")[: openai_batch.MAX_BATCH_REQUESTS]
-    )
-    if not conversations:
-        return None
-    rubric = active_rubric()
+    rubric = functools.cache(active_rubric)  # read once, if any conversation waits
     model = settings.SUPPORTBOT_REVIEW_MODEL
-    lines = [batch_request_line(c.pk, audit_of(c), rubric, model) for c in conversations]
-    return openai_batch.submit(AnalysisBatch.Purpose.QUALITY, conversations, lines, client)
+    return openai_batch.submit(
+        AnalysisBatch.Purpose.QUALITY,
+        waiting_for_review(),
+        lambda c: batch_request_line(c.pk, audit_of(c), rubric(), model),
+        client,
+    )
 
 
 def do_poll_review_batches(client: Any | None = None) -> int:
