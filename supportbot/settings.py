@@ -38,6 +38,13 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, got {raw!r}")
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env_str(name, default)
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be {' or '.join(choices)}, got {value!r}")
+    return value
+
+
 def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -105,11 +112,7 @@ def env_origins(name: str) -> list[str]:
 
 # --- Mode -------------------------------------------------------------------
 
-SUPPORTBOT_ENV = env_str("SUPPORTBOT_ENV", "development")
-if SUPPORTBOT_ENV not in {"development", "production"}:
-    raise ImproperlyConfigured(
-        f"SUPPORTBOT_ENV must be development or production, got {SUPPORTBOT_ENV!r}"
-    )
+SUPPORTBOT_ENV = env_choice("SUPPORTBOT_ENV", "development", ("development", "production"))
 PRODUCTION = SUPPORTBOT_ENV == "production"
 DEBUG = env_bool("DJANGO_DEBUG", default=not PRODUCTION)
 
@@ -532,20 +535,12 @@ from celery.schedules import crontab  # noqa: E402
 SUPPORTBOT_IDLE_CLOSE_MINUTES = env_int("SUPPORTBOT_IDLE_CLOSE_MINUTES", 30, minimum=1)
 # realtime: analyse each conversation when it closes; batch: a nightly OpenAI Batch API job
 # (half the price; needs OPENAI_API_KEY, else analysis stays realtime with local rules).
-SUPPORTBOT_ANALYSIS_MODE = env_str("SUPPORTBOT_ANALYSIS_MODE", "realtime")
-if SUPPORTBOT_ANALYSIS_MODE not in {"realtime", "batch"}:
-    raise ImproperlyConfigured(
-        f"SUPPORTBOT_ANALYSIS_MODE must be realtime or batch, got {SUPPORTBOT_ANALYSIS_MODE!r}"
-    )
+SUPPORTBOT_ANALYSIS_MODE = env_choice("SUPPORTBOT_ANALYSIS_MODE", "realtime", ("realtime", "batch"))
 # Quality reviews of closed conversations. batch (the default): with OPENAI_API_KEY, a
 # nightly Batch API job at half price (managers can also review one conversation now);
 # realtime: the model reviews each conversation as it closes. Without a key the
 # rule-based reviewer scores what the audit shows, at once.
-SUPPORTBOT_REVIEW_MODE = env_str("SUPPORTBOT_REVIEW_MODE", "batch")
-if SUPPORTBOT_REVIEW_MODE not in {"realtime", "batch"}:
-    raise ImproperlyConfigured(
-        f"SUPPORTBOT_REVIEW_MODE must be realtime or batch, got {SUPPORTBOT_REVIEW_MODE!r}"
-    )
+SUPPORTBOT_REVIEW_MODE = env_choice("SUPPORTBOT_REVIEW_MODE", "batch", ("realtime", "batch"))
 SUPPORTBOT_REVIEW_MODEL = env_str("SUPPORTBOT_REVIEW_MODEL", "gpt-4o-mini")
 CELERY_BEAT_SCHEDULE["reports-close-idle"] = {
     "task": "apps.reports.tasks.close_idle_conversations_task",

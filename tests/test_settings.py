@@ -35,6 +35,7 @@ def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         ("SUPPORTBOT_MAX_TOOL_STEPS", "0", "SUPPORTBOT_MAX_TOOL_STEPS must be at least 1"),
         ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG must be true or false"),
         ("SUPPORTBOT_ENV", "staging", "SUPPORTBOT_ENV must be development or production"),
+        ("SUPPORTBOT_REVIEW_MODE", "weekly", "SUPPORTBOT_REVIEW_MODE must be realtime or batch"),
         (
             "SUPPORTBOT_EMBED_ORIGINS",
             "https://shop.example.com/cart",
