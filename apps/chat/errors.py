@@ -1,10 +1,7 @@
 from __future__ import annotations
 
+from apps.common.errors import Refusal
 
-class ChatError(Exception):
+
+class ChatError(Refusal):
     """A refusal the client sees as an `error` frame with this code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message

@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic_core import PydanticCustomError
 
+from apps.common.errors import Refusal
+
 from .models import Message, attachment_url
 from .text import has_lone_surrogate
 
@@ -17,13 +19,8 @@ from .text import has_lone_surrogate
 MAX_SEQ = 2**62
 
 
-class FrameError(Exception):
+class FrameError(Refusal):
     """A frame that cannot be read; the client gets an `error` frame with this code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def decode_frame(text_data: str | None, *, max_bytes: int) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from apps.common.errors import Refusal
+
 FORMATS = {"JPEG", "PNG", "WEBP", "GIF"}
 MAX_PIXELS = 40_000_000  # before decoding: a small file may claim a huge canvas
 MAX_SIDE = 2048  # what we keep
@@ -21,13 +23,8 @@ MODEL_SIDE = 512  # what the model sees ("detail": "low" reads 512 px)
 QUALITY = 85
 
 
-class PhotoError(Exception):
+class PhotoError(Refusal):
     """A refused upload; `code` and `message` go back to the customer."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.chat.models import Conversation, Message
+from apps.common.errors import Refusal
 
 from . import services, summaries
 from .models import AgentNote, CannedReply, CopilotSuggestion, Escalation
@@ -43,11 +44,8 @@ STOP = frozenset(
 Outcome = CopilotSuggestion.Outcome
 
 
-class CopilotError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class CopilotError(Refusal):
+    """A suggestion the copilot cannot write; its code is recorded on the suggestion."""
 
 
 # --- Reading the conversation ------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any, TypedDict
 from django.db.models import Q, QuerySet
 
 from apps.chat.models import Conversation
+from apps.common.errors import Refusal
 
 from ..models import (
     Escalation,
@@ -20,13 +21,8 @@ DEFAULT_WAIT_PER_POSITION = timedelta(minutes=5)
 PRIORITIES = {label: value for value, label in Escalation.Priority.choices}
 
 
-class EscalationError(Exception):
+class EscalationError(Refusal):
     """A refusal shown to the agent (taken, at capacity, not yours, ...)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class EscalationCard(TypedDict):
