@@ -153,6 +153,15 @@ class MessageQuerySet(models.QuerySet["Message"]):
         )
         return seq or 0
 
+    def latest_customer_text(self, conversation_id: uuid.UUID | str) -> str:
+        text = (
+            self.from_customer(conversation_id)
+            .order_by("-seq")
+            .values_list("text", flat=True)
+            .first()
+        )
+        return text or ""
+
 
 class Message(models.Model):
     """One stored event of a conversation, in `seq` order. Most are messages;

@@ -69,16 +69,6 @@ def _transcript(conversation: Conversation) -> list[dict[str, Any]]:
     ]
 
 
-def _latest_customer_text(conversation: Conversation) -> str:
-    text = (
-        Message.objects.from_customer(conversation.pk)
-        .order_by("-seq")
-        .values_list("text", flat=True)
-        .first()
-    )
-    return text or ""
-
-
 def _orders(conversation: Conversation) -> list[dict[str, Any]]:
     if conversation.customer_id is None:
         return []
@@ -130,7 +120,7 @@ def reply_context(conversation: Conversation, agent: Any) -> dict[str, Any]:
             else "not verified"
         ),
         "orders": _orders(conversation),
-        "help_center": _articles(_latest_customer_text(conversation)),
+        "help_center": _articles(Message.objects.latest_customer_text(conversation.pk)),
         "private_notes": [
             note.text[:500] for note in AgentNote.objects.filter(conversation=conversation)[:5]
         ],
@@ -144,7 +134,8 @@ def best_canned_reply(conversation: Conversation, agent: Any) -> str:
     replies = list(CannedReply.objects.filter(active=True))
     if not replies:
         raise CopilotError("no_suggestion", "There are no canned replies to suggest.")
-    asked = {w for w in WORD.findall(_latest_customer_text(conversation).lower())} - STOP
+    latest = Message.objects.latest_customer_text(conversation.pk)
+    asked = {w for w in WORD.findall(latest.lower())} - STOP
 
     def overlap(reply: CannedReply) -> int:
         words = set(WORD.findall(f"{reply.title} {reply.text}".lower())) - STOP

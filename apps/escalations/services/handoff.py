@@ -132,12 +132,7 @@ def trigger_for_tool(conversation_id: uuid.UUID | str) -> str:
         conversation.verification_failures >= MAX_VERIFICATION_FAILURES
     ):
         return Escalation.Trigger.VERIFICATION
-    latest = (
-        Message.objects.from_customer(conversation.pk)
-        .order_by("-seq")
-        .values_list("text", flat=True)
-        .first()
-    )
+    latest = Message.objects.latest_customer_text(conversation.pk)
     if latest and detection.asks_for_human(latest):
         return Escalation.Trigger.CUSTOMER_REQUEST
     return Escalation.Trigger.MODEL
