@@ -85,6 +85,14 @@ class ToolError(Exception):
     """A refusal the model should read and explain (not found, not allowed, bad input)."""
 
 
+def validation_problems(exc: ValidationError) -> str:
+    """What is wrong with a tool's arguments, on one line the model can act on."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}"
+        for err in exc.errors()
+    )
+
+
 Handler = Callable[[ToolContext, Any], ToolResult]
 
 
@@ -110,11 +118,7 @@ class ToolSpec:
         try:
             return self.args_model.model_validate(payload)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise ToolError(f"invalid arguments: {problems}") from None
+            raise ToolError(f"invalid arguments: {validation_problems(exc)}") from None
 
     def run(self, ctx: ToolContext, args: BaseModel) -> ToolResult:
         """Run the handler, unless an identity fact did not come from the customer."""

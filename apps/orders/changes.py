@@ -22,6 +22,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from apps.assistant.tools import validation_problems
+
 from .access import (
     Actor,
     StoreError,
@@ -206,10 +208,7 @@ class OrderAction(Generic[A]):
         try:
             return self.args.model_validate(dict(payload))
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}"
-                for err in exc.errors()
-            )
+            problems = validation_problems(exc)
             raise StoreError(f"Invalid arguments for {self.name}: {problems}") from None
 
 
