@@ -29,6 +29,8 @@ import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 
+from apps.assistant.providers import openai_client
+
 from .local_model import MODEL_NAME as LOCAL_MODEL_NAME
 from .local_model import encoder as local_encoder
 from .local_model import model_is_present
@@ -95,25 +97,12 @@ def from_bytes(data: bytes | memoryview) -> np.ndarray:
     return np.frombuffer(bytes(data), dtype="<f4")
 
 
-def _client() -> Any:
-    import openai
-
-    return openai.OpenAI(
-        api_key=settings.OPENAI_API_KEY,
-        base_url=settings.OPENAI_BASE_URL or None,
-        timeout=openai.Timeout(
-            settings.OPENAI_READ_TIMEOUT, connect=settings.OPENAI_CONNECT_TIMEOUT
-        ),
-        max_retries=settings.OPENAI_MAX_RETRIES,
-    )
-
-
 def embed_texts(texts: Sequence[str], *, client: Any | None = None) -> list[bytes]:
     """Unit-length float32 vectors for `texts`, in order, asked for in batches."""
     if client is None and provider() == "local":
         matrix = local_encoder(local_model_dir()).encode(texts)
         return [row.astype("<f4").tobytes() for row in matrix]
-    client = client or _client()
+    client = client or openai_client()
     vectors: list[bytes] = []
     for start in range(0, len(texts), BATCH_SIZE):
         batch = list(texts[start : start + BATCH_SIZE])

@@ -21,6 +21,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from pydantic import BaseModel
 
+from apps.assistant.providers import openai_client
 from apps.chat.models import Conversation
 
 from .models import AnalysisBatch, ConversationAnalysis, QualityReview
@@ -45,17 +46,10 @@ JOB_NAMES: dict[str, str] = {
 Result = TypeVar("Result", bound=BaseModel)
 
 
-def openai_client() -> Any:
-    import openai
-
-    return openai.OpenAI(
-        api_key=settings.OPENAI_API_KEY,
-        base_url=settings.OPENAI_BASE_URL or None,
-        timeout=openai.Timeout(
-            settings.OPENAI_READ_TIMEOUT * 2, connect=settings.OPENAI_CONNECT_TIMEOUT
-        ),
-        max_retries=settings.OPENAI_MAX_RETRIES,
-    )
+def batch_client() -> Any:
+    """The client of the Batch API calls (a job's files go up and come down whole), with
+    twice the read timeout."""
+    return openai_client(read_timeout=settings.OPENAI_READ_TIMEOUT * 2)
 
 
 @dataclass
@@ -122,7 +116,7 @@ def submit(
     if not conversations:
         return None
     lines = [line(conversation) for conversation in conversations]
-    client = client or openai_client()
+    client = client or batch_client()
     content = ("\n".join(lines) + "\n").encode()
     uploaded = client.files.create(file=(f"{purpose}.jsonl", content), purpose="batch")
     job = client.batches.create(
@@ -165,7 +159,7 @@ def poll(
     )
     if not pending:
         return 0
-    client = client or openai_client()
+    client = client or batch_client()
     stored = 0
     for batch in pending:
         job = client.batches.retrieve(batch.openai_batch_id)
