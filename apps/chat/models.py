@@ -144,23 +144,15 @@ class MessageQuerySet(models.QuerySet["Message"]):
             kind=Message.Kind.MESSAGE,
         )
 
+    def _latest_customer(self, conversation_id: uuid.UUID | str, column: str) -> Any:
+        latest = self.from_customer(conversation_id).order_by("-seq")
+        return latest.values_list(column, flat=True).first()
+
     def latest_customer_seq(self, conversation_id: uuid.UUID | str) -> int:
-        seq = (
-            self.from_customer(conversation_id)
-            .order_by("-seq")
-            .values_list("seq", flat=True)
-            .first()
-        )
-        return seq or 0
+        return self._latest_customer(conversation_id, "seq") or 0
 
     def latest_customer_text(self, conversation_id: uuid.UUID | str) -> str:
-        text = (
-            self.from_customer(conversation_id)
-            .order_by("-seq")
-            .values_list("text", flat=True)
-            .first()
-        )
-        return text or ""
+        return self._latest_customer(conversation_id, "text") or ""
 
 
 class Message(models.Model):
