@@ -57,6 +57,9 @@ class Result:
     tabs_ok: int = 0
     tabs: int = 0
     tab_lag: list[float] = field(default_factory=list)
+    # What the customer waits for: the message sent to its first words on screen
+    # (message->model + the model's own wait for its first token + the overhead).
+    first_words: list[float] = field(default_factory=list)
     in_flight: float = 0.0  # streams in flight on average while the measured turns ran
     load: str = ""  # the load generator's own CPU over the run
 
@@ -78,7 +81,7 @@ def in_flight(turns: list[Turn]) -> float:
 
 def summarise(turns: list[Turn], timings: Timings, expected: str, cpu: float) -> Result:
     """Errors over every turn; times over the measured ones; CPU over every turn."""
-    overhead, to_request, reply = [], [], []
+    overhead, to_request, reply, first_words = [], [], [], []
     errors = incomplete = 0
     kinds: dict[str, int] = {}
     for turn in turns:
@@ -93,6 +96,8 @@ def summarise(turns: list[Turn], timings: Timings, expected: str, cpu: float) ->
         first_token = timings.first_token.get(turn.key)
         if turn.first_delta is not None and first_token is not None:
             overhead.append((turn.first_delta - first_token) * 1000)
+        if turn.first_delta is not None:
+            first_words.append((turn.first_delta - turn.sent) * 1000)
         if turn.key in timings.requested:
             to_request.append((timings.requested[turn.key] - turn.sent) * 1000)
         if turn.reply_at is not None:
@@ -103,6 +108,7 @@ def summarise(turns: list[Turn], timings: Timings, expected: str, cpu: float) ->
     result.tabs = sum(1 for turn in turns if turn.tab)
     result.tabs_ok = sum(1 for turn in turns if turn.tab == "ok")
     result.tab_lag = [turn.tab_lag * 1000 for turn in turns if turn.tab_lag is not None]
+    result.first_words = first_words
     result.in_flight = in_flight(turns)
     return result
 
@@ -127,7 +133,8 @@ def over_capacity(log: Path, since: int) -> int:
 def report(name: str, label: str, result: Result) -> None:
     print(
         f"  {name:<10} {label:<11} first-word overhead ms {stat(result.overhead)}  "
-        f"message->model ms {stat(result.to_request)}  reply ms {stat(result.reply)}  "
+        f"message->model ms {stat(result.to_request)}  "
+        f"message->first words ms {stat(result.first_words)}  reply ms {stat(result.reply)}  "
         f"errors {result.errors} incomplete {result.incomplete}  "
         f"CPU/turn {result.cpu_per_turn * 1000:.0f} ms  "
         f"in flight {result.in_flight:.1f} ({len(result.overhead)} turns timed)  "
@@ -149,7 +156,8 @@ def headline(results: dict[tuple[str, str], Result], stacks: list[str], extra: l
     )
     print(
         f"  {'stack':<10} {'load':<11} {'first-word overhead':>21} {'message->model':>18} "
-        f"{'CPU/turn':>14} {'errors':>7} {'incomplete':>10} {'in flight':>9}"
+        f"{'message->first words':>22} {'CPU/turn':>14} {'errors':>7} {'incomplete':>10} "
+        f"{'in flight':>9}"
     )
     for (name, label), result in results.items():
         floor = results.get(("relay", label)) if name != "relay" else None
@@ -158,9 +166,11 @@ def headline(results: dict[tuple[str, str], Result], stacks: list[str], extra: l
         base_overhead = p95(floor.overhead) if floor and floor.overhead else None
         base_request = p95(floor.to_request) if floor and floor.to_request else None
         base_cpu = floor.cpu_per_turn * 1000 if floor else None
+        words = p95(result.first_words) if result.first_words else float("nan")
+        base_words = p95(floor.first_words) if floor and floor.first_words else None
         print(
             f"  {name:<10} {label:<11} {cell(overhead, base_overhead):>21} "
-            f"{cell(to_request, base_request):>18} "
+            f"{cell(to_request, base_request):>18} {cell(words, base_words):>22} "
             f"{cell(result.cpu_per_turn * 1000, base_cpu):>14} "
             f"{result.errors:>7} {result.incomplete:>10} {result.in_flight:>9.1f}"
         )

@@ -17,6 +17,8 @@ clock):
 - first-word overhead: first `delta` on the customer's socket minus the model's first
   token (what the customer waits for beyond the model);
 - message to model request: the model request's arrival minus the message's send;
+- message to first words: the first `delta` on the socket minus the message's send,
+  what the customer feels (it includes the model's own `--ttft-ms`);
 - the stored reply: complete (the whole streamed text) and on time;
 - server CPU per turn (utime + stime of the Daphne process over the run).
 

@@ -226,14 +226,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a Daphne or Celery process started by a test sees the
     # test's rows; one per test run, so runs don't share it.
     _sqlite.setdefault("TEST", {"NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")})
+# Threads for the chat path's database steps, per process (apps/chat/asyncdb.py): few,
+# since each takes the GIL from the event loop that streams the replies.
+SUPPORTBOT_DB_THREADS = env_int("SUPPORTBOT_DB_THREADS", 2, minimum=1)
 # PostgreSQL: a bounded pool per process (Django's, on psycopg_pool). A connection is
-# held only during a database step: the chat path's steps run in the event loop's thread
-# pool (min(32, CPUs + 4) threads), a sync view or database_sync_to_async call in one
-# more thread, so that + 2 covers a Daphne process; past it a step waits up to
-# DATABASE_POOL_TIMEOUT for a free connection instead of opening another. Connections
-# per machine: processes x pool (docs/deployment.md, capacity). 0: no pool, one
-# persistent connection per thread (DATABASE_CONN_MAX_AGE).
-DEFAULT_POOL_SIZE = min(32, (os.cpu_count() or 1) + 4) + 2
+# held only during a database step: the chat path's steps run in SUPPORTBOT_DB_THREADS
+# threads, Channels' database_sync_to_async in one more, and each sync HTTP request
+# (the admin) in a thread of its own, 5 of them before they wait. Past the pool's size
+# a step waits up to DATABASE_POOL_TIMEOUT for a free connection instead of opening
+# another. Connections per machine: processes x pool (docs/deployment.md, capacity).
+# 0: no pool, one persistent connection per thread (DATABASE_CONN_MAX_AGE).
+DEFAULT_POOL_SIZE = SUPPORTBOT_DB_THREADS + 6
 DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", DEFAULT_POOL_SIZE)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_SIZE:
     _postgres = DATABASES["default"]

@@ -95,16 +95,21 @@ def test_sqlite_gets_the_same_options_however_it_is_named(url):
 
 
 @pytest.mark.parametrize(
-    ("size", "expected"),
-    [("8", "8"), ("3", "3"), ("0", "none"), ("", str(min(32, (os.cpu_count() or 1) + 4) + 2))],
+    ("size", "threads", "expected"),
+    [("8", "", "8"), ("3", "", "3"), ("0", "", "none"), ("", "", "8"), ("", "4", "10")],
 )
-def test_postgres_gets_a_bounded_pool_per_process_sized_to_its_threads(size, expected):
+def test_postgres_gets_a_bounded_pool_per_process_sized_to_its_threads(size, threads, expected):
+    # By default: the chat path's database threads (2) + Channels' one + 5 for requests.
     script = (
         "from django.conf import settings as s; d = s.DATABASES['default']; "
         "pool = d['OPTIONS'].get('pool'); "
         "print(pool['max_size'] if pool else 'none', d['CONN_MAX_AGE'])"
     )
-    env = {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/none", "DATABASE_POOL_SIZE": size}
+    env = {
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/none",
+        "DATABASE_POOL_SIZE": size,
+        "SUPPORTBOT_DB_THREADS": threads,
+    }
     result = run_manage("shell", "-c", script, **env)
     assert result.returncode == 0, result.stderr
     size_seen, max_age = result.stdout.strip().splitlines()[-1].split()

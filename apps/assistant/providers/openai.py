@@ -236,11 +236,11 @@ class OpenAIProvider:
     ) -> httpx2.Response:
         """Send a streamed request and wait for the response head; it closes with `stack`.
 
-        The body goes out through the client's `post`, the SDK's own route for a body
-        built by the caller: `chat.completions.create` would first walk every message
-        and tool schema of it to "transform" a body that is already plain JSON (the
-        same dict back, 8.7 ms of CPU for a turn with history and 17 tools, on the
-        event loop every customer's stream shares)."""
+        Bodies go out through the client's `post`, the SDK's own route for a body built
+        by the caller: `chat.completions.create` would first walk every message and tool
+        schema of it to "transform" a body that is already plain JSON (the same dict
+        back, 8.7 ms of CPU for a turn with history and 17 tools, on the event loop every
+        customer's stream shares)."""
         stream = await self._response_head(
             self._client().post(
                 "/chat/completions",
@@ -254,9 +254,16 @@ class OpenAIProvider:
         stack.push_async_callback(stream.close)
         return stream.response
 
-    async def _create(self, params: dict[str, Any]) -> Any:
-        """Send the request and wait for the response head; failures become `_Attempt`."""
-        return await self._response_head(self._client().chat.completions.create(**params))
+    async def _create(self, params: dict[str, Any]) -> ChatCompletion:
+        """Send the request and wait for the response; failures become `_Attempt`."""
+        return await self._response_head(
+            self._client().post(
+                "/chat/completions",
+                body=params,
+                cast_to=ChatCompletion,
+                options={"security": {"bearer_auth": True}},
+            )
+        )
 
     async def _response_head(self, request: Awaitable[T]) -> T:
         """Await a request's response head within one bound; failures become `_Attempt`."""
