@@ -491,6 +491,9 @@ LOGGING = {
     "loggers": {
         "daphne": {"level": "WARNING"},
         "django.channels.server": {"level": "WARNING"},
+        # The OpenAI client's HTTP library logs every request at INFO: a line per model
+        # call. Failures reach our own log (apps.assistant.providers) with their cause.
+        "httpx2": {"level": "WARNING"},
         # channels_redis says at INFO when a group message found full inboxes (dropped).
         "channels_redis": {"level": "INFO"},
     },
