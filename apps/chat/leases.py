@@ -55,16 +55,20 @@ def take_next_turn(conversation_id: uuid.UUID, *, claim: bool) -> NextTurn:
             # Holding the lease, any turn still `running` is a dead process's.
             do_recover_interrupted_turns(conversation_id)
             setup = begin_turn(conversation_id)
+        elif do_release_turn_lease(conversation_id, unless_owed=True):
+            # After a turn, usually nothing more is owed: one statement says so and
+            # lets go, before the row is locked for nothing.
+            return NextTurn(held=False, owed=needs_answer(conversation_id))
         else:
-            # After a turn, usually nothing more is owed: one plain query says so
-            # before the row is locked for nothing.
-            setup = begin_turn(conversation_id) if needs_answer(conversation_id) else None
+            setup = begin_turn(conversation_id)
     except BaseException:
         do_release_turn_lease(conversation_id)  # so another runner can try
         raise
     if setup is not None:
         return NextTurn(held=True, setup=setup)
     do_release_turn_lease(conversation_id)
+    # Read after letting go, in a statement of its own: a message stored meanwhile (its
+    # runner found the lease still held) is seen here, and this runner claims again.
     return NextTurn(held=False, owed=needs_answer(conversation_id))
 
 
@@ -113,10 +117,13 @@ def do_heartbeat_turn_leases(conversation_ids: Collection[uuid.UUID | str]) -> i
     )
 
 
-def do_release_turn_lease(conversation_id: uuid.UUID | str) -> None:
-    Conversation.objects.filter(pk=conversation_id, turn_owner=PROCESS_ID).update(
-        turn_owner="", turn_heartbeat=None
-    )
+def do_release_turn_lease(conversation_id: uuid.UUID | str, *, unless_owed: bool = False) -> bool:
+    """Let this process's lease go (`unless_owed`: only while no bot turn is owed, in
+    the same statement); returns whether it was let go."""
+    held = Conversation.objects.filter(pk=conversation_id, turn_owner=PROCESS_ID)
+    if unless_owed:
+        held = held.exclude(_owes_bot_turn())
+    return held.update(turn_owner="", turn_heartbeat=None) == 1
 
 
 def lease_seconds() -> float:

@@ -202,3 +202,33 @@ async def test_one_heartbeat_renews_every_lease_whose_runner_is_here_and_no_othe
         release.set()
         for conversation_id in (ours, taken):
             await engine._runners.pop(conversation_id)
+
+
+async def test_after_a_turn_the_lease_is_kept_while_a_turn_is_owed_and_let_go_once_none_is():
+    def leased_here(*, owed: bool) -> uuid.UUID:
+        conversation, _ = services.do_create_conversation()
+        services.do_append_event(conversation.pk, role="customer", text="hello")
+        Conversation.objects.filter(pk=conversation.pk).update(
+            answered_seq=0 if owed else 1,
+            turn_owner=leases.PROCESS_ID,
+            turn_heartbeat=timezone.now(),
+        )
+        return conversation.pk
+
+    def owner(conversation_id: uuid.UUID) -> str:
+        return Conversation.objects.values_list("turn_owner", flat=True).get(pk=conversation_id)
+
+    take_next_turn = database_sync_to_async(leases.take_next_turn)
+    # given a runner here that has just finished a turn, with a message still owed
+    owed = await database_sync_to_async(leased_here)(owed=True)
+    # when it takes its next turn, then it begins that one and keeps the lease
+    step = await take_next_turn(owed, claim=False)
+    assert step.held and step.setup is not None
+    assert await database_sync_to_async(owner)(owed) == leases.PROCESS_ID
+
+    # given one with nothing owed
+    done = await database_sync_to_async(leased_here)(owed=False)
+    # when it takes its next turn, then it lets the lease go, with nothing owed
+    step = await take_next_turn(done, claim=False)
+    assert not step.held and step.setup is None and not step.owed
+    assert await database_sync_to_async(owner)(done) == ""
