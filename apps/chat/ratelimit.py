@@ -52,16 +52,28 @@ def _forget_counters(*, setting: str, **kwargs: Any) -> None:
 
 def check_rate(scope: str, key: str, *, limit: int, window: int = 60) -> bool:
     """Count one hit; True while `key` stays within `limit` hits per `window` seconds."""
-    cache = counters()
     bucket = int(time.time() // window)
-    cache_key = f"rate:{scope}:{key}:{bucket}"
-    cache.add(cache_key, 0, timeout=window * 2)
+    return _count_hit(counters(), f"rate:{scope}:{key}:{bucket}", timeout=window * 2) <= limit
+
+
+def _count_hit(cache: BaseCache, key: str, *, timeout: int) -> int:
+    """Add one to the counter `key` (made at 0 if missing, kept `timeout` seconds); the
+    count after it."""
+    if isinstance(cache, RedisCache):
+        # One round trip, atomic (MULTI/EXEC): Django's add and incr took three (SET NX,
+        # then EXISTS and INCR). Counters are plain integers in Django's Redis encoding.
+        # Each hit sets the expiry again: a counter is read only in its own window.
+        redis_key = cache.make_and_validate_key(key)
+        client = cache._cache.get_client(redis_key, write=True)  # type: ignore[attr-defined]
+        with client.pipeline() as pipe:
+            hits, _ = pipe.incr(redis_key).expire(redis_key, timeout).execute()
+        return int(hits)
+    cache.add(key, 0, timeout=timeout)
     try:
-        hits = cache.incr(cache_key)
+        return cache.incr(key)
     except ValueError:  # expired between add and incr
-        cache.set(cache_key, 1, timeout=window * 2)
-        hits = 1
-    return hits <= limit
+        cache.set(key, 1, timeout=timeout)
+        return 1
 
 
 def client_key(address: str | None, forwarded_for: str | None = None) -> str:

@@ -3,6 +3,7 @@ a trusted proxy the client is the address the proxy saw, not the proxy."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -124,3 +125,27 @@ def test_new_conversations_behind_a_proxy_are_limited_per_customer(settings):
     assert create("198.51.100.2") == 201
     stored: Any = services.Conversation.objects.values_list("client_key", flat=True)
     assert set(stored) == {"198.51.100.1", "198.51.100.2"}
+
+
+def test_a_window_allows_its_limit_then_refuses_and_its_counter_expires(redis_url):
+    from django.core.cache.backends.redis import RedisCache
+
+    from apps.chat.ratelimit import check_rate, counters
+
+    cache = counters()
+    if not isinstance(cache, RedisCache):
+        pytest.skip("the rate counters are on Redis only with REDIS_URL set")
+    # given a client new to this scope, early enough in a window to stay in it
+    client = str(uuid.uuid4())
+    if 60 - time.time() % 60 < 2:
+        time.sleep(2)
+
+    # when it is counted one more time than its limit
+    allowed = [check_rate("test", client, limit=3, window=60) for _ in range(4)]
+
+    # then the limit's hits pass and the next is refused, and the counter does not
+    # outlive the next window
+    assert allowed == [True, True, True, False]
+    key = cache.make_and_validate_key(f"rate:test:{client}:{int(time.time() // 60)}")
+    ttl = cache._cache.get_client(key).ttl(key)  # type: ignore[attr-defined]
+    assert 60 < ttl <= 120
