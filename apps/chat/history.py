@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db.models import BooleanField, ExpressionWrapper, F, Q
 
 from apps.assistant import prompts
 from apps.assistant.providers.base import ToolCall
@@ -99,24 +100,28 @@ def _units(conversation: Conversation) -> list[_Unit]:
     events.reverse()
     if not events:
         return []
-    turns = (
-        Turn.objects.filter(
-            conversation=conversation,
-            answers_seq__gte=conversation.episode_start_seq,
-            started_at__gte=events[0].created_at,
-        )
-        .exclude(exchange=[])
-        .select_related("message")
+    replies = {event.pk for event in events if event.role == Message.Role.ASSISTANT}
+    # One read of the turns serves both uses: those of the window replay their tool
+    # steps, and those that wrote a reply of the window tell which message it answers.
+    of_window = Q(
+        answers_seq__gte=conversation.episode_start_seq, started_at__gte=events[0].created_at
     )
+    turns = list(
+        Turn.objects.filter(conversation=conversation)
+        .filter(of_window | Q(message__in=replies))
+        .annotate(
+            reply_seq=F("message__seq"),
+            replayed=ExpressionWrapper(of_window & ~Q(exchange=[]), BooleanField()),
+        )
+    )
+    decided = [
+        event.metadata["action_id"]
+        for event in events
+        if event.kind == Message.Kind.CONFIRM_RESULT and event.metadata.get("action_id")
+    ]
     actions = {
         str(action.pk): action
-        for action in PendingAction.objects.filter(
-            pk__in=[
-                event.metadata["action_id"]
-                for event in events
-                if event.kind == Message.Kind.CONFIRM_RESULT and event.metadata.get("action_id")
-            ]
-        )
+        for action in (PendingAction.objects.filter(pk__in=decided) if decided else ())
     }
     # Each piece gets a place in the conversation's seq order: an event at its seq, a
     # turn's exchange just before its reply, or just after the message it answered when
@@ -132,14 +137,12 @@ def _units(conversation: Conversation) -> list[_Unit]:
     )
     recent_photos = set(photos[-PHOTOS_TO_MODEL:])
     customer_seqs = [event.seq for event in events if event.role == Message.Role.CUSTOMER]
-    answers = Turn.objects.filter(
-        message__in=[event for event in events if event.role == Message.Role.ASSISTANT],
-        trigger="message",
-    ).values_list("message__seq", "answers_seq")
-    written_over = {
-        reply_seq: answers_seq + 0.5
-        for reply_seq, answers_seq in answers
-        if any(answers_seq < seq < reply_seq for seq in customer_seqs)
+    written_over: dict[int, float] = {
+        turn.reply_seq: turn.answers_seq + 0.5
+        for turn in turns
+        if turn.message_id in replies
+        and turn.trigger == "message"
+        and any(turn.answers_seq < seq < turn.reply_seq for seq in customer_seqs)
     }
     pieces: list[tuple[float, list[_Unit]]] = []
     for event in events:
@@ -147,11 +150,13 @@ def _units(conversation: Conversation) -> list[_Unit]:
         if unit is not None:
             pieces.append((written_over.get(event.seq, event.seq), [unit]))
     for turn in turns:
-        reply = turn.message
-        if reply is None:
+        if not turn.replayed:
+            continue
+        reply_seq: int | None = turn.reply_seq
+        if reply_seq is None:
             position = turn.answers_seq + 0.5
         else:
-            position = written_over.get(reply.seq, reply.seq) - 0.25
+            position = written_over.get(reply_seq, reply_seq) - 0.25
         pieces.append((position, _exchange_units(turn.exchange)))
     pieces.sort(key=lambda piece: piece[0])
     return [unit for _, units in pieces for unit in units]
