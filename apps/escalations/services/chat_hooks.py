@@ -116,26 +116,22 @@ def on_customer_message(conversation_id: uuid.UUID | str) -> None:
 
 
 def _on_customer_message(conversation_id: uuid.UUID | str) -> None:
+    # One query: the latest customer messages, newest first (the one just stored, and
+    # those before it that a frustration check reads, with the bot only), each with
+    # the conversation's row and whether an offer of a person is open.
     open_offer = HandoffOffer.objects.filter(
-        conversation_id=OuterRef("pk"), status=HandoffOffer.Status.OPEN
+        conversation_id=OuterRef("conversation_id"), status=HandoffOffer.Status.OPEN
     )
-    conversation = (
-        Conversation.objects.filter(pk=conversation_id)
-        .annotate(offer_open=Exists(open_offer))
-        .first()
-    )
-    if conversation is None:
-        return
-    # The latest customer messages, newest first: the one just stored, and those
-    # before it that a frustration check reads (with the bot only).
     latest_ones = list(
-        Message.objects.from_customer(conversation.pk).order_by("-seq")[
-            : RECENT_MESSAGES if conversation.status == Conversation.Status.BOT else 1
-        ]
+        Message.objects.from_customer(conversation_id)
+        .select_related("conversation")
+        .annotate(offer_open=Exists(open_offer))
+        .order_by("-seq")[:RECENT_MESSAGES]
     )
     if not latest_ones:
         return
     latest = latest_ones[0]
+    conversation = latest.conversation
     if conversation.status in {Conversation.Status.QUEUED, Conversation.Status.AGENT}:
         escalation = open_escalation(conversation.pk)
         if escalation is not None:
@@ -144,7 +140,7 @@ def _on_customer_message(conversation_id: uuid.UUID | str) -> None:
             if conversation.status == Conversation.Status.QUEUED:
                 _while_queued(escalation, latest)
     elif conversation.status == Conversation.Status.BOT:
-        offer_open: bool = conversation.offer_open  # type: ignore[attr-defined]
+        offer_open: bool = latest.offer_open  # type: ignore[attr-defined]
         _while_with_bot(conversation, latest_ones, offer_open=offer_open)
 
 
