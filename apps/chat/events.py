@@ -50,7 +50,7 @@ def publish(
         loop = calling_loop()
         if loop is not None:
             # Committed in a turn's or a socket's database step: its loop sends it.
-            live.group_send_soon(loop, group, event)
+            live.group_send_soon(loop, group, event, delivered_here=not staff_only)
             return
         layer = get_channel_layer()
         if layer is None:

@@ -147,10 +147,14 @@ def deliver_committed(
             continue
 
 
-def group_send_soon(loop: asyncio.AbstractEventLoop, group: str, event: dict[str, Any]) -> None:
-    """Put an event on the channel layer from `loop`, without waiting (from a thread)."""
+def group_send_soon(
+    loop: asyncio.AbstractEventLoop, group: str, event: dict[str, Any], *, delivered_here: bool
+) -> None:
+    """Put an event on the channel layer from `loop`, without waiting (from a thread).
+    `delivered_here`: this process's sockets of the group have it already, so when no
+    socket of another process is in the group, the layer is not used at all."""
     try:
-        loop.call_soon_threadsafe(lambda: _start(_group_send(group, event)))
+        loop.call_soon_threadsafe(lambda: _start(_group_send(group, event, delivered_here)))
     except RuntimeError:  # the loop closed: the event is stored, clients `resume`
         log.warning("event for %s not sent: its event loop closed", group)
 
@@ -168,11 +172,17 @@ def _start_committed(sockets: list[LiveSocket], frame: dict[str, Any], stored: b
     _start(_committed_to(sockets, frame, stored))
 
 
-async def _group_send(group: str, event: dict[str, Any]) -> None:
+async def _group_send(group: str, event: dict[str, Any], delivered_here: bool) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     try:
+        # One membership read instead of a group send (four Redis commands) that
+        # would only come back to this process's own inbox to be dropped as a copy.
+        # No race: the event is committed before the read, and a socket reads the
+        # conversation's state after it joins the group.
+        if delivered_here and not await others_in(group):
+            return
         await layer.group_send(group, event)
     except Exception:  # the event is stored; clients catch up with `resume`
         log.exception("could not publish to %s", group)
@@ -200,7 +210,12 @@ def _in_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
 
 
 async def others_listen(conversation_id: uuid.UUID) -> bool:
-    """Whether a socket of another process is in the conversation's group.
+    """Whether a socket of another process is in the conversation's group."""
+    return await others_in(group_for(conversation_id))
+
+
+async def others_in(group: str) -> bool:
+    """Whether a socket of another process is in the group.
 
     Only an optimisation: when unsure (a layer other than channels_redis's), yes."""
     layer = get_channel_layer()
@@ -211,7 +226,6 @@ async def others_listen(conversation_id: uuid.UUID) -> bool:
     connection_for = getattr(layer, "connection", None)
     if not (client_prefix and callable(group_key) and callable(connection_for)):
         return True
-    group = group_for(conversation_id)
     try:
         connection = connection_for(layer.consistent_hash(group))
         members = await connection.zrange(group_key(group), 0, -1)
