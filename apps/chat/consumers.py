@@ -207,7 +207,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
 
     async def cmd_read(self, frame: ReadFrame) -> None:
-        await in_db_thread(services.do_mark_read)(self.conversation_id, frame.seq)
+        await in_db_thread(services.do_mark_read, background=True)(self.conversation_id, frame.seq)
 
     # --- Group handlers -------------------------------------------------------------
 

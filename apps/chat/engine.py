@@ -186,7 +186,9 @@ async def _sweep_forever() -> None:
     while True:
         await asyncio.sleep(settings.SUPPORTBOT_TURN_SWEEP_SECONDS)
         try:
-            for conversation_id in await in_db_thread(leases.conversations_needing_a_runner)():
+            for conversation_id in await in_db_thread(
+                leases.conversations_needing_a_runner, background=True
+            )():
                 if not running_here(conversation_id):
                     kick(conversation_id)
         except Exception:
@@ -249,7 +251,7 @@ async def _run_turn(setup: TurnSetup, watch: live.OwnerWatch) -> None:
             await _offer_human(conversation_id, reason="tool step limit reached")
     except HandedOff:
         await coalescer.close(flush=False)
-        await in_db_thread(stop_turn)(turn.pk, conversation_id, state, provider)
+        await in_db_thread(stop_turn, background=True)(turn.pk, conversation_id, state, provider)
     except ProviderError as exc:
         await coalescer.close(flush=False)
         await _fail(
@@ -293,7 +295,8 @@ async def _finish(
     cited = _cited(text, state.citations)
     if cited:
         metadata["citations"] = [{"title": c.title, "url": c.url} for c in cited]
-    stored = await in_db_thread(store_final)(
+    # The customer has the text already: storing it waits behind what others wait on.
+    stored = await in_db_thread(store_final, background=True)(
         state.turn_id, setup.ctx.conversation_id, setup.start_seq, text, audit, metadata
     )
     if not stored:
