@@ -13,7 +13,8 @@ from apps.chat.asyncdb import StepPool
 
 def _blocked_pool() -> tuple[StepPool, threading.Event, list[str]]:
     """A one-thread pool busy with a step that runs until the event is set."""
-    pool, gate, ran = StepPool(1), threading.Event(), []
+    pool, gate = StepPool(1), threading.Event()
+    ran: list[str] = []
     pool.submit(False, gate.wait)
     return pool, gate, ran
 
