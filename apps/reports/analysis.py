@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from django.conf import settings
-from django.db.models import Q
 from pydantic import BaseModel, ValidationError
 
 from apps.chat.models import Conversation, Message, Turn
@@ -306,13 +305,8 @@ def do_submit_analysis_batch(client: Any | None = None) -> AnalysisBatch | None:
     """Send every queued analysis (closed conversations without one) as one batch job."""
     if not batch_mode():
         return None
-    waiting = Conversation.objects.filter(status=Conversation.Status.CLOSED).filter(
-        Q(analysis__isnull=True)
-        | Q(analysis__status=ConversationAnalysis.Status.QUEUED, analysis__batch__isnull=True)
-    )
     return openai_batch.submit(
         AnalysisBatch.Purpose.ANALYSIS,
-        waiting,
         lambda c: batch_request_line(c.pk, facts_of(c), settings.SUPPORTBOT_MODEL),
         client,
     )
@@ -320,29 +314,21 @@ def do_submit_analysis_batch(client: Any | None = None) -> AnalysisBatch | None:
 
 def do_poll_analysis_batches(client: Any | None = None) -> int:
     """Collect every finished batch; returns how many analyses were stored."""
-    return openai_batch.poll(
-        AnalysisBatch.Purpose.ANALYSIS, AnalysisResult, _store_batch_line, client
+    storing = openai_batch.Storing(
+        AnalysisResult, settings.SUPPORTBOT_MODEL, _from_batch, _from_rules
+    )
+    return openai_batch.poll(AnalysisBatch.Purpose.ANALYSIS, storing, client)
+
+
+def _from_batch(
+    batch: AnalysisBatch, conversation: Conversation, result: AnalysisResult, usage: ModelUsage
+) -> None:
+    store_analysis(
+        conversation, result, source=ConversationAnalysis.Source.BATCH, usage=usage, batch=batch
     )
 
 
-def _store_batch_line(
-    batch: AnalysisBatch,
-    conversation: Conversation,
-    line: openai_batch.BatchLine[AnalysisResult] | None,
-) -> None:
-    if line is not None and line.result is not None:
-        store_analysis(
-            conversation,
-            line.result,
-            source=ConversationAnalysis.Source.BATCH,
-            usage=line.usage(settings.SUPPORTBOT_MODEL),
-            batch=batch,
-        )
-    else:
-        # A failed or missing line (or job): the rules still give managers an answer.
-        store_analysis(
-            conversation,
-            rules_analysis(facts_of(conversation)),
-            source=ConversationAnalysis.Source.RULES,
-            batch=batch,
-        )
+def _from_rules(batch: AnalysisBatch, conversation: Conversation) -> None:
+    # A failed or missing line (or job): the rules still give managers an answer.
+    result = rules_analysis(facts_of(conversation))
+    store_analysis(conversation, result, source=ConversationAnalysis.Source.RULES, batch=batch)

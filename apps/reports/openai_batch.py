@@ -4,7 +4,7 @@ A job is one JSONL file of chat.completions requests, one line per conversation 
 conversation's id is the line's custom_id), and one `AnalysisBatch` row. Each of its
 conversations has a row of the job's purpose (`ConversationAnalysis` or `QualityReview`)
 queued on the batch until a poll finds the job finished; then every row is stored from
-its line, or, for a failed or missing line, by the caller's fallback (the rules).
+its line, or, for a failed or missing line (or a failed job), by the rules.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from pydantic import BaseModel
 
@@ -40,6 +40,11 @@ ROWS: dict[str, type[ConversationAnalysis] | type[QualityReview]] = {
 }
 JOB_NAMES: dict[str, str] = {
     Purpose.ANALYSIS: "conversation_analysis",
+    Purpose.QUALITY: "quality_review",
+}
+# The row's name seen from the conversation (its `related_name`).
+ROW_OF_CONVERSATION: dict[str, str] = {
+    Purpose.ANALYSIS: "analysis",
     Purpose.QUALITY: "quality_review",
 }
 
@@ -104,15 +109,24 @@ def parse_output(text: str, result_model: type[Result]) -> list[BatchLine[Result
     return out
 
 
+def waiting(purpose: str) -> QuerySet[Conversation]:
+    """Closed conversations the next job of this purpose takes: those without a row of
+    it, or with one queued on no job."""
+    row = ROW_OF_CONVERSATION[purpose]
+    return Conversation.objects.filter(status=Conversation.Status.CLOSED).filter(
+        Q(**{f"{row}__isnull": True})
+        | Q(**{f"{row}__status": ROWS[purpose].Status.QUEUED, f"{row}__batch__isnull": True})
+    )
+
+
 def submit(
     purpose: str,
-    waiting: QuerySet[Conversation],
     line: Callable[[Conversation], str],
     client: Any | None = None,
 ) -> AnalysisBatch | None:
     """Upload a line for each waiting conversation (the earliest closed first, as many as a
     file takes) as one job and queue each conversation's row on it; None if none waits."""
-    conversations = list(waiting.order_by("closed_at")[:MAX_BATCH_REQUESTS])
+    conversations = list(waiting(purpose).order_by("closed_at")[:MAX_BATCH_REQUESTS])
     if not conversations:
         return None
     lines = [line(conversation) for conversation in conversations]
@@ -142,17 +156,27 @@ def submit(
     return batch
 
 
-# What the caller stores for one conversation of a finished job: its line, or None when
-# the line failed, is missing, or the whole job failed.
-Store = Callable[[AnalysisBatch, Conversation, BatchLine[Result] | None], None]
+@dataclass(frozen=True)
+class Storing(Generic[Result]):
+    """How the caller stores a conversation of a finished job: the line's result, with
+    what it took of `model`; or, when the line failed, is missing, or the whole job
+    failed, the rules' answer."""
+
+    result_model: type[Result]
+    model: str
+    from_model: Callable[[AnalysisBatch, Conversation, Result, ModelUsage], object]
+    from_rules: Callable[[AnalysisBatch, Conversation], object]
+
+    def store(
+        self, batch: AnalysisBatch, conversation: Conversation, line: BatchLine[Result] | None
+    ) -> None:
+        if line is not None and line.result is not None:
+            self.from_model(batch, conversation, line.result, line.usage(self.model))
+        else:
+            self.from_rules(batch, conversation)
 
 
-def poll(
-    purpose: str,
-    result_model: type[Result],
-    store: Store[Result],
-    client: Any | None = None,
-) -> int:
+def poll(purpose: str, storing: Storing[Result], client: Any | None = None) -> int:
     """Collect every finished job of this purpose; returns how many rows were stored."""
     pending = list(
         AnalysisBatch.objects.filter(status=AnalysisBatch.Status.SUBMITTED, purpose=purpose)
@@ -168,11 +192,12 @@ def poll(
             lines: list[BatchLine[Result]] = []
             for file_id in (job.output_file_id, getattr(job, "error_file_id", None)):
                 if file_id:
-                    lines.extend(parse_output(client.files.content(file_id).text, result_model))
+                    text = client.files.content(file_id).text
+                    lines.extend(parse_output(text, storing.result_model))
             by_id = {line.custom_id: line for line in lines}
-            stored += _collect(batch, remote, job.output_file_id or "", by_id, store)
+            stored += _collect(batch, remote, job.output_file_id or "", by_id, storing)
         elif remote in FINISHED_FAILED:
-            stored += _collect(batch, remote, "", {}, store)
+            stored += _collect(batch, remote, "", {}, storing)
         else:
             AnalysisBatch.objects.filter(pk=batch.pk).update(remote_status=remote)
     return stored
@@ -183,7 +208,7 @@ def _collect(
     remote: str,
     output_file_id: str,
     by_id: dict[str, BatchLine[Result]],
-    store: Store[Result],
+    storing: Storing[Result],
 ) -> int:
     completed = remote == "completed"
     with transaction.atomic():
@@ -202,5 +227,5 @@ def _collect(
             ROWS[batch.purpose].objects.filter(batch=batch).select_related("conversation")
         )
         for row in rows:
-            store(batch, row.conversation, by_id.get(str(row.conversation_id)))
+            storing.store(batch, row.conversation, by_id.get(str(row.conversation_id)))
     return len(rows)

@@ -8,12 +8,13 @@ import uuid
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from apps.chat.models import Conversation
 
 from .. import openai_batch
 from ..models import AnalysisBatch, QualityReview, RubricCriterion
+from ..structured_output import ModelUsage
 from .audit import Audit, audit_of
 from .model import REVIEW, ReviewResult, judged_from_model, model_prompt
 from .reviews import batch_mode, store_review
@@ -28,13 +29,7 @@ def batch_request_line(
 
 
 def waiting_for_review() -> QuerySet[Conversation]:
-    return Conversation.objects.filter(status=Conversation.Status.CLOSED).filter(
-        Q(quality_review__isnull=True)
-        | Q(
-            quality_review__status=QualityReview.Status.QUEUED,
-            quality_review__batch__isnull=True,
-        )
-    )
+    return openai_batch.waiting(AnalysisBatch.Purpose.QUALITY)
 
 
 def do_submit_review_batch(client: Any | None = None) -> AnalysisBatch | None:
@@ -45,7 +40,6 @@ def do_submit_review_batch(client: Any | None = None) -> AnalysisBatch | None:
     model = settings.SUPPORTBOT_REVIEW_MODEL
     return openai_batch.submit(
         AnalysisBatch.Purpose.QUALITY,
-        waiting_for_review(),
         lambda c: batch_request_line(c.pk, audit_of(c), rubric(), model),
         client,
     )
@@ -55,28 +49,25 @@ def do_poll_review_batches(client: Any | None = None) -> int:
     """Collect every finished quality batch; a failed line falls back to the rules."""
     rubric = functools.cache(active_rubric)  # read once, when a finished job is collected
 
-    def store(
-        batch: AnalysisBatch,
-        conversation: Conversation,
-        line: openai_batch.BatchLine[ReviewResult] | None,
+    def from_batch(
+        batch: AnalysisBatch, conversation: Conversation, result: ReviewResult, usage: ModelUsage
     ) -> None:
-        audit = audit_of(conversation)
-        if line is not None and line.result is not None:
-            seqs = {a.seq for a in audit.lines}
-            store_review(
-                conversation,
-                judged_from_model(line.result, rubric(), seqs),
-                rubric(),
-                source=QualityReview.Source.BATCH,
-                usage=line.usage(settings.SUPPORTBOT_REVIEW_MODEL),
-                batch=batch,
-            )
-        else:
-            store_review(
-                conversation,
-                rules_review(audit, rubric()),
-                rubric(),
-                source=QualityReview.Source.RULES,
-            )
+        seqs = {a.seq for a in audit_of(conversation).lines}
+        judged = judged_from_model(result, rubric(), seqs)
+        store_review(
+            conversation,
+            judged,
+            rubric(),
+            source=QualityReview.Source.BATCH,
+            usage=usage,
+            batch=batch,
+        )
 
-    return openai_batch.poll(AnalysisBatch.Purpose.QUALITY, ReviewResult, store, client)
+    def from_rules(batch: AnalysisBatch, conversation: Conversation) -> None:
+        judged = rules_review(audit_of(conversation), rubric())
+        store_review(conversation, judged, rubric(), source=QualityReview.Source.RULES)
+
+    storing = openai_batch.Storing(
+        ReviewResult, settings.SUPPORTBOT_REVIEW_MODEL, from_batch, from_rules
+    )
+    return openai_batch.poll(AnalysisBatch.Purpose.QUALITY, storing, client)
