@@ -241,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     db_url = os.environ.get("BENCH_STREAM_DATABASE_URL", DEFAULT_DB)
     redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS)
     stacks = [name.strip() for name in args.stacks.split(",") if name.strip()]
-    sizes = [int(size) for size in args.concurrent.split(",") if size.strip()]
+    # "--concurrent 0" skips the concurrent runs (as 0 skips the others).
+    sizes = [int(size) for size in args.concurrent.split(",") if size.strip() and int(size)]
     arrivals = [mode.strip() for mode in args.arrivals.split(",") if mode.strip()]
     if set(arrivals) - {"steady", "burst"}:
         parser.error(f"--arrivals: steady, burst or both, not {args.arrivals!r}")
