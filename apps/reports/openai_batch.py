@@ -42,11 +42,6 @@ JOB_NAMES: dict[str, str] = {
     Purpose.ANALYSIS: "conversation_analysis",
     Purpose.QUALITY: "quality_review",
 }
-# The row's name seen from the conversation (its `related_name`).
-ROW_OF_CONVERSATION: dict[str, str] = {
-    Purpose.ANALYSIS: "analysis",
-    Purpose.QUALITY: "quality_review",
-}
 
 Result = TypeVar("Result", bound=BaseModel)
 
@@ -112,7 +107,8 @@ def parse_output(text: str, result_model: type[Result]) -> list[BatchLine[Result
 def waiting(purpose: str) -> QuerySet[Conversation]:
     """Closed conversations the next job of this purpose takes: those without a row of
     it, or with one queued on no job."""
-    row = ROW_OF_CONVERSATION[purpose]
+    # The row as the conversation names it (the `related_name` of its conversation field).
+    row = ROWS[purpose]._meta.get_field("conversation").related_query_name()
     return Conversation.objects.filter(status=Conversation.Status.CLOSED).filter(
         Q(**{f"{row}__isnull": True})
         | Q(**{f"{row}__status": ROWS[purpose].Status.QUEUED, f"{row}__batch__isnull": True})
