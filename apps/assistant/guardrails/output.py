@@ -62,6 +62,20 @@ _OPEN_TAIL = re.compile(
 _TRAILING_PUNCT = ".,;:!?"
 
 
+def _begun(text: str, key: str) -> int:
+    """How long the longest beginning of `key` (shorter than all of it) that ends
+    `text` is; 0 if none. Only where the key's first character stands in the tail
+    can such a beginning start."""
+    if not key:
+        return 0
+    at = text.find(key[0], max(0, len(text) - len(key) + 1))
+    while at != -1:
+        if key.startswith(text[at:]):
+            return len(text) - at
+        at = text.find(key[0], at + 1)
+    return 0
+
+
 def _default_allowed_domains() -> list[str]:
     from django.conf import settings
 
@@ -320,7 +334,8 @@ class OutputGuard:
         return False
 
     def _read_cluster(self, reading: _Reading, at: int, cluster: str) -> bool:
-        for char in _normalise(cluster).lower():
+        # ASCII is its own normal form (what _normalise changes is all beyond it).
+        for char in (cluster if cluster.isascii() else _normalise(cluster)).lower():
             if char.isspace():
                 if not reading.last_space:
                     reading.last_space = True
@@ -364,17 +379,15 @@ class OutputGuard:
     def _leak_hold(self) -> int:
         """Where the tail that could still grow into a leak begins (len(buffer): none)."""
         reading, hold = self._reading, len(self.buffer)
-        for k in range(min(len(self.canary) - 1, len(self.buffer)), 0, -1):
-            if self.buffer.endswith(self.canary[:k]):
-                hold = len(self.buffer) - k
-                break
+        begun = _begun(self.buffer, self.canary)
+        if begun:
+            hold = len(self.buffer) - begun
         if self._canary_keys:
             tail = "".join(reading.squashed[-len(self._canary_keys[0]) :])
             for key in self._canary_keys:
-                for k in range(min(len(key) - 1, len(tail)), 0, -1):
-                    if tail.endswith(key[:k]):
-                        hold = min(hold, reading.squashed_raw[-k])
-                        break
+                begun = _begun(tail, key)
+                if begun:
+                    hold = min(hold, reading.squashed_raw[-begun])
         matched = reading.char_state[1]
         if matched:
             hold = min(hold, reading.char_raw[-matched])
