@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db.models import BooleanField, ExpressionWrapper, F, Q
+from django.db.models import BooleanField, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
 from apps.assistant import prompts
 from apps.assistant.providers.base import ToolCall
@@ -65,39 +66,65 @@ class _Unit:
 
 
 def conversation_layer(
-    conversation: Conversation, *, budget: int | None = None
+    conversation: Conversation,
+    *,
+    budget: int | None = None,
+    events: list[Message] | None = None,
 ) -> list[dict[str, Any]]:
-    """The episode's conversation for the model, oldest first, within the budget."""
-    units = _units(conversation)
+    """The episode's conversation for the model, oldest first, within the budget.
+    `events`: the episode's events, if episode_events() has read them already."""
+    units = _units(conversation, episode_events(conversation) if events is None else events)
     return compact(units, settings.SUPPORTBOT_HISTORY_TOKENS if budget is None else budget)
 
 
-def open_card(conversation_id: Any) -> str | None:
-    """The summary of the confirmation card the customer has not decided yet, if any."""
-    from django.utils import timezone
-
-    action = (
-        PendingAction.objects.filter(
-            conversation_id=conversation_id,
-            status=PendingAction.Status.PENDING,
-            expires_at__gt=timezone.now(),
-        )
-        .order_by("-created_at")
-        .first()
-    )
-    return action.summary if action is not None else None
-
-
-# --- Building -------------------------------------------------------------------------------
-
-
-def _units(conversation: Conversation) -> list[_Unit]:
+def episode_events(conversation: Conversation) -> list[Message]:
+    """The episode's most recent events the model may see, oldest first (at most
+    HISTORY_EVENTS): its messages, replies and card decisions, not hand-offs, notices
+    or the cards themselves."""
     events = list(
         Message.objects.filter(conversation=conversation, seq__gt=conversation.episode_start_seq)
         .exclude(kind__in=[Message.Kind.HANDOFF, Message.Kind.NOTICE, Message.Kind.CONFIRM_REQUEST])
         .order_by("-seq")[:HISTORY_EVENTS]
     )
     events.reverse()
+    return events
+
+
+def window_start(conversation: Conversation, events: list[Message]) -> int:
+    """The seq after which episode_events() holds every event of those kinds: the
+    episode's start, or, when the window was full, just before its oldest event.
+    0: the whole conversation."""
+    if len(events) < HISTORY_EVENTS:
+        return conversation.episode_start_seq
+    return events[0].seq - 1
+
+
+def open_card(conversation_id: Any) -> str | None:
+    """The summary of the confirmation card the customer has not decided yet, if any."""
+    return _open_card_summary(conversation_id).first()
+
+
+def open_card_column() -> Subquery:
+    """open_card() as a column of a conversation query."""
+    return Subquery(_open_card_summary(OuterRef("pk"))[:1])
+
+
+def _open_card_summary(conversation_id: Any) -> QuerySet[PendingAction, str]:
+    return (
+        PendingAction.objects.filter(
+            conversation_id=conversation_id,
+            status=PendingAction.Status.PENDING,
+            expires_at__gt=timezone.now(),
+        )
+        .order_by("-created_at")
+        .values_list("summary", flat=True)
+    )
+
+
+# --- Building -------------------------------------------------------------------------------
+
+
+def _units(conversation: Conversation, events: list[Message]) -> list[_Unit]:
     if not events:
         return []
     replies = {event.pk for event in events if event.role == Message.Role.ASSISTANT}

@@ -21,7 +21,7 @@ from .models import (
     Message,
     Turn,
 )
-from .turn_store import TurnSetup, begin_turn
+from .turn_store import LeaseClaim, TurnSetup, begin_turn
 
 log = logging.getLogger(__name__)
 
@@ -46,21 +46,52 @@ class NextTurn:
 
 def take_next_turn(conversation_id: uuid.UUID, *, claim: bool) -> NextTurn:
     """A runner's one database step before each turn: claim the lease (the first time)
-    and recover the turns a dead process left, then begin the owed turn; with none
-    owed, let the lease go."""
-    if claim and not check_claim_turn_lease(conversation_id):
+    and begin the owed turn; with none owed, let the lease go. The first claim is taken
+    in begin_turn's own locked step, and only with a turn to run (LeaseClaim); turns a
+    dead process left running are recovered first."""
+    if claim:
+        lease = LeaseClaim(
+            owner=PROCESS_ID, fresh_since=timezone.now() - timedelta(seconds=lease_seconds())
+        )
+        try:
+            setup = begin_turn(conversation_id, lease)
+        except BaseException:
+            if lease.taken:
+                do_release_turn_lease(conversation_id)  # so another runner can try
+            raise
+        if setup is not None:
+            return NextTurn(held=True, setup=setup)
+        if lease.refused:
+            return NextTurn(held=False, wait=seconds_until_lease_lapses(conversation_id))
+        if lease.recover:
+            return _recover_and_begin(conversation_id)
+        # Let go of a lease this process had left held: a message stored meanwhile (its
+        # runner found the lease held) is seen here, and this runner claims again.
+        return NextTurn(held=False, owed=lease.let_go and needs_answer(conversation_id))
+    # After a turn, usually nothing more is owed: one statement says so and lets go,
+    # before the row is locked for nothing.
+    if do_release_turn_lease(conversation_id, unless_owed=True):
+        return NextTurn(held=False, owed=needs_answer(conversation_id))
+    return _begin_holding(conversation_id)
+
+
+def _recover_and_begin(conversation_id: uuid.UUID) -> NextTurn:
+    """Claim the lease, then turn every turn still `running` (holding the lease, they
+    are a dead process's) into a notice, and begin the turn owed."""
+    if not check_claim_turn_lease(conversation_id):
         return NextTurn(held=False, wait=seconds_until_lease_lapses(conversation_id))
     try:
-        if claim:
-            # Holding the lease, any turn still `running` is a dead process's.
-            do_recover_interrupted_turns(conversation_id)
-            setup = begin_turn(conversation_id)
-        elif do_release_turn_lease(conversation_id, unless_owed=True):
-            # After a turn, usually nothing more is owed: one statement says so and
-            # lets go, before the row is locked for nothing.
-            return NextTurn(held=False, owed=needs_answer(conversation_id))
-        else:
-            setup = begin_turn(conversation_id)
+        do_recover_interrupted_turns(conversation_id)
+    except BaseException:
+        do_release_turn_lease(conversation_id)
+        raise
+    return _begin_holding(conversation_id)
+
+
+def _begin_holding(conversation_id: uuid.UUID) -> NextTurn:
+    """Begin the owed turn with the lease held; with none owed, let it go."""
+    try:
+        setup = begin_turn(conversation_id)
     except BaseException:
         do_release_turn_lease(conversation_id)  # so another runner can try
         raise

@@ -12,12 +12,15 @@ from apps.assistant.costs import cached_share
 
 
 class ConversationQuerySet(models.QuerySet["Conversation"]):
-    def lock(self, conversation_id: Any, *related: str) -> Conversation | None:
-        """The conversation's row, locked until the transaction ends (None if it is gone).
+    def lock(self, conversation_id: Any, *related: str, **annotations: Any) -> Conversation | None:
+        """The conversation's row, locked until the transaction ends (None if it is gone),
+        with `related` rows and `annotations` read in the same statement.
 
         Every change of owner, the final reply of a turn and the recovery of interrupted
         turns take this lock, so of two of them only one sees the row at a time."""
         rows = self.select_for_update(of=("self",)).filter(pk=conversation_id)
+        if annotations:
+            rows = rows.annotate(**annotations)
         return rows.select_related(*related).first() if related else rows.first()
 
 

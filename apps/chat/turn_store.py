@@ -9,12 +9,13 @@ import dataclasses
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from apps.assistant import prompts
@@ -76,20 +77,61 @@ class TurnState:
     layers: dict[str, str] = field(default_factory=dict)  # prompt layer -> version used
 
 
-def begin_turn(conversation_id: uuid.UUID) -> TurnSetup | None:
+@dataclass
+class LeaseClaim:
+    """A runner's first step asks begin_turn to take the conversation's turn lease for
+    `owner` in the same locked step, and only with a turn to run (leases.py). Without a
+    turn, begin_turn says why: `refused`, another process's lease is live (its
+    heartbeat is on or after `fresh_since`); `recover`, turns were left `running` (a
+    dead process's: they are recovered first); `let_go`, this process's own lease was
+    left held, and is let go."""
+
+    owner: str
+    fresh_since: datetime
+    refused: bool = False
+    recover: bool = False
+    let_go: bool = False
+    taken: bool = False
+
+    def allows(self, row: Conversation) -> bool:
+        lapsed = row.turn_heartbeat is not None and row.turn_heartbeat < self.fresh_since
+        if row.turn_owner not in {"", self.owner} and not lapsed:
+            self.refused = True
+        elif row.running_turns:  # type: ignore[attr-defined]
+            self.recover = True
+        return not (self.refused or self.recover)
+
+    def take(self) -> dict[str, Any]:
+        """The lease's columns for the turn's own update of the row."""
+        self.taken = True
+        return {"turn_owner": self.owner, "turn_heartbeat": timezone.now()}
+
+    def nothing_owed(self, row: Conversation) -> None:
+        if row.turn_owner == self.owner:
+            Conversation.objects.filter(pk=row.pk).update(turn_owner="", turn_heartbeat=None)
+            self.let_go = True
+
+
+def begin_turn(conversation_id: uuid.UUID, lease: LeaseClaim | None = None) -> TurnSetup | None:
     """Begin the owed turn under the conversation's row lock, with the prompt of its
-    first model call: one thread hop, a handful of queries (None if no turn is owed)."""
+    first model call: one thread hop, a handful of queries (None if no turn is owed).
+    With `lease`, the same step claims the conversation's turn lease (see LeaseClaim)."""
     with transaction.atomic():
-        conversation = Conversation.objects.lock(conversation_id, "customer")
-        if conversation is None or conversation.status != Conversation.Status.BOT:
+        conversation = _lock_for_turn(conversation_id, lease)
+        if conversation is None or (lease is not None and not lease.allows(conversation)):
             return None
-        new_messages = list(
-            Message.objects.from_customer(conversation.pk)
-            .filter(seq__gt=conversation.answered_seq)
-            .order_by("seq")
-        )
-        if not new_messages and not conversation.turn_requested:
-            return None  # nothing owed (Conversation.owes_bot_turn, from the locked row)
+        events: list[Message] = []
+        new_messages: list[Message] = []
+        if conversation.status == Conversation.Status.BOT:
+            events = history.episode_events(conversation)
+            new_messages = _new_messages(conversation, events)
+        if conversation.status != Conversation.Status.BOT or not (
+            new_messages or conversation.turn_requested
+        ):
+            # Nothing owed (Conversation.owes_bot_turn, from the locked row).
+            if lease is not None:
+                lease.nothing_owed(conversation)
+            return None
         if new_messages:
             latest_customer = new_messages[-1].seq
         else:
@@ -112,6 +154,7 @@ def begin_turn(conversation_id: uuid.UUID) -> TurnSetup | None:
             answered_seq=max(conversation.answered_seq, latest_customer),
             turn_requested=False,
             turn_count=F("turn_count") + 1,
+            **(lease.take() if lease is not None else {}),
         )
         turn = Turn.objects.create(
             conversation=conversation,
@@ -124,10 +167,10 @@ def begin_turn(conversation_id: uuid.UUID) -> TurnSetup | None:
         customer_id=conversation.customer_id,
         turn_id=turn.pk,
         # Identity facts are taken only from here, and are asked for only before binding.
-        customer_texts=() if conversation.customer_id else customer_texts(conversation.pk),
+        customer_texts=() if conversation.customer_id else customer_texts(conversation, events),
     )
     policy = prompts.current_policy()
-    layer = history.conversation_layer(conversation)
+    layer = history.conversation_layer(conversation, events=events)
     return TurnSetup(
         turn=turn,
         ctx=ctx,
@@ -142,10 +185,47 @@ def begin_turn(conversation_id: uuid.UUID) -> TurnSetup | None:
     )
 
 
-def customer_texts(conversation_id: uuid.UUID) -> tuple[str, ...]:
-    """What the customer typed in this conversation, every episode (newest first)."""
+def _lock_for_turn(conversation_id: uuid.UUID, lease: LeaseClaim | None) -> Conversation | None:
+    """The locked row, with its customer, the open card's summary (`open_card`) and,
+    for a lease claim, whether any turn is still running (`running_turns`)."""
+    columns: dict[str, Any] = {"open_card": history.open_card_column()}
+    if lease is not None:
+        running = Turn.objects.filter(conversation_id=OuterRef("pk"), status=Turn.Status.RUNNING)
+        columns["running_turns"] = Exists(running)
+    return Conversation.objects.lock(conversation_id, "customer", **columns)
+
+
+def _typed(events: list[Message]) -> list[Message]:
+    """The customer's chat messages among the events (as Message.objects.from_customer)."""
+    return [
+        event
+        for event in events
+        if event.role == Message.Role.CUSTOMER and event.kind == Message.Kind.MESSAGE
+    ]
+
+
+def _new_messages(conversation: Conversation, events: list[Message]) -> list[Message]:
+    """The customer's messages after the last one answered, oldest first: taken from
+    the episode's events (history.episode_events) when they hold them all, which is
+    the rule; else one query reads them."""
+    if conversation.answered_seq >= history.window_start(conversation, events):
+        return [event for event in _typed(events) if event.seq > conversation.answered_seq]
+    return list(
+        Message.objects.from_customer(conversation.pk)
+        .filter(seq__gt=conversation.answered_seq)
+        .order_by("seq")
+    )
+
+
+def customer_texts(conversation: Conversation, events: list[Message]) -> tuple[str, ...]:
+    """What the customer typed in this conversation, every episode (newest first).
+    `events`: the episode's (history.episode_events), which serve when they are the
+    whole conversation; otherwise one query reads them."""
+    if history.window_start(conversation, events) == 0:
+        typed = [event.text for event in reversed(_typed(events))]
+        return tuple(typed[:CUSTOMER_TEXTS_LIMIT])
     texts = (
-        Message.objects.from_customer(conversation_id)
+        Message.objects.from_customer(conversation.pk)
         .order_by("-seq")
         .values_list("text", flat=True)[:CUSTOMER_TEXTS_LIMIT]
     )
@@ -168,10 +248,14 @@ def prompt_for(
     row: Conversation | None = None,
 ) -> StepPrompt:
     """The prompt of the turn's next model call. `row`: the conversation as the turn's
-    start just read it (with its customer); a later step reads it again, since a tool
-    may have verified the customer meanwhile."""
+    start just read it (with its customer and open card, _lock_for_turn); a later step
+    reads it again, since a tool may have verified the customer or proposed a change
+    meanwhile."""
     if row is None:
         row = Conversation.objects.select_related("customer").filter(pk=ctx.conversation_id).first()
+        card = history.open_card(ctx.conversation_id)
+    else:
+        card = row.open_card  # type: ignore[attr-defined]
     customer = row.customer if row is not None else None
     ctx = dataclasses.replace(ctx, customer_id=row.customer_id if row is not None else None)
     identity = None
@@ -185,7 +269,7 @@ def prompt_for(
         now=timezone.now(),
         locale=(row.language if row is not None else "") or "en",
         tool_names=[spec.name for spec in specs],
-        open_card=history.open_card(ctx.conversation_id),
+        open_card=card,
     )
     return StepPrompt(ctx=ctx, built=prompts.build(facts, conversation, policy), tools=specs)
 
@@ -238,14 +322,16 @@ def store_final(
     """Store the reply only if the bot owned the conversation throughout the turn
     (re-checked under the conversation's row lock, which every hand-off takes too)."""
     with transaction.atomic():
-        conversation = Conversation.objects.lock(conversation_id)
+        conversation = Conversation.objects.lock(
+            conversation_id, handed_off=handed_off_since(since_seq)
+        )
         if conversation is None:
             return False
         # Not running: another process took this turn for dead (the lease lapsed while
         # this one stalled) and answers it again; one reply only, and its tokens are
         # counted there.
         running = Turn.objects.filter(pk=turn_id, status=Turn.Status.RUNNING)
-        if not bot_kept_it(conversation_id, since_seq, conversation):
+        if not bot_kept_it(conversation):
             if running.update(status=Turn.Status.STOPPED, **audit):
                 add_totals(conversation_id, audit)  # the tokens were spent all the same
             return False
@@ -299,23 +385,21 @@ def store_failure(
             services.do_tell_customer(conversation_id, code, text, retry=True, turn_id=str(turn_id))
 
 
-def bot_kept_it(
-    conversation_id: uuid.UUID, since_seq: int, locked: Conversation | None = None
-) -> bool:
-    """Whether the bot has owned the conversation all along since `since_seq`.
+def handed_off_since(since_seq: int) -> Exists:
+    """Whether the outer conversation changed owner after `since_seq`, as a column:
+    every change of owner stores a hand-off event."""
+    handoffs = Message.objects.filter(
+        conversation_id=OuterRef("pk"), kind=Message.Kind.HANDOFF, seq__gt=since_seq
+    )
+    return Exists(handoffs)
+
+
+def bot_kept_it(locked: Conversation) -> bool:
+    """Whether the bot has owned the conversation all along since the turn began.
 
     Being in bot mode now is not enough: a person may have taken over and handed
-    back meanwhile, and a reply written before that must not follow the person's.
-    Every change of owner stores a hand-off event, so none may stand after the turn
-    began. `locked`: the conversation's row, read under its lock by the caller.
+    back meanwhile, and a reply written before that must not follow the person's,
+    so no hand-off event may stand after the turn began. `locked`: the conversation's
+    row, read under its lock with `handed_off` (handed_off_since the turn's start).
     """
-    if locked is not None:
-        if locked.status != Conversation.Status.BOT:
-            return False
-    elif not Conversation.objects.filter(
-        pk=conversation_id, status=Conversation.Status.BOT
-    ).exists():
-        return False
-    return not Message.objects.filter(
-        conversation_id=conversation_id, kind=Message.Kind.HANDOFF, seq__gt=since_seq
-    ).exists()
+    return locked.status == Conversation.Status.BOT and not locked.handed_off  # type: ignore[attr-defined]

@@ -232,3 +232,54 @@ async def test_after_a_turn_the_lease_is_kept_while_a_turn_is_owed_and_let_go_on
     step = await take_next_turn(done, claim=False)
     assert not step.held and step.setup is None and not step.owed
     assert await database_sync_to_async(owner)(done) == ""
+
+
+async def test_a_first_claim_takes_the_lease_only_with_a_turn_to_run_and_never_from_a_live_one():
+    def conversation_with(*, owed: bool, owner: str = "", heartbeat_age: float = 0.0) -> uuid.UUID:
+        conversation, _ = services.do_create_conversation()
+        services.do_append_event(conversation.pk, role="customer", text="hello")
+        Conversation.objects.filter(pk=conversation.pk).update(
+            answered_seq=0 if owed else 1,
+            turn_owner=owner,
+            turn_heartbeat=timezone.now() - timedelta(seconds=heartbeat_age) if owner else None,
+        )
+        return conversation.pk
+
+    def lease(conversation_id: uuid.UUID) -> tuple[str, bool]:
+        row = Conversation.objects.get(pk=conversation_id)
+        return row.turn_owner, row.turn_heartbeat is not None
+
+    claim = database_sync_to_async(leases.take_next_turn)
+    read = database_sync_to_async(lease)
+    make = database_sync_to_async(conversation_with)
+
+    # a turn owed, no lease: the turn begins and the lease is this process's
+    owed = await make(owed=True)
+    step = await claim(owed, claim=True)
+    assert step.held and step.setup is not None
+    assert await read(owed) == (leases.PROCESS_ID, True)
+
+    # nothing owed: no turn, and the lease is never taken
+    idle = await make(owed=False)
+    step = await claim(idle, claim=True)
+    assert (step.held, step.setup, step.owed, step.wait) == (False, None, False, None)
+    assert await read(idle) == ("", False)
+
+    # this process's own lease left held, nothing owed: it is let go
+    left = await make(owed=False, owner=leases.PROCESS_ID)
+    step = await claim(left, claim=True)
+    assert not step.held and step.setup is None
+    assert await read(left) == ("", False)
+
+    # another process's live lease on an owed turn: no turn here, only when it lapses
+    live = await make(owed=True, owner="another-process", heartbeat_age=0.5)
+    step = await claim(live, claim=True)
+    assert not step.held and step.setup is None
+    assert step.wait is not None and 1.0 <= step.wait <= 1.5
+    assert await read(live) == ("another-process", True)
+
+    # the same, lapsed: taken over, and the owed turn begins here
+    lapsed = await make(owed=True, owner="another-process", heartbeat_age=5.0)
+    step = await claim(lapsed, claim=True)
+    assert step.held and step.setup is not None
+    assert (await read(lapsed))[0] == leases.PROCESS_ID
