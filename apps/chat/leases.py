@@ -21,7 +21,7 @@ from .models import (
     Message,
     Turn,
 )
-from .turn_store import LeaseClaim, TurnSetup, begin_turn
+from .turn_store import LeaseClaim, TurnSetup, begin_turn, running_turns
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +65,12 @@ def take_next_turn(conversation_id: uuid.UUID, *, claim: bool) -> NextTurn:
             return NextTurn(held=False, wait=seconds_until_lease_lapses(conversation_id))
         if lease.recover:
             return _recover_and_begin(conversation_id)
+        if not lease.left_held:
+            return NextTurn(held=False)
         # Let go of a lease this process had left held: a message stored meanwhile (its
         # runner found the lease held) is seen here, and this runner claims again.
-        return NextTurn(held=False, owed=lease.let_go and needs_answer(conversation_id))
+        do_release_turn_lease(conversation_id)
+        return NextTurn(held=False, owed=needs_answer(conversation_id))
     # After a turn, usually nothing more is owed: one statement says so and lets go,
     # before the row is locked for nothing.
     if do_release_turn_lease(conversation_id, unless_owed=True):
@@ -121,11 +124,6 @@ def _unanswered() -> QuerySet[Message]:
         kind=Message.Kind.MESSAGE,
         seq__gt=OuterRef("answered_seq"),
     )
-
-
-def _running() -> QuerySet[Turn]:
-    """The outer conversation's turns still `running`."""
-    return Turn.objects.filter(conversation_id=OuterRef("pk"), status=Turn.Status.RUNNING)
 
 
 def check_claim_turn_lease(conversation_id: uuid.UUID | str) -> bool:
@@ -185,7 +183,7 @@ def with_needs_runner(
     row = (
         Conversation.objects.filter(pk=conversation_id)
         .select_related(*related)
-        .annotate(unanswered=Exists(_unanswered()), running=Exists(_running()))
+        .annotate(unanswered=Exists(_unanswered()), running=Exists(running_turns()))
         .first()
     )
     if row is None:
@@ -196,7 +194,7 @@ def with_needs_runner(
 
 
 def _needs_runner() -> Q:
-    return _owes_bot_turn() | Q(Exists(_running()))
+    return _owes_bot_turn() | Q(Exists(running_turns()))
 
 
 def conversations_needing_a_runner(limit: int = 100) -> list[uuid.UUID]:

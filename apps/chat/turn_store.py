@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from apps.assistant import prompts
@@ -83,14 +83,14 @@ class LeaseClaim:
     `owner` in the same locked step, and only with a turn to run (leases.py). Without a
     turn, begin_turn says why: `refused`, another process's lease is live (its
     heartbeat is on or after `fresh_since`); `recover`, turns were left `running` (a
-    dead process's: they are recovered first); `let_go`, this process's own lease was
-    left held, and is let go."""
+    dead process's: they are recovered first); `left_held`, nothing is owed but this
+    process's own lease was left held (the caller lets it go)."""
 
     owner: str
     fresh_since: datetime
     refused: bool = False
     recover: bool = False
-    let_go: bool = False
+    left_held: bool = False
     taken: bool = False
 
     def allows(self, row: Conversation) -> bool:
@@ -107,9 +107,7 @@ class LeaseClaim:
         return {"turn_owner": self.owner, "turn_heartbeat": timezone.now()}
 
     def nothing_owed(self, row: Conversation) -> None:
-        if row.turn_owner == self.owner:
-            Conversation.objects.filter(pk=row.pk).update(turn_owner="", turn_heartbeat=None)
-            self.let_go = True
+        self.left_held = row.turn_owner == self.owner
 
 
 def begin_turn(conversation_id: uuid.UUID, lease: LeaseClaim | None = None) -> TurnSetup | None:
@@ -190,9 +188,13 @@ def _lock_for_turn(conversation_id: uuid.UUID, lease: LeaseClaim | None) -> Conv
     for a lease claim, whether any turn is still running (`running_turns`)."""
     columns: dict[str, Any] = {"open_card": history.open_card_column()}
     if lease is not None:
-        running = Turn.objects.filter(conversation_id=OuterRef("pk"), status=Turn.Status.RUNNING)
-        columns["running_turns"] = Exists(running)
+        columns["running_turns"] = Exists(running_turns())
     return Conversation.objects.lock(conversation_id, "customer", **columns)
+
+
+def running_turns() -> QuerySet[Turn]:
+    """The outer conversation's turns still `running`."""
+    return Turn.objects.filter(conversation_id=OuterRef("pk"), status=Turn.Status.RUNNING)
 
 
 def _typed(events: list[Message]) -> list[Message]:
