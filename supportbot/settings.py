@@ -227,8 +227,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # test's rows; one per test run, so runs don't share it.
     _sqlite.setdefault("TEST", {"NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")})
 # Threads for the chat path's database steps, per process (apps/chat/asyncdb.py): few,
-# since each takes the GIL from the event loop that streams the replies.
-SUPPORTBOT_DB_THREADS = env_int("SUPPORTBOT_DB_THREADS", 2, minimum=1)
+# since each takes the GIL from the event loop that streams the replies. On PostgreSQL
+# one: a turn has two steps, and a second thread cost more in GIL hand-offs than it won
+# in overlapped round trips (50 and 200 chats, docs/deployment.md, capacity); raise it
+# when the database is across a network, where a step mostly waits. SQLite: two, one
+# overlapping the other's waits on the file.
+_IS_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+SUPPORTBOT_DB_THREADS = env_int("SUPPORTBOT_DB_THREADS", 2 if _IS_SQLITE else 1, minimum=1)
 # PostgreSQL: a bounded pool per process (Django's, on psycopg_pool). A connection is
 # held only during a database step: the chat path's steps run in SUPPORTBOT_DB_THREADS
 # threads, Channels' database_sync_to_async in one more, and each sync HTTP request

@@ -96,10 +96,11 @@ def test_sqlite_gets_the_same_options_however_it_is_named(url):
 
 @pytest.mark.parametrize(
     ("size", "threads", "expected"),
-    [("8", "", "8"), ("3", "", "3"), ("0", "", "none"), ("", "", "8"), ("", "4", "10")],
+    [("8", "", "8"), ("3", "", "3"), ("0", "", "none"), ("", "", "7"), ("", "4", "10")],
 )
 def test_postgres_gets_a_bounded_pool_per_process_sized_to_its_threads(size, threads, expected):
-    # By default: the chat path's database threads (2) + Channels' one + 5 for requests.
+    # By default: the chat path's database thread (1 on PostgreSQL) + Channels' one + 5
+    # for requests.
     script = (
         "from django.conf import settings as s; d = s.DATABASES['default']; "
         "pool = d['OPTIONS'].get('pool'); "

@@ -9,8 +9,10 @@ The pool is small on purpose. A step is mostly Python (the ORM building queries)
 and every thread that wants the GIL takes it from the event loop that streams every
 customer's reply: with the loop's default pool (6 threads on 2 CPUs) under 50 chats,
 each step waited on the GIL at every query and the first words of a reply came late
-(measured in docs/deployment.md, capacity). Two threads still overlap one step's
-round trips to the database with another's Python.
+(measured in docs/deployment.md, capacity). Since a turn takes two steps (its message
+stored and the turn begun; its reply stored and the lease let go), one thread serves
+a local PostgreSQL best; with SQLite, or a database across a network, a second one
+overlaps one step's waits with another's Python (supportbot/settings.py).
 
 Steps no customer waits on are `background`: the stored copy of a reply whose text
 was streamed already, a turn stopped by a hand-off, read receipts, the sweep. The

@@ -7,6 +7,7 @@ Bad input gets an `error` frame and the socket stays usable.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import uuid
@@ -145,14 +146,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         text = services.check_customer_text(frame.text, allow_empty=frame.attachment_id is not None)
         if self.typing_announced_at:
             await self.cmd_typing(TypingFrame(type="typing", typing=False))
-        message, created = await in_db_thread(_store_message)(
-            self.conversation_id, self.client, frame, text
+        # Stored in the same database step that begins the turn, when one can begin.
+        message, created = await engine.store_and_kick(
+            self.conversation_id,
+            functools.partial(_store_message, self.conversation_id, self.client, frame, text),
         )
         if not created:
             # A resent frame: echo the stored message again, answer nothing twice.
             await self.send_frame(frames.message_frame(message))
-            return
-        engine.kick(self.conversation_id)
 
     async def cmd_resume(self, frame: ResumeFrame) -> None:
         allowed = await in_db_thread(check_rate)(
@@ -172,14 +173,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
 
     async def cmd_confirm(self, frame: ConfirmFrame) -> None:
-        await in_db_thread(services.check_decide_action)(
-            self.conversation_id, frame.action_id, frame.decision
+        await engine.store_and_kick(
+            self.conversation_id,
+            functools.partial(
+                services.check_decide_action, self.conversation_id, frame.action_id, frame.decision
+            ),
         )
-        engine.kick(self.conversation_id)
 
     async def cmd_retry(self) -> None:
-        await in_db_thread(services.do_request_turn)(self.conversation_id)
-        engine.kick(self.conversation_id)
+        await engine.store_and_kick(
+            self.conversation_id, functools.partial(services.do_request_turn, self.conversation_id)
+        )
 
     async def cmd_end(self) -> None:
         await in_db_thread(ownership.do_close_conversation)(self.conversation_id, reason="customer")

@@ -19,9 +19,12 @@ import asyncio
 import logging
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from django.conf import settings
+from django.db import DatabaseError
 
 from apps.assistant import prompts
 from apps.assistant.guardrails import OutputGuard, Verdict
@@ -46,6 +49,8 @@ from .turn_store import (
 )
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _runners: dict[uuid.UUID, asyncio.Task[None]] = {}
 _wakeups: set[uuid.UUID] = set()  # kicked while their runner was finishing
@@ -72,12 +77,49 @@ GENERIC_ERROR_TEXT = "The assistant couldn't answer this time. Please retry, or 
 
 def kick(conversation_id: uuid.UUID) -> None:
     """Make sure this conversation's owed turns run. Safe to call often."""
-    task = _runners.get(conversation_id)
-    if task is not None and not task.done():
+    if running_here(conversation_id):
         # The runner may be past its last check; it looks here before it exits.
         _wakeups.add(conversation_id)
         return
-    task = asyncio.get_running_loop().create_task(_run_owed_turns(conversation_id))
+    _start_runner(conversation_id, None)
+
+
+async def store_and_kick(conversation_id: uuid.UUID, store: Callable[[], T]) -> T:
+    """Run `store`, a database step that may make a turn owed (a customer's message, a
+    decided card, a retry), and make sure the owed turn runs, as `kick` does.
+
+    With no runner of the conversation here, the runner started for it runs `store`
+    in its first database step, before it claims the lease and begins the turn: one
+    step, not two, between a customer's message and the model. Returns what `store`
+    returns, or raises what it raised (then no turn is begun for it)."""
+    if running_here(conversation_id):
+        stored = await in_db_thread(store)()
+        kick(conversation_id)
+        return stored
+    outcome: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+    _start_runner(conversation_id, _FirstStep(store, outcome))
+    # Shielded: a socket closed meanwhile stops waiting, the runner goes on.
+    return await asyncio.shield(outcome)
+
+
+@dataclass
+class _FirstStep:
+    """What a runner started by `store_and_kick` stores before its first claim."""
+
+    store: Callable[[], Any]
+    outcome: asyncio.Future[Any]
+
+    def tell(self, stored: Any = None, error: BaseException | None = None) -> None:
+        if self.outcome.done():
+            return
+        if error is not None:
+            self.outcome.set_exception(error)
+        else:
+            self.outcome.set_result(stored)
+
+
+def _start_runner(conversation_id: uuid.UUID, first: _FirstStep | None) -> None:
+    task = asyncio.get_running_loop().create_task(_run_owed_turns(conversation_id, first))
     _runners[conversation_id] = task
     task.add_done_callback(lambda _: _forget(conversation_id, task))
     _ensure_heartbeat()
@@ -104,10 +146,11 @@ async def wait_idle(conversation_id: uuid.UUID) -> None:
         await task
 
 
-async def _run_owed_turns(conversation_id: uuid.UUID) -> None:
+async def _run_owed_turns(conversation_id: uuid.UUID, first: _FirstStep | None) -> None:
     while True:
         _wakeups.discard(conversation_id)
-        step = await _run_turns_while_owed(conversation_id)
+        step = await _run_turns_while_owed(conversation_id, first)
+        first = None
         if step.owed:
             continue  # a message stored while we let go must not wait for the next kick
         if step.wait is not None:
@@ -122,22 +165,69 @@ async def _run_owed_turns(conversation_id: uuid.UUID) -> None:
             return
 
 
-async def _run_turns_while_owed(conversation_id: uuid.UUID) -> leases.NextTurn:
+async def _run_turns_while_owed(
+    conversation_id: uuid.UUID, first: _FirstStep | None = None
+) -> leases.NextTurn:
     """Claim the conversation's lease and run its owed turns one after another; one
-    database step before each turn (leases.take_next_turn), and one to let go."""
+    database step before each turn (leases.take_next_turn; the first also runs
+    `first`'s store). The step that stores a reply also lets the lease go when no
+    turn is owed after it (`_Holding`)."""
     claim, held = True, False
     try:
         while True:
             # Open before the turn reads its starting seq: no hand-off falls between.
             with live.OwnerWatch(conversation_id) as watch:
-                step = await in_db_thread(leases.take_next_turn)(conversation_id, claim=claim)
+                if first is not None:
+                    step = await _store_and_claim(conversation_id, first)
+                    first = None
+                else:
+                    step = await in_db_thread(leases.take_next_turn)(conversation_id, claim=claim)
                 claim, held = False, step.held
                 if step.setup is None:
                     return step
-                await _run_begun(step.setup, watch)
+                after = _Holding()
+                await _run_begun(step.setup, watch, after)
+                if after.let_go is not None:
+                    held = False
+                    return after.let_go
     finally:
         if held:  # a turn raised: let go, so another runner can recover it
             await in_db_thread(leases.do_release_turn_lease)(conversation_id)
+
+
+@dataclass
+class _Holding:
+    """A turn run by the lease's holder: the step storing its reply lets the lease go
+    too when nothing more is owed, and says so in `let_go` (no step of its own)."""
+
+    let_go: leases.NextTurn | None = None
+
+
+async def _store_and_claim(conversation_id: uuid.UUID, first: _FirstStep) -> leases.NextTurn:
+    """`first`'s store, then the first claim, in one database step. A store that fails
+    is told to its caller and nothing is claimed; a claim that fails after the store
+    succeeded is told to the caller as stored, and raised here."""
+    try:
+        stored, step = await in_db_thread(_stored_then_taken)(conversation_id, first.store)
+    except BaseException as exc:
+        first.tell(error=exc)
+        if isinstance(exc, Exception):
+            return leases.NextTurn(held=False)
+        raise
+    first.tell(stored)
+    if isinstance(step, BaseException):
+        raise step
+    return step
+
+
+def _stored_then_taken(
+    conversation_id: uuid.UUID, store: Callable[[], Any]
+) -> tuple[Any, leases.NextTurn | Exception]:
+    stored = store()  # its own transaction: committed before the turn begins
+    try:
+        return stored, leases.take_next_turn(conversation_id, claim=True)
+    except Exception as exc:
+        return stored, exc
 
 
 # One heartbeat per event loop renews every lease this process holds.
@@ -209,19 +299,21 @@ async def run_turn(conversation_id: uuid.UUID) -> Turn | None:
         return setup.turn
 
 
-async def _run_begun(setup: TurnSetup, watch: live.OwnerWatch) -> None:
+async def _run_begun(
+    setup: TurnSetup, watch: live.OwnerWatch, holding: _Holding | None = None
+) -> None:
     conversation_id = setup.ctx.conversation_id
     relay = live.LayerRelay(conversation_id, settings.SUPPORTBOT_LAYER_DELTA_INTERVAL)
     turn_frames.relays[conversation_id] = relay
     try:
-        await _run_turn(setup, watch)
+        await _run_turn(setup, watch, holding)
     finally:
         if turn_frames.relays.get(conversation_id) is relay:
             del turn_frames.relays[conversation_id]
         await relay.close()
 
 
-async def _run_turn(setup: TurnSetup, watch: live.OwnerWatch) -> None:
+async def _run_turn(setup: TurnSetup, watch: live.OwnerWatch, holding: _Holding | None) -> None:
     conversation_id = setup.ctx.conversation_id
     watch.since_seq = setup.start_seq
     turn = setup.turn
@@ -229,7 +321,9 @@ async def _run_turn(setup: TurnSetup, watch: live.OwnerWatch) -> None:
     state.verdicts = [v.as_dict() for v in setup.verdicts]
     await send(conversation_id, {"type": "turn", "turn_id": str(turn.pk), "state": "started"})
     if setup.limit_text:
-        await _finish(setup, state, setup.limit_text, model_name="", provider_name="limits")
+        await _finish(
+            setup, state, setup.limit_text, model_name="", provider_name="limits", holding=holding
+        )
         await _offer_human(conversation_id, reason=setup.limit_text)
         return
     provider = get_provider()
@@ -245,7 +339,12 @@ async def _run_turn(setup: TurnSetup, watch: live.OwnerWatch) -> None:
         state.verdicts.extend(await _model_screen_verdicts(screen, state))
         await coalescer.close()
         await _finish(
-            setup, state, final_text, model_name=provider.model, provider_name=provider.name
+            setup,
+            state,
+            final_text,
+            model_name=provider.model,
+            provider_name=provider.name,
+            holding=holding,
         )
         if final_text == STEP_LIMIT_TEXT:
             await _offer_human(conversation_id, reason="tool step limit reached")
@@ -286,7 +385,13 @@ async def _run_turn(setup: TurnSetup, watch: live.OwnerWatch) -> None:
 
 
 async def _finish(
-    setup: TurnSetup, state: TurnState, text: str, *, model_name: str, provider_name: str
+    setup: TurnSetup,
+    state: TurnState,
+    text: str,
+    *,
+    model_name: str,
+    provider_name: str,
+    holding: _Holding | None = None,
 ) -> None:
     audit = audit_fields(state, model_name, provider_name)
     metadata: dict[str, Any] = {"turn_id": str(state.turn_id)}
@@ -296,11 +401,40 @@ async def _finish(
     if cited:
         metadata["citations"] = [{"title": c.title, "url": c.url} for c in cited]
     # The customer has the text already: storing it waits behind what others wait on.
-    stored = await in_db_thread(store_final, background=True)(
-        state.turn_id, setup.ctx.conversation_id, setup.start_seq, text, audit, metadata
+    stored, let_go = await in_db_thread(_stored_then_let_go, background=True)(
+        holding is not None,
+        state.turn_id,
+        setup.ctx.conversation_id,
+        setup.start_seq,
+        text,
+        audit,
+        metadata,
     )
     if not stored:
         raise HandedOff
+    if holding is not None:
+        holding.let_go = let_go
+
+
+def _stored_then_let_go(
+    holding: bool,
+    turn_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    since_seq: int,
+    text: str,
+    audit: dict[str, Any],
+    metadata: dict[str, Any],
+) -> tuple[bool, leases.NextTurn | None]:
+    """store_final, then (for the lease's holder) the lease let go unless a turn is owed."""
+    stored = store_final(turn_id, conversation_id, since_seq, text, audit, metadata)
+    if not (stored and holding):
+        return stored, None
+    try:
+        return stored, leases.let_go_unless_owed(conversation_id)
+    except DatabaseError:
+        # The reply is stored: the runner's next step lets go instead.
+        log.exception("letting the lease of %s go after its reply failed", conversation_id)
+        return stored, None
 
 
 def _cited(text: str, citations: list[Citation]) -> list[Citation]:

@@ -71,11 +71,17 @@ def take_next_turn(conversation_id: uuid.UUID, *, claim: bool) -> NextTurn:
         # runner found the lease held) is seen here, and this runner claims again.
         do_release_turn_lease(conversation_id)
         return NextTurn(held=False, owed=needs_answer(conversation_id))
-    # After a turn, usually nothing more is owed: one statement says so and lets go,
-    # before the row is locked for nothing.
+    let_go = let_go_unless_owed(conversation_id)
+    return let_go if let_go is not None else _begin_holding(conversation_id)
+
+
+def let_go_unless_owed(conversation_id: uuid.UUID) -> NextTurn | None:
+    """After a turn, usually nothing more is owed: one statement says so and lets the
+    lease go, before the row is locked for nothing (None: a turn is owed, still held)."""
     if do_release_turn_lease(conversation_id, unless_owed=True):
+        # Read after letting go: a message stored meanwhile is seen (claim again).
         return NextTurn(held=False, owed=needs_answer(conversation_id))
-    return _begin_holding(conversation_id)
+    return None
 
 
 def _recover_and_begin(conversation_id: uuid.UUID) -> NextTurn:
