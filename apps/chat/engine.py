@@ -16,6 +16,7 @@ state.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -401,14 +402,17 @@ async def _finish(
     if cited:
         metadata["citations"] = [{"title": c.title, "url": c.url} for c in cited]
     # The customer has the text already: storing it waits behind what others wait on.
-    stored, let_go = await in_db_thread(_stored_then_let_go, background=True)(
-        holding is not None,
+    store = functools.partial(
+        store_final,
         state.turn_id,
         setup.ctx.conversation_id,
         setup.start_seq,
         text,
         audit,
         metadata,
+    )
+    stored, let_go = await in_db_thread(_stored_then_let_go, background=True)(
+        setup.ctx.conversation_id, store, holding is not None
     )
     if not stored:
         raise HandedOff
@@ -417,16 +421,11 @@ async def _finish(
 
 
 def _stored_then_let_go(
-    holding: bool,
-    turn_id: uuid.UUID,
-    conversation_id: uuid.UUID,
-    since_seq: int,
-    text: str,
-    audit: dict[str, Any],
-    metadata: dict[str, Any],
+    conversation_id: uuid.UUID, store: Callable[[], bool], holding: bool
 ) -> tuple[bool, leases.NextTurn | None]:
-    """store_final, then (for the lease's holder) the lease let go unless a turn is owed."""
-    stored = store_final(turn_id, conversation_id, since_seq, text, audit, metadata)
+    """The reply stored, then (for the lease's holder) the lease let go unless a turn is
+    owed."""
+    stored = store()
     if not (stored and holding):
         return stored, None
     try:
