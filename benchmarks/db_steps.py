@@ -17,6 +17,7 @@ per step, the median and p95 CPU of its thread, its statements and its Redis com
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import statistics
 import sys
@@ -108,20 +109,20 @@ async def one_message(
     turn_number: int,
     figures: dict[str, list[tuple[float, int, int]]],
 ) -> None:
-    """A customer message and its answer, through the steps the consumer and the
-    engine run (the model's stream left out)."""
-    from apps.chat import consumers, leases
+    """A customer message and its answer, through the two steps the consumer and the
+    engine run (the model's stream left out): the message stored and the turn begun
+    (engine.store_and_kick's first step), the reply stored and the lease let go."""
+    from apps.chat import consumers, engine
     from apps.chat.frames import MessageFrame
     from apps.chat.turn_store import TurnState, audit_fields, store_final
 
     text = f"Hello, I ordered a jacket last week and want to return it (message {turn_number})."
     frame = MessageFrame(type="message", text=text, client_id=uuid.uuid4())
-    await measured("store_message", figures, consumers._store_message)(
-        conversation_id, client, frame, text
+    store = functools.partial(consumers._store_message, conversation_id, client, frame, text)
+    _, step = await measured("message + begin", figures, engine._stored_then_taken)(
+        conversation_id, store
     )
-    step = await measured("take_next_turn(claim)", figures, leases.take_next_turn)(
-        conversation_id, claim=True
-    )
+    assert not isinstance(step, BaseException), step
     setup = step.setup
     assert setup is not None, "the message is owed a turn"
     state = TurnState(turn_id=setup.turn.pk, started=time.monotonic())
@@ -130,13 +131,13 @@ async def one_message(
     audit = audit_fields(state, "gpt-4o-mini", "openai")
     metadata = {"turn_id": str(setup.turn.pk)}
     reply = "You can return it within 30 days of delivery: here is how. " * 3
-    await measured("store_final", figures, store_final)(
-        setup.turn.pk, conversation_id, setup.start_seq, reply, audit, metadata
+    final = functools.partial(
+        store_final, setup.turn.pk, conversation_id, setup.start_seq, reply, audit, metadata
     )
-    after = await measured("take_next_turn(after)", figures, leases.take_next_turn)(
-        conversation_id, claim=False
+    stored, after = await measured("reply + let go", figures, engine._stored_then_let_go)(
+        conversation_id, final, True
     )
-    assert after.setup is None and not after.owed, "nothing more is owed"
+    assert stored and after is not None and not after.owed, "stored, and nothing more owed"
 
 
 async def run(conversations: int, history: int, rounds: int) -> None:
