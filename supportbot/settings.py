@@ -220,7 +220,8 @@ else:
             "CONN_HEALTH_CHECKS": True,
         }
     }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+_IS_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+if _IS_SQLITE:
     _sqlite = DATABASES["default"]
     _sqlite["OPTIONS"] = {**SQLITE_OPTIONS, **_sqlite.get("OPTIONS", {})}
     # A file, not memory, so a Daphne or Celery process started by a test sees the
@@ -232,7 +233,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # in overlapped round trips (50 and 200 chats, docs/deployment.md, capacity); raise it
 # when the database is across a network, where a step mostly waits. SQLite: two, one
 # overlapping the other's waits on the file.
-_IS_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 SUPPORTBOT_DB_THREADS = env_int("SUPPORTBOT_DB_THREADS", 2 if _IS_SQLITE else 1, minimum=1)
 # PostgreSQL: a bounded pool per process (Django's, on psycopg_pool). A connection is
 # held only during a database step: the chat path's steps run in SUPPORTBOT_DB_THREADS

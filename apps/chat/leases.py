@@ -67,10 +67,9 @@ def take_next_turn(conversation_id: uuid.UUID, *, claim: bool) -> NextTurn:
             return _recover_and_begin(conversation_id)
         if not lease.left_held:
             return NextTurn(held=False)
-        # Let go of a lease this process had left held: a message stored meanwhile (its
-        # runner found the lease held) is seen here, and this runner claims again.
+        # Let go of a lease this process had left held.
         do_release_turn_lease(conversation_id)
-        return NextTurn(held=False, owed=needs_answer(conversation_id))
+        return _let_go(conversation_id)
     let_go = let_go_unless_owed(conversation_id)
     return let_go if let_go is not None else _begin_holding(conversation_id)
 
@@ -79,9 +78,15 @@ def let_go_unless_owed(conversation_id: uuid.UUID) -> NextTurn | None:
     """After a turn, usually nothing more is owed: one statement says so and lets the
     lease go, before the row is locked for nothing (None: a turn is owed, still held)."""
     if do_release_turn_lease(conversation_id, unless_owed=True):
-        # Read after letting go: a message stored meanwhile is seen (claim again).
-        return NextTurn(held=False, owed=needs_answer(conversation_id))
+        return _let_go(conversation_id)
     return None
+
+
+def _let_go(conversation_id: uuid.UUID) -> NextTurn:
+    """What a runner does once it has let the lease go. Read after letting go, in a
+    statement of its own: a message stored meanwhile (its runner found the lease still
+    held) is seen here, and this runner claims again."""
+    return NextTurn(held=False, owed=needs_answer(conversation_id))
 
 
 def _recover_and_begin(conversation_id: uuid.UUID) -> NextTurn:
@@ -107,9 +112,7 @@ def _begin_holding(conversation_id: uuid.UUID) -> NextTurn:
     if setup is not None:
         return NextTurn(held=True, setup=setup)
     do_release_turn_lease(conversation_id)
-    # Read after letting go, in a statement of its own: a message stored meanwhile (its
-    # runner found the lease still held) is seen here, and this runner claims again.
-    return NextTurn(held=False, owed=needs_answer(conversation_id))
+    return _let_go(conversation_id)
 
 
 def needs_answer(conversation_id: uuid.UUID | str) -> bool:
