@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import DatabaseError
 
 from apps.assistant import prompts
 from apps.assistant.guardrails import OutputGuard, Verdict
@@ -421,19 +420,18 @@ async def _finish(
 
 
 def _stored_then_let_go(
-    conversation_id: uuid.UUID, store: Callable[[], bool], holding: bool
+    conversation_id: uuid.UUID, store: Callable[..., bool], holding: bool
 ) -> tuple[bool, leases.NextTurn | None]:
-    """The reply stored, then (for the lease's holder) the lease let go unless a turn is
-    owed."""
-    stored = store()
-    if not (stored and holding):
-        return stored, None
-    try:
-        return stored, leases.let_go_unless_owed(conversation_id)
-    except DatabaseError:
-        # The reply is stored: the runner's next step lets go instead.
-        log.exception("letting the lease of %s go after its reply failed", conversation_id)
-        return stored, None
+    """The reply stored and, for the lease's holder, the lease let go unless a turn is
+    owed, in the same transaction: under the reply's row lock, nothing can become owed
+    between the two (leases.let_go_under_lock)."""
+    let_go: list[leases.NextTurn | None] = [None]
+
+    def under_lock() -> None:
+        let_go[0] = leases.let_go_under_lock(conversation_id)
+
+    stored = store(under_lock=under_lock if holding else None)
+    return stored, let_go[0] if stored else None
 
 
 def _cited(text: str, citations: list[Citation]) -> list[Citation]:

@@ -136,6 +136,7 @@ def _units(conversation: Conversation, events: list[Message]) -> list[_Unit]:
     turns = list(
         Turn.objects.filter(conversation=conversation)
         .filter(of_window | Q(message__in=replies))
+        .only("answers_seq", "trigger", "message_id", "exchange")  # not the audit's columns
         .annotate(
             reply_seq=F("message__seq"),
             replayed=ExpressionWrapper(of_window & ~Q(exchange=[]), BooleanField()),

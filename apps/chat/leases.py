@@ -82,6 +82,16 @@ def let_go_unless_owed(conversation_id: uuid.UUID) -> NextTurn | None:
     return None
 
 
+def let_go_under_lock(conversation_id: uuid.UUID) -> NextTurn | None:
+    """let_go_unless_owed, run while the conversation's row is locked (by the step that
+    stores a reply, turn_store.store_final): no message or request for a turn can
+    commit before the lock ends, so what this statement reads stays true until the
+    lease is let go, and no second read is needed (None: a turn is owed, still held)."""
+    if do_release_turn_lease(conversation_id, unless_owed=True):
+        return NextTurn(held=False)
+    return None
+
+
 def _let_go(conversation_id: uuid.UUID) -> NextTurn:
     """What a runner does once it has let the lease go. Read after letting go, in a
     statement of its own: a message stored meanwhile (its runner found the lease still

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -320,9 +321,13 @@ def store_final(
     text: str,
     audit: dict[str, Any],
     metadata: dict[str, Any],
+    *,
+    under_lock: Callable[[], object] | None = None,
 ) -> bool:
     """Store the reply only if the bot owned the conversation throughout the turn
-    (re-checked under the conversation's row lock, which every hand-off takes too)."""
+    (re-checked under the conversation's row lock, which every hand-off takes too).
+    `under_lock`: run once the reply is stored, in the same transaction, while no
+    other change of the conversation's row (a message, a hand-off) can commit."""
     with transaction.atomic():
         conversation = Conversation.objects.lock(
             conversation_id, handed_off=handed_off_since(since_seq)
@@ -344,6 +349,8 @@ def store_final(
             transaction.set_rollback(True)  # the reply goes, unannounced
             return False
         add_totals(conversation_id, audit)
+        if under_lock is not None:
+            under_lock()
     return True
 
 
