@@ -407,8 +407,15 @@ SUPPORTBOT_MAX_TURNS = env_int("SUPPORTBOT_MAX_TURNS", 60, minimum=1)
 SUPPORTBOT_MAX_CONVERSATION_TOKENS = env_int(
     "SUPPORTBOT_MAX_CONVERSATION_TOKENS", 200_000, minimum=1000
 )
-# How often streamed text is flushed to the client as one `delta` frame.
+# How often streamed text is flushed to the client as one `delta` frame while the
+# process streams few replies; with more, each waits longer, so that the process sends
+# at most SUPPORTBOT_DELTA_FRAMES_PER_SECOND text frames in all, and never longer than
+# SUPPORTBOT_DELTA_MAX_INTERVAL (apps/chat/turn_frames.py, delta_interval).
 SUPPORTBOT_DELTA_INTERVAL = env_float("SUPPORTBOT_DELTA_INTERVAL", 0.04, minimum=0.0)
+SUPPORTBOT_DELTA_FRAMES_PER_SECOND = env_float(
+    "SUPPORTBOT_DELTA_FRAMES_PER_SECOND", 625.0, minimum=1.0
+)
+SUPPORTBOT_DELTA_MAX_INTERVAL = env_float("SUPPORTBOT_DELTA_MAX_INTERVAL", 0.12, minimum=0.0)
 # ... and how often to sockets of other processes, through the channel layer (one
 # layer message per stream per interval at most; see docs/deployment.md, capacity).
 SUPPORTBOT_LAYER_DELTA_INTERVAL = env_float("SUPPORTBOT_LAYER_DELTA_INTERVAL", 0.25, minimum=0.0)

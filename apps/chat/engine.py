@@ -37,7 +37,7 @@ from .asyncdb import in_db_thread
 from .model_loop import STEP_LIMIT_TEXT, model_loop
 from .models import Turn
 from .signals import handoff_offered, send_on_commit, turn_failed
-from .turn_frames import DeltaCoalescer, DeltaSender, HandedOff, send
+from .turn_frames import DeltaCoalescer, DeltaSender, HandedOff, delta_interval, send
 from .turn_store import (
     TurnSetup,
     TurnState,
@@ -328,9 +328,7 @@ async def _run_turn(setup: TurnSetup, watch: live.OwnerWatch, holding: _Holding 
         return
     provider = get_provider()
     guard = OutputGuard(canary=prompts.canary(), instructions=setup.instructions)
-    coalescer = DeltaCoalescer(
-        DeltaSender(conversation_id, turn.pk, watch), settings.SUPPORTBOT_DELTA_INTERVAL
-    )
+    coalescer = DeltaCoalescer(DeltaSender(conversation_id, turn.pk, watch), delta_interval)
     screen = _start_model_screen(provider, setup.new_texts)
     try:
         async with asyncio.timeout(settings.SUPPORTBOT_TURN_TIMEOUT):
