@@ -73,11 +73,15 @@ def do_append_event(
     metadata: dict[str, Any] | None = None,
     client_id: uuid.UUID | None = None,
     author_id: int | None = None,
+    open_only: bool = False,
 ) -> Message:
-    """Store one event with the conversation's next seq, and announce it after commit."""
+    """Store one event with the conversation's next seq, and announce it after commit.
+    `open_only`: raise ConversationClosed, storing nothing, if it is closed or gone."""
     # No savepoint: nothing inside is recovered from, so a caller's transaction suffices.
     with transaction.atomic(savepoint=False):
-        seq = _next_seq(conversation_id)
+        seq = _next_seq(conversation_id, open_only=open_only)
+        if seq is None and open_only:
+            raise ConversationClosed(str(conversation_id))
         if seq is None:
             raise ChatError("not_found", "This conversation does not exist.")
         message = Message.objects.create(
@@ -111,16 +115,25 @@ NEXT_SEQ_SQL = (
     'UPDATE "chat_conversation" SET "last_seq" = "last_seq" + 1, "updated_at" = %s '
     'WHERE "id" = %s RETURNING "last_seq"'
 )
+OPEN_NEXT_SEQ_SQL = NEXT_SEQ_SQL.replace(" RETURNING", ' AND "status" <> %s RETURNING')
 
 
-def _next_seq(conversation_id: uuid.UUID | str) -> int | None:
+class ConversationClosed(Exception):
+    """do_append_event(open_only=True) found the conversation closed, or gone."""
+
+
+def _next_seq(conversation_id: uuid.UUID | str, *, open_only: bool = False) -> int | None:
     """The conversation's next seq, counted up in one statement (UPDATE ... RETURNING,
-    PostgreSQL and SQLite alike); its row lock hands seqs out one at a time."""
+    PostgreSQL and SQLite alike); its row lock hands seqs out one at a time.
+    `open_only`: not if the conversation is closed (None, as when it is gone)."""
     meta = Conversation._meta
     row_id = meta.get_field("id").get_db_prep_value(conversation_id, connection)
     now = meta.get_field("updated_at").get_db_prep_value(timezone.now(), connection)
     with connection.cursor() as cursor:
-        cursor.execute(NEXT_SEQ_SQL, [now, row_id])
+        if open_only:
+            cursor.execute(OPEN_NEXT_SEQ_SQL, [now, row_id, Conversation.Status.CLOSED.value])
+        else:
+            cursor.execute(NEXT_SEQ_SQL, [now, row_id])
         row = cursor.fetchone()
     return int(row[0]) if row else None
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import F
 from django.utils import timezone
 from pydantic import BaseModel
 
@@ -26,7 +26,7 @@ from apps.assistant.tools import ToolContext, ToolError, ToolResult, ToolSpec, g
 
 from . import verification
 from .errors import ChatError
-from .events import do_append_event, do_tell_customer, publish
+from .events import ConversationClosed, do_append_event, do_tell_customer, publish
 from .models import Attachment, Conversation, Message, PendingAction
 from .text import clean_text
 
@@ -120,24 +120,14 @@ def do_store_customer_message(
     attachment_id: uuid.UUID | None = None,
 ) -> tuple[Message, bool]:
     """Store a customer message once per client_id, with the photo uploaded for it if
-    any. Returns (message, created)."""
+    any. Returns (message, created).
+
+    The usual message costs two statements, the seq counted up and the row inserted: a
+    closed conversation is found by the first (it counts up only an open one), a frame
+    sent again by the second (the unique client_id), and both are rare."""
     from apps.assistant.guardrails import mask_pii, screen_input
 
-    # One query says whether the frame was resent and whether the conversation is
-    # closed; only then are the stored message or the row lock needed.
-    resent = Message.objects.filter(conversation_id=OuterRef("pk"), client_id=client_id)
-    row = (
-        Conversation.objects.filter(pk=conversation_id)
-        .annotate(resent=Exists(resent))
-        .values_list("status", "resent")
-        .first()
-    )
-    if row is not None and row[1]:
-        return Message.objects.get(conversation_id=conversation_id, client_id=client_id), False
-    text = clean_text(text)
-    if row is not None and row[0] == Conversation.Status.CLOSED:
-        do_reopen_conversation(conversation_id)  # a closed conversation starts a new episode
-    masked, pii = mask_pii(text)
+    masked, pii = mask_pii(clean_text(text))
     verdict = screen_input(masked)
     metadata: dict[str, Any] = {}
     if pii:
@@ -145,31 +135,64 @@ def do_store_customer_message(
     if verdict.tripwire:
         metadata["screen"] = verdict.as_dict()
     try:
-        with transaction.atomic():
-            attachment = None
-            if attachment_id is not None:
-                attachment = (
-                    Attachment.objects.select_for_update()
-                    .filter(pk=attachment_id, conversation_id=conversation_id, message=None)
-                    .first()
-                )
-                if attachment is None:
-                    raise ChatError("not_found", "That photo was not uploaded to this chat.")
-                metadata["attachment"] = attachment.as_metadata()
-            message = do_append_event(
-                conversation_id,
-                role=Message.Role.CUSTOMER,
-                text=masked,
-                client_id=client_id,
-                metadata=metadata,
+        try:
+            return _stored_once(conversation_id, client_id, masked, metadata, attachment_id)
+        except ConversationClosed:
+            resent = _stored_with(conversation_id, client_id)
+            if resent is not None:
+                return resent, False  # a frame sent again must not reopen the chat
+            do_reopen_conversation(conversation_id)  # a closed conversation starts a new episode
+            return _stored_once(
+                conversation_id, client_id, masked, metadata, attachment_id, open_only=False
             )
-            if attachment is not None:
-                attachment.message = message
-                attachment.save(update_fields=["message"])
     except IntegrityError:
-        # The same client_id arrived twice at once; the other one won.
-        return Message.objects.get(conversation_id=conversation_id, client_id=client_id), False
+        # This client_id is stored already: the frame was sent again, or arrived twice
+        # at once and the other one won.
+        resent = _stored_with(conversation_id, client_id)
+        if resent is None:
+            raise
+        return resent, False
+
+
+def _stored_once(
+    conversation_id: uuid.UUID | str,
+    client_id: uuid.UUID,
+    text: str,
+    metadata: dict[str, Any],
+    attachment_id: uuid.UUID | None,
+    *,
+    open_only: bool = True,
+) -> tuple[Message, bool]:
+    with transaction.atomic():
+        attachment = None
+        if attachment_id is not None:
+            attachment = (
+                Attachment.objects.select_for_update()
+                .filter(pk=attachment_id, conversation_id=conversation_id, message=None)
+                .first()
+            )
+            if attachment is None:
+                resent = _stored_with(conversation_id, client_id)
+                if resent is not None:
+                    return resent, False  # the photo went with the first copy
+                raise ChatError("not_found", "That photo was not uploaded to this chat.")
+            metadata = {**metadata, "attachment": attachment.as_metadata()}
+        message = do_append_event(
+            conversation_id,
+            role=Message.Role.CUSTOMER,
+            text=text,
+            client_id=client_id,
+            metadata=metadata,
+            open_only=open_only,
+        )
+        if attachment is not None:
+            attachment.message = message
+            attachment.save(update_fields=["message"])
     return message, True
+
+
+def _stored_with(conversation_id: uuid.UUID | str, client_id: uuid.UUID) -> Message | None:
+    return Message.objects.filter(conversation_id=conversation_id, client_id=client_id).first()
 
 
 def do_mark_read(conversation_id: uuid.UUID | str, seq: int) -> bool:

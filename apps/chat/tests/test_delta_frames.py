@@ -5,6 +5,7 @@ so the process's frames stay within SUPPORTBOT_DELTA_FRAMES_PER_SECOND."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from typing import Any
@@ -82,5 +83,5 @@ async def test_with_many_streams_the_same_text_goes_in_fewer_frames_and_the_firs
     # 40 words over at least 0.4 s: every 40 ms is about 10 frames, every 120 ms about 4.
     assert len(many) < len(few)
     assert len(many) <= 0.4 / 0.12 + 3
-    gaps = [later - earlier for (earlier, _), (later, _) in zip(many, many[1:], strict=False)]
+    gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(many)]
     assert min(gaps[:-1]) >= 0.12 - 0.01  # the last frame is the close's own flush

@@ -57,3 +57,45 @@ def test_staff_still_see_the_summary_of_the_earlier_episode() -> None:
     assert page.status_code == 200
     assert "Earlier episode" in page.content.decode()
     assert "rated 4/5" in page.content.decode()
+
+
+def test_a_message_sent_again_after_the_chat_closed_does_not_reopen_it() -> None:
+    # given a message stored, then the conversation closed before its echo came back
+    conversation, _ = services.do_create_conversation()
+    client_id = uuid.uuid4()
+    first, _ = services.do_store_customer_message(
+        conversation.pk, client_id=client_id, text="Where is my order #W2378156?"
+    )
+    ownership.do_close_conversation(conversation.pk, reason="idle")
+    closed = Conversation.objects.get(pk=conversation.pk)
+    # when the browser sends the same frame again
+    again, created = services.do_store_customer_message(
+        conversation.pk, client_id=client_id, text="Where is my order #W2378156?"
+    )
+    # then it is the stored message, and the chat stays closed, its seqs untouched
+    assert (again, created) == (first, False)
+    now = Conversation.objects.get(pk=conversation.pk)
+    assert (now.status, now.episode, now.last_seq) == (
+        Conversation.Status.CLOSED,
+        closed.episode,
+        closed.last_seq,
+    )
+    # while a new message reopens it, in a new episode
+    _, created = services.do_store_customer_message(
+        conversation.pk, client_id=uuid.uuid4(), text="One more thing"
+    )
+    now = Conversation.objects.get(pk=conversation.pk)
+    assert created and now.status == Conversation.Status.BOT
+    assert now.episode == closed.episode + 1
+
+
+def test_a_resent_message_takes_no_seq() -> None:
+    conversation, _ = services.do_create_conversation()
+    client_id = uuid.uuid4()
+    first, _ = services.do_store_customer_message(conversation.pk, client_id=client_id, text="hi")
+    again, created = services.do_store_customer_message(
+        conversation.pk, client_id=client_id, text="hi"
+    )
+    assert (again, created) == (first, False)
+    assert Conversation.objects.get(pk=conversation.pk).last_seq == first.seq
+    assert Message.objects.filter(conversation=conversation).count() == 1

@@ -125,6 +125,11 @@ def _on_customer_message(conversation_id: uuid.UUID | str) -> None:
     latest_ones = list(
         Message.objects.from_customer(conversation_id)
         .select_related("conversation")
+        # Only what the checks read: building every column of eight rows cost more
+        # than the query itself, on the step a customer's message waits for.
+        .only(
+            "seq", "text", "conversation", *(f"conversation__{name}" for name in _CONVERSATION_READ)
+        )
         .annotate(offer_open=Exists(open_offer))
         .order_by("-seq")[:RECENT_MESSAGES]
     )
@@ -146,6 +151,8 @@ def _on_customer_message(conversation_id: uuid.UUID | str) -> None:
 
 # Customer messages a frustration check reads (the one just stored among them).
 RECENT_MESSAGES = 4
+# The conversation's columns the checks after a customer message read.
+_CONVERSATION_READ = ("status", "episode", "episode_start_seq")
 
 
 def _while_with_bot(
