@@ -165,9 +165,10 @@ def test_a_message_sends_the_uploaded_photo_once_and_only_in_its_own_chat(client
         services.do_store_customer_message(
             other.pk, client_id=uuid.uuid4(), text="", attachment_id=attachment_id
         )
+    client_id = uuid.uuid4()
     message, created = services.do_store_customer_message(
         conversation_id,
-        client_id=uuid.uuid4(),
+        client_id=client_id,
         text="It arrived broken",
         attachment_id=attachment_id,
     )
@@ -181,7 +182,7 @@ def test_a_message_sends_the_uploaded_photo_once_and_only_in_its_own_chat(client
     # the same frame sent again (a drop before its echo) is the first message, not an error
     again, created = services.do_store_customer_message(
         conversation_id,
-        client_id=message.client_id,
+        client_id=client_id,
         text="It arrived broken",
         attachment_id=attachment_id,
     )
