@@ -49,8 +49,10 @@ MAX_CHARS = 4000
 
 
 async def classify(provider: Provider, texts: list[str]) -> tuple[Verdict | None, Usage | None]:
-    """The model's verdict on the customer's new text (None when the call failed), and
-    the tokens the call spent, which the turn pays for."""
+    """The model's verdict on the customer's new text (None with no text to screen; one
+    that does not trip, saying why, when the call failed or answered outside its
+    schema, so the audit shows the screen did not run), and the tokens the call spent,
+    which the turn pays for."""
     text = "\n\n".join(texts)[-MAX_CHARS:]
     if not text.strip():
         return None, None
@@ -64,12 +66,12 @@ async def classify(provider: Provider, texts: list[str]) -> tuple[Verdict | None
         )
     except ProviderError as exc:
         log.warning("model screen failed: %s", exc.code)
-        return None, None
+        return _not_screened(f"failed: {exc.code}"), None
     try:
         answer = ScreenAnswer.model_validate(result)
     except ValidationError:
         log.warning("model screen answered outside its schema")
-        return None, usage
+        return _not_screened("answered outside its schema"), usage
     verdict = Verdict(
         check="model_screen",
         tripwire=answer.attack,
@@ -78,3 +80,7 @@ async def classify(provider: Provider, texts: list[str]) -> tuple[Verdict | None
         score=answer.confidence,
     )
     return verdict, usage
+
+
+def _not_screened(reason: str) -> Verdict:
+    return Verdict(check="model_screen", tripwire=False, reason=reason)

@@ -482,6 +482,11 @@ async def _model_screen_verdicts(
             verdict, usage = await screen
     except TimeoutError:
         return [Verdict(check="model_screen", tripwire=False, reason="timed out").as_dict()]
+    except Exception:
+        # It only flags, beside a reply the customer has already read: its failure is
+        # recorded, and never costs the reply.
+        log.exception("the model screen failed")
+        return [Verdict(check="model_screen", tripwire=False, reason="failed").as_dict()]
     if usage is not None:
         state.prompt_tokens += usage.prompt_tokens
         state.cached_tokens += usage.cached_tokens

@@ -333,6 +333,22 @@ class RawSSE:
         return response
 
 
+def raw_body(body: bytes, content_type: str) -> RawBody:
+    """A 200 answer with any body, streamed or not: what a proxy in the way may send."""
+    return RawBody(body, content_type)
+
+
+@dataclass(frozen=True)
+class RawBody:
+    body: bytes
+    content_type: str
+
+    async def respond(
+        self, request: web.Request, body: JsonDict, fake: FakeOpenAI
+    ) -> web.StreamResponse:
+        return web.Response(body=self.body, headers={"Content-Type": self.content_type})
+
+
 def from_spec(spec: JsonDict) -> Planned:
     """A planned response from its JSON form (standalone server, `POST /_fake/script`)."""
     if "text" in spec:

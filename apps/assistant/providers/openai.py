@@ -256,7 +256,7 @@ class OpenAIProvider:
 
     async def _create(self, params: dict[str, Any]) -> ChatCompletion:
         """Send the request and wait for the response; failures become `_Attempt`."""
-        return await self._response_head(
+        completion: object = await self._response_head(
             self._client().post(
                 "/chat/completions",
                 body=params,
@@ -264,6 +264,13 @@ class OpenAIProvider:
                 options={"security": {"bearer_auth": True}},
             )
         )
+        if not isinstance(completion, ChatCompletion):
+            # The SDK hands back a body that is not JSON as text (a proxy's page, a
+            # stream answering a request that asked for none) instead of raising.
+            raise _Attempt(
+                ProviderError(ErrorCode.BAD_RESPONSE, "the answer is not a chat completion")
+            )
+        return completion
 
     async def _response_head(self, request: Awaitable[T]) -> T:
         """Await a request's response head within one bound; failures become `_Attempt`."""

@@ -30,6 +30,7 @@ from tests.fake_openai import (
     dynamic,
     error,
     json_output,
+    raw_body,
     refusal,
     replay,
     slow,
@@ -400,6 +401,28 @@ async def test_complete_json_retries_like_streaming(fake_openai: FakeOpenAI) -> 
 
 async def test_complete_json_that_is_not_json_is_a_bad_response(fake_openai: FakeOpenAI) -> None:
     fake_openai.script(text("Sure! Here is your summary: ..."))
+
+    with pytest.raises(ProviderError) as raised:
+        await provider().complete_json(
+            system="s", user="u", schema_name="x", schema=OK_SCHEMA, max_tokens=50
+        )
+
+    assert raised.value.code == "bad_response"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"<html><body>Gateway login</body></html>", "text/html"),
+        (b'data: {"id": "x", "choices": []}\n\ndata: [DONE]\n\n', "text/event-stream"),
+    ],
+)
+async def test_complete_json_answered_by_something_else_is_a_bad_response(
+    fake_openai: FakeOpenAI, body: bytes, content_type: str
+) -> None:
+    # A 200 that is not a chat completion (a proxy's page, a stream nobody asked for):
+    # the SDK hands such a body back as text rather than raising.
+    fake_openai.script(raw_body(body, content_type))
 
     with pytest.raises(ProviderError) as raised:
         await provider().complete_json(

@@ -55,6 +55,30 @@ async def test_the_model_screen_flags_an_attack_in_the_turn_audit_without_blocki
     assert screen_request["response_format"]["json_schema"]["strict"] is True
 
 
+async def test_a_model_screen_answered_by_something_else_costs_no_reply(
+    chat, fake_openai, settings
+):
+    # The screen's request gets a 200 that is not a completion (a proxy's page):
+    # the reply the customer read is stored, and the screen's failure is in the audit.
+    settings.SUPPORTBOT_MODEL_SCREEN = True
+
+    def respond(body: dict[str, Any]) -> Any:
+        if "response_format" in body:
+            return fake.raw_body(b"<html>Sign in to the gateway</html>", "text/html")
+        return fake.text("Your order W2378156 is on its way.")
+
+    fake_openai.script(fake.dynamic(respond), fake.dynamic(respond))
+    socket = await chat()
+    await socket.say("Where is my order W2378156?")
+    reply = await socket.reply()
+    assert reply["text"] == "Your order W2378156 is on its way."
+    [turn] = await database_sync_to_async(list)(Turn.objects.all())
+    assert turn.status == Turn.Status.COMPLETED and turn.message_id is not None
+    [model_verdict] = [v for v in turn.verdicts if v["check"] == "model_screen"]
+    assert model_verdict["tripwire"] is False
+    assert model_verdict["reason"] == "failed: bad_response"
+
+
 class HeldUntilReleased:
     """A screen answer the fake server holds until the test releases it: no clock, so a
     loaded machine cannot make the first token look late."""
