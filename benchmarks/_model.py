@@ -27,6 +27,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,10 @@ class ModelStream:
     async def respond(
         self, request: web.Request, body: fake.JsonDict, server: fake.FakeOpenAI
     ) -> web.StreamResponse:
+        if not body.get("stream"):
+            # As the API does: a request that streams nothing gets one JSON completion
+            # (the input screen's, with its verdict). It is not the turn's model request.
+            return web.json_response(self.completion(body, server.next_number()))
         arrived = now()
         # The customer's text may sit in any message (layers, wrapping, history): the
         # newest mark is this turn's.
@@ -108,6 +113,31 @@ class ModelStream:
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+
+    def completion(self, body: fake.JsonDict, number: int) -> fake.JsonDict:
+        if body.get("response_format"):
+            content = json.dumps(SCREEN_VERDICT)
+        else:
+            content = " ".join(self.words)
+        return {
+            "id": f"chatcmpl-bench{number}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "gpt-4o-mini"),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content, "refusal": None},
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                }
+            ],
+            "usage": fake._usage_dict((400, 30)),
+        }
+
+
+# What the input screen is told of a benchmark's ordinary question.
+SCREEN_VERDICT = {"attack": False, "category": "none", "confidence": 0.02, "reason": "ordinary"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,7 @@
                                    [--sequential 20] [--concurrent 50,200]
                                    [--arrivals steady,burst] [--rounds 5] [--pause-ms 100]
                                    [--stacks relay,embedded,production]
-                                   [--cycles 2000] [--idle 500] [--tabs 0] [--full]
+                                   [--cycles 2000] [--idle 500] [--tabs 0] [--screen] [--full]
 
 A fake OpenAI server (tests/fake_openai/, the project's one model seam) runs in a
 process of its own (benchmarks/_model.py) and streams each answer like a model: after
@@ -52,6 +52,10 @@ and drops logged as "over capacity"); `--tabs N` adds a burst of N chats whose c
 has a second tab on a second Daphne, so the layer carries every stream. `--full` is
 `--cycles 10000 --idle 2000 --tabs 200` with both arrivals: the capacity targets
 (several minutes).
+
+`--screen` turns the input screen on, as it is by default in the product: a second model
+call a turn, beside the streamed one (the fake answers it at once), which the relay does
+not make; without it the stacks make one call a turn, like the relay.
 
 Figures are medians/p95 of one run; on a shared machine, run it several times.
 """
@@ -107,13 +111,17 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/8"
 # --- Stacks ----------------------------------------------------------------------------
 
 
-def stack_env(name: str, model: ModelProcess, db_url: str, redis_url: str) -> dict[str, str]:
+def stack_env(
+    name: str, model: ModelProcess, db_url: str, redis_url: str, *, screen: bool = False
+) -> dict[str, str]:
     common = dict(
         model.env(),
         OPENAI_CONNECT_TIMEOUT="30",  # 200 connections open at once to one fake server
         OPENAI_READ_TIMEOUT="60",
         OPENAI_MAX_RETRIES="0",
-        SUPPORTBOT_MODEL_SCREEN="false",
+        # The input screen, a second model call a turn beside the first (on by default
+        # in the product): off unless --screen, so runs compare with the relay's one.
+        SUPPORTBOT_MODEL_SCREEN="true" if screen else "false",
         SUPPORTBOT_RATE_MESSAGES="1000000",
         SUPPORTBOT_RATE_CONVERSATIONS="1000000",
         SUPPORTBOT_RATE_RESUMES="1000000",  # the idle probes all come from one address
@@ -233,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", type=int, default=500, help="idle sockets (0: skip)")
     parser.add_argument("--tabs", type=int, default=0, help="chats with a second tab (0: skip)")
     parser.add_argument(
+        "--screen", action="store_true", help="the input screen on (the product's default)"
+    )
+    parser.add_argument(
         "--full", action="store_true", help="--cycles 10000 --idle 2000 --tabs 200, both arrivals"
     )
     args = parser.parse_args(argv)
@@ -283,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         with ExitStack() as running:
             servers: list[Stack] = []
             for name in stacks:
-                env = stack_env(name, model, db_url, redis_url)
+                env = stack_env(name, model, db_url, redis_url, screen=args.screen)
                 if name == "production":
                     ensure_database(db_url)
                 if name != "relay":
@@ -294,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 base, pid = running.enter_context(server(app, env, log))
                 servers.append(Stack(name, app, env, base, pid, Meter(pid, model.pid)))
-            model.plan(len(servers) * planned + 10)
+            model.plan(len(servers) * planned * (2 if args.screen else 1) + 10)
             for stack in servers:
                 asyncio.run(sequential(stack.base, stack.relay, 3, stack.meter))  # warm-up
                 stack.meter.measure_idle()
