@@ -422,11 +422,11 @@ def _stored_then_let_go(
 ) -> tuple[bool, leases.NextTurn | None]:
     """The reply stored and, for the lease's holder, the lease let go unless a turn is
     owed, in the same transaction: under the reply's row lock, nothing can become owed
-    between the two (leases.let_go_under_lock)."""
+    between the two (leases.let_go_unless_owed, locked)."""
     let_go: list[leases.NextTurn | None] = [None]
 
     def under_lock() -> None:
-        let_go[0] = leases.let_go_under_lock(conversation_id)
+        let_go[0] = leases.let_go_unless_owed(conversation_id, locked=True)
 
     stored = store(under_lock=under_lock if holding else None)
     return stored, let_go[0] if stored else None

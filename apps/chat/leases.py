@@ -74,22 +74,15 @@ def take_next_turn(conversation_id: uuid.UUID, *, claim: bool) -> NextTurn:
     return let_go if let_go is not None else _begin_holding(conversation_id)
 
 
-def let_go_unless_owed(conversation_id: uuid.UUID) -> NextTurn | None:
+def let_go_unless_owed(conversation_id: uuid.UUID, *, locked: bool = False) -> NextTurn | None:
     """After a turn, usually nothing more is owed: one statement says so and lets the
-    lease go, before the row is locked for nothing (None: a turn is owed, still held)."""
-    if do_release_turn_lease(conversation_id, unless_owed=True):
-        return _let_go(conversation_id)
-    return None
-
-
-def let_go_under_lock(conversation_id: uuid.UUID) -> NextTurn | None:
-    """let_go_unless_owed, run while the conversation's row is locked (by the step that
-    stores a reply, turn_store.store_final): no message or request for a turn can
-    commit before the lock ends, so what this statement reads stays true until the
-    lease is let go, and no second read is needed (None: a turn is owed, still held)."""
-    if do_release_turn_lease(conversation_id, unless_owed=True):
-        return NextTurn(held=False)
-    return None
+    lease go, before the row is locked for nothing (None: a turn is owed, still held).
+    `locked`: run while the conversation's row is locked (by the step that stores a
+    reply, turn_store.store_final): no message or request for a turn can commit before
+    the lock ends, so what the statement read stays true and no second read is needed."""
+    if not do_release_turn_lease(conversation_id, unless_owed=True):
+        return None
+    return NextTurn(held=False) if locked else _let_go(conversation_id)
 
 
 def _let_go(conversation_id: uuid.UUID) -> NextTurn:
